@@ -1,0 +1,3 @@
+"""charlm-tui: train character-level language models with PyTorch in the terminal."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from charlm_tui.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,369 @@
+"""The ``charlm-tui`` command: no arguments opens the TUI; subcommands do headless work."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import signal
+import sys
+import time
+from dataclasses import fields
+from pathlib import Path
+
+from charlm_tui import __version__
+from charlm_tui.core.errors import CharLMError
+from charlm_tui.paths import data_home
+
+PROG = "charlm-tui"
+
+
+class Parser(argparse.ArgumentParser):
+    """Bad arguments: one line on stderr, exit 2."""
+
+    def error(self, message: str):
+        sys.stderr.write(f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+        raise SystemExit(2)
+
+
+def _positive_int(s: str) -> int:
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {s!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {v}")
+    return v
+
+
+def _float(s: str) -> float:
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {s!r}") from None
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {s!r}")
+    return v
+
+
+def _add_home(p: argparse.ArgumentParser, top: bool = False) -> None:
+    # subcommands suppress their default so a --home given before the subcommand survives
+    p.add_argument("--home", metavar="DIR", default=None if top else argparse.SUPPRESS,
+                   help="data dir (default: $CHARLM_TUI_HOME or the user data dir)")
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog=PROG, description="Train character-level language models and play with them. "
+                                           "With no arguments, opens the terminal app.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    _add_home(parser, top=True)
+    parser.add_argument("--no-mouse", action="store_true", help="TUI: do not capture the mouse")
+    sub = parser.add_subparsers(dest="command", parser_class=Parser, metavar="COMMAND")
+
+    t = sub.add_parser("train", help="train a model (headless)")
+    t.add_argument("corpus", nargs="?", help="built-in corpus name, file, folder, folder glob or URL")
+    t.add_argument("--resume", metavar="RUN", help="continue a run from its last saved state")
+    _add_home(t)
+    m = t.add_argument_group("model")
+    m.add_argument("--cell", choices=["lstm", "gru", "rnn"])
+    m.add_argument("--embed-dim", type=_positive_int)
+    m.add_argument("--hidden-size", type=_positive_int)
+    m.add_argument("--num-layers", type=_positive_int)
+    m.add_argument("--dropout", type=_float)
+    o = t.add_argument_group("training")
+    o.add_argument("--batch-size", type=_positive_int)
+    o.add_argument("--num-steps", type=_positive_int, help="BPTT length")
+    o.add_argument("--partition", choices=["sequential", "random"])
+    o.add_argument("--lr", type=_float)
+    o.add_argument("--clip", type=_float, help="gradient norm clipping threshold")
+    o.add_argument("--eval-every", type=_positive_int, metavar="N", help="evaluate every N steps")
+    o.add_argument("--patience", type=_positive_int, help="evaluations without improvement before stopping")
+    o.add_argument("--max-epochs", type=_positive_int)
+    o.add_argument("--max-steps", type=_positive_int)
+    o.add_argument("--max-seconds", type=_float)
+    o.add_argument("--seed", type=int)
+    o.add_argument("--val-fraction", type=_float)
+    o.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
+    c = t.add_argument_group("corpus decoding")
+    c.add_argument("--encoding", default="utf-8")
+    c.add_argument("--normalize", choices=["NFC", "NFD", "NFKC", "NFKD"])
+    c.add_argument("--lower", action="store_true", help="lower-case the text")
+    t.add_argument("--json", action="store_true", help="one JSON object per evaluation, then a summary")
+
+    s = sub.add_parser("sample", help="generate text from a run")
+    s.add_argument("run", help="run id, unique prefix, or 'latest'")
+    s.add_argument("--prompt", default="", help="text that warms up the model")
+    s.add_argument("--length", type=_positive_int, default=500)
+    s.add_argument("--temperature", type=_float, default=0.8, help="0 = greedy")
+    s.add_argument("--top-k", type=int, default=0)
+    s.add_argument("--seed", type=int)
+    s.add_argument("--last", action="store_true", help="use the latest weights instead of the best")
+    _add_home(s)
+
+    e = sub.add_parser("eval", help="validation NLL, bits/char and perplexity of a run")
+    e.add_argument("run")
+    e.add_argument("--corpus", help="evaluate on this whole corpus instead of the run's validation split")
+    e.add_argument("--last", action="store_true")
+    e.add_argument("--json", action="store_true")
+    _add_home(e)
+
+    r = sub.add_parser("runs", help="list runs; show, delete or rename one")
+    r.add_argument("action", nargs="?", choices=["list", "show", "delete", "rename"], default="list")
+    r.add_argument("run", nargs="?")
+    r.add_argument("new_name", nargs="?")
+    r.add_argument("--json", action="store_true")
+    _add_home(r)
+
+    k = sub.add_parser("corpora", help="list the corpus catalog, or add a corpus")
+    k.add_argument("action", nargs="?", choices=["list", "add"], default="list")
+    k.add_argument("source", nargs="?", help="for add: a file, folder (glob) or URL")
+    k.add_argument("--name")
+    k.add_argument("--json", action="store_true")
+    _add_home(k)
+    return parser
+
+
+# ---------------------------------------------------------------- train
+def _fmt_duration(s: float | None) -> str:
+    if s is None or not math.isfinite(s):
+        return "?"
+    s = int(s)
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+def format_eval(ev) -> str:
+    return (f"step {ev.step:>6}  epoch {ev.epoch:6.2f}  train {ev.train_loss or float('nan'):.4f}  "
+            f"val nll {ev.val_nll:.4f} ppl {ev.val_ppl:.3f} bpc {ev.val_bpc:.3f}  lr {ev.lr:.2e}  "
+            f"{(ev.chars_per_s or 0) / 1000:.1f}k chars/s  elapsed {_fmt_duration(ev.elapsed)}")
+
+
+def _overrides(args, cls, names) -> dict:
+    out = {}
+    for f in fields(cls):
+        if f.name in names and getattr(args, f.name, None) is not None:
+            out[f.name] = getattr(args, f.name)
+    return out
+
+
+def cmd_train(args, home: Path) -> int:
+    from charlm_tui.core.corpus import TextOptions
+    from charlm_tui.core.jobs import new_job, resume_job
+    from charlm_tui.core.model import ModelConfig
+    from charlm_tui.core.training import TrainConfig
+
+    train_names = {f.name for f in fields(TrainConfig)}
+    train_kw = _overrides(args, TrainConfig, train_names)
+    model_kw = _overrides(args, ModelConfig, {"cell", "embed_dim", "hidden_size", "num_layers", "dropout"})
+
+    def callback(ev):
+        if ev.kind == "eval":
+            print(json.dumps({"event": "eval", **ev.to_json()}) if args.json else format_eval(ev), flush=True)
+        elif ev.kind in ("lr_reduced", "start", "paused", "resumed") and not args.json:
+            print(ev.message, flush=True)
+
+    if args.resume:
+        if args.corpus:
+            raise CharLMError("give either a corpus or --resume RUN, not both")
+        if model_kw:
+            raise CharLMError("the model of a resumed run cannot change; drop "
+                              + ", ".join("--" + k.replace("_", "-") for k in model_kw))
+        job = resume_job(home, args.resume, train_kw, callback=callback)
+    else:
+        if not args.corpus:
+            raise CharLMError("name a corpus to train on (e.g. 'charlm-tui train python-docs'), "
+                              "or --resume RUN")
+        opts = TextOptions(args.encoding, args.normalize, args.lower)
+        cfg = TrainConfig(**train_kw)
+        job = new_job(home, args.corpus, model_kw, cfg, opts=opts, callback=callback)
+    if not args.json:
+        print(f"run {job.run.id}: corpus {job.corpus.name} ({job.corpus.stats.chars:,} chars, "
+              f"vocab {job.corpus.vocab.size}) -> {job.run.path}", flush=True)
+
+    def on_signal(signum, _frame):
+        name = {signal.SIGINT: "interrupt", signal.SIGTERM: "terminated"}.get(signum, "hangup")
+        job.trainer.request_stop(name)
+
+    handlers = {sig: signal.signal(sig, on_signal) for sig in _stop_signals()}
+    try:
+        final = job.start()
+    finally:
+        for sig, h in handlers.items():
+            signal.signal(sig, h)
+    summary = {"event": "summary", "run_id": job.run.id, "steps": final.step, "reason": final.reason,
+               "best_val_nll": final.best_val_nll, "best_val_bpc": final.best_val_bpc,
+               "best_val_ppl": final.best_val_ppl, "train_chars_per_s": final.chars_per_s,
+               "elapsed": final.elapsed}
+    if args.json:
+        print(json.dumps(summary), flush=True)
+    else:
+        best = (f"best val ppl {final.best_val_ppl:.3f} ({final.best_val_bpc:.3f} bits/char)"
+                if final.best_val_ppl else "no evaluation yet")
+        print(f"{final.message}. {best}. Sample it: {PROG} sample {job.run.id} --prompt 'The '")
+    return 1 if final.reason == "nan" else 0
+
+
+def _stop_signals():
+    sigs = [signal.SIGINT, signal.SIGTERM]
+    if hasattr(signal, "SIGHUP"):
+        sigs.append(signal.SIGHUP)
+    return sigs
+
+
+# ---------------------------------------------------------------- sample / eval
+def cmd_sample(args, home: Path) -> int:
+    from charlm_tui.core.runs import open_run
+    from charlm_tui.core.sampling import SamplingControl, generate
+
+    model, vocab = open_run(home, args.run).load_model("last" if args.last else "best")
+    enc = vocab.encode_prompt(args.prompt)
+    if enc.unknown:
+        chars = " ".join(repr(c) for c in enc.unknown)
+        print(f"note: {enc.unknown_count} prompt character(s) the model never saw were replaced: {chars}",
+              file=sys.stderr)
+    control = SamplingControl(temperature=args.temperature, top_k=args.top_k or None)
+    out = sys.stdout
+    out.write(args.prompt)
+    last_flush = time.monotonic()
+    for s in generate(model, vocab, args.prompt, args.length, control, args.seed):
+        out.write(s.char)
+        if time.monotonic() - last_flush > 0.03:
+            out.flush()
+            last_flush = time.monotonic()
+    out.write("\n")
+    out.flush()
+    return 0
+
+
+def cmd_eval(args, home: Path) -> int:
+    from charlm_tui.core.batching import split_train_val
+    from charlm_tui.core.catalog import resolve
+    from charlm_tui.core.corpus import TextOptions, remap_ids
+    from charlm_tui.core.runs import open_run
+    from charlm_tui.core.training import evaluate
+
+    run = open_run(home, args.run)
+    model, vocab = run.load_model("last" if args.last else "best")
+    cfg = run.train_config()
+    if args.corpus:
+        corpus = resolve(args.corpus, home)
+        data, what = remap_ids(corpus.ids, corpus.vocab, vocab), f"all of {corpus.name}"
+    else:
+        c = run.config["corpus"]
+        corpus = resolve(c.get("spec") or c["name"], home,
+                         TextOptions(c.get("encoding", "utf-8"), c.get("normalize"), bool(c.get("lower"))))
+        data = remap_ids(split_train_val(corpus.ids, cfg.val_fraction)[1], corpus.vocab, vocab)
+        what = f"validation split of {corpus.name}"
+    res = evaluate(model, data, cfg.batch_size, cfg.num_steps)
+    out = {"run_id": run.id, "weights": "last" if args.last else "best", "data": what, "chars": res.tokens,
+           "nll": res.nll, "bpc": res.bpc, "ppl": res.ppl}
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(f"{run.id} ({out['weights']} weights) on {what}: {res.tokens:,} chars  "
+              f"nll {res.nll:.4f}  bits/char {res.bpc:.4f}  perplexity {res.ppl:.3f}")
+    return 0
+
+
+# ---------------------------------------------------------------- runs / corpora
+def _fmt(v, spec: str) -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def cmd_runs(args, home: Path) -> int:
+    from charlm_tui.core.runs import delete_run, list_runs, open_run, rename_run, run_info
+
+    if args.action in ("show", "delete", "rename") and not args.run:
+        raise CharLMError(f"'runs {args.action}' needs a run id")
+    if args.action == "list":
+        infos = list_runs(home)
+        if args.json:
+            for i in infos:
+                print(json.dumps(i.to_json()))
+            return 0
+        if not infos:
+            print(f"no runs yet in {home / 'runs'}; start one with '{PROG} train python-docs'")
+            return 0
+        print(f"{'ID':<36} {'CORPUS':<14} {'MODEL':<11} {'STEPS':>7} {'PPL':>7} {'BPC':>6} {'STATUS':<11} UPDATED")
+        for i in infos:
+            print(f"{i.id:<36} {i.corpus[:14]:<14} {i.cell + ' ' + i.size:<11} {i.steps:>7} "
+                  f"{_fmt(i.best_val_ppl, '.3f'):>7} {_fmt(i.best_val_bpc, '.3f'):>6} {i.status:<11} {i.updated[:19]}")
+        return 0
+    if args.action == "show":
+        run = open_run(home, args.run)
+        info = run_info(run).to_json()
+        info["path"] = str(run.path)
+        try:
+            info["config"] = run.config
+        except CharLMError as e:
+            info["config_error"] = str(e)
+        info["metrics"] = run.metrics()[-5:]
+        print(json.dumps(info, indent=2))
+        return 0
+    if args.action == "delete":
+        print(f"deleted run {delete_run(home, args.run)}")
+        return 0
+    if not args.new_name:
+        raise CharLMError("'runs rename' needs the run id and the new name")
+    print(f"renamed to {rename_run(home, args.run, args.new_name)}")
+    return 0
+
+
+def cmd_corpora(args, home: Path) -> int:
+    from charlm_tui.core.catalog import add_to_user_dir, list_catalog
+    from charlm_tui.core.corpus import decode_parts
+
+    if args.action == "add":
+        if not args.source:
+            raise CharLMError("'corpora add' needs a file, folder or URL")
+        dest = add_to_user_dir(args.source, home, args.name, download_progress=_download_progress)
+        print(f"added {dest.stem} ({dest.stat().st_size:,} bytes) -> {dest}")
+        return 0
+    for e in list_catalog(home):
+        try:
+            c = decode_parts(e.name, e.source, e.parts())
+            row = {"name": e.name, "kind": e.kind, "source": e.source, "chars": c.stats.chars,
+                   "vocab_size": c.vocab.size, "sha256": c.sha256, "description": e.description}
+        except CharLMError as err:
+            row = {"name": e.name, "kind": e.kind, "source": e.source, "error": str(err)}
+        if args.json:
+            print(json.dumps(row))
+        elif "error" in row:
+            print(f"{e.name:<18} {e.kind:<9} unusable: {row['error']}")
+        else:
+            print(f"{e.name:<18} {e.kind:<9} {row['chars']:>11,} chars  vocab {row['vocab_size']:>4}  {e.description}")
+    return 0
+
+
+def _download_progress(done: int, total: int | None) -> None:
+    if sys.stderr.isatty():
+        pct = f" {100 * done / total:5.1f}%" if total else ""
+        sys.stderr.write(f"\rdownloading {done / 1e6:7.2f} MB{pct}")
+        sys.stderr.flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    home = data_home(args.home)
+    commands = {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "runs": cmd_runs,
+                "corpora": cmd_corpora}
+    try:
+        if args.command is None:
+            return run_tui(home, mouse=not args.no_mouse)
+        return commands[args.command](args, home)
+    except CharLMError as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        return 0
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+
+
+def run_tui(home: Path, mouse: bool = True) -> int:
+    try:
+        from charlm_tui.tui.app import run_app
+    except ImportError:
+        build_parser().print_help()
+        return 0
+    return run_app(home, mouse=mouse)

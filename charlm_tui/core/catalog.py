@@ -1,0 +1,215 @@
+"""The corpus catalog: built-in corpora, the repo's corpora/ folder, the user corpora dir,
+and turning what a user typed (a name, a path, a folder glob, a URL) into a Corpus."""
+
+from __future__ import annotations
+
+import glob as globmod
+import json
+import os
+import shutil
+import sysconfig
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from charlm_tui.core.corpus import Corpus, Part, ProgressFn, TextOptions, decode_parts, existing_path, parts_size
+from charlm_tui.core.download import download, is_url, name_for_url
+from charlm_tui.core.errors import CorpusError
+from charlm_tui.paths import user_corpora_dir
+
+DEFAULT_CORPUS = "python-docs"
+FOLDER_SEPARATOR = "\n\n"
+CODE_MAX_BYTES_ENV = "CHARLM_TUI_CODE_MAX_BYTES"
+_SKIP_STDLIB_DIRS = {"test", "tests", "idle_test", "site-packages", "dist-packages", "__pycache__", "lib2to3"}
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    name: str
+    kind: str  # "built-in" | "user"
+    description: str
+    source: str
+    parts: Callable[[], list[Part]]
+
+    def size_bytes(self) -> int:
+        return parts_size(self.parts())
+
+
+# ---------------------------------------------------------------- built-in sources
+
+def pydoc_topics_text() -> str:
+    """The Python reference documentation text every CPython ships."""
+    from pydoc_data.topics import topics
+
+    return "\n\n".join(topics[k].strip("\n") for k in sorted(topics)) + "\n"
+
+
+def stdlib_source_text(max_bytes: int) -> str:
+    """The standard library's own Python source, in a stable order, with a header per file."""
+    root = Path(sysconfig.get_paths()["stdlib"])
+    out: list[str] = []
+    size = 0
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_STDLIB_DIRS and not d.startswith("."))
+        for fn in sorted(filenames):
+            if not fn.endswith(".py"):
+                continue
+            path = Path(dirpath) / fn
+            try:
+                body = path.read_text("utf-8")
+            except (OSError, UnicodeDecodeError):
+                continue
+            piece = f"# ---- {path.relative_to(root).as_posix()} ----\n{body.rstrip()}\n\n"
+            n = len(piece.encode("utf-8"))
+            if size + n > max_bytes:  # fill the cap with the head of this file, cut at a line end
+                head = piece.encode("utf-8")[: max_bytes - size].decode("utf-8", "ignore")
+                out.append(head[: head.rfind("\n") + 1])
+                return "".join(out)
+            out.append(piece)
+            size += n
+    return "".join(out)
+
+
+def repo_corpora_dir() -> Path | None:
+    """The corpora/ folder shipped with the app: inside the wheel, or the source checkout's."""
+    here = Path(__file__).resolve().parent.parent
+    for candidate in (here / "_corpora", here.parent / "corpora"):
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+def _manifest_entry(path: Path) -> CatalogEntry:
+    try:
+        m = json.loads(path.read_text("utf-8"))
+        name, kind = m["name"], m["kind"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise CorpusError(f"{path}: bad corpus manifest ({e})") from None
+    desc = m.get("description", "")
+    if kind == "pydoc-topics":
+        return CatalogEntry(name, "built-in", desc, "pydoc_data.topics", lambda: [pydoc_topics_text()])
+    if kind == "stdlib-source":
+        cap = int(os.environ.get(CODE_MAX_BYTES_ENV) or m.get("max_bytes", 3_000_000))
+        return CatalogEntry(name, "built-in", f"{desc} (first {cap / 1e6:g} MB)", "python stdlib source",
+                            lambda: [stdlib_source_text(cap)])
+    if kind == "file":
+        target = path.parent / m["path"]
+        return CatalogEntry(name, "built-in", desc, str(target), lambda: [target])
+    raise CorpusError(f"{path}: unknown corpus kind {kind!r}")
+
+
+def builtin_entries() -> list[CatalogEntry]:
+    folder = repo_corpora_dir()
+    if folder is None:
+        return [CatalogEntry(DEFAULT_CORPUS, "built-in", "Python reference documentation (pydoc topics)",
+                             "pydoc_data.topics", lambda: [pydoc_topics_text()])]
+    entries = [_manifest_entry(p) for p in sorted(folder.glob("*.json"))]
+    for p in sorted(folder.glob("*.txt")):
+        entries.append(CatalogEntry(p.stem, "built-in", "text shipped with charlm-tui", str(p), lambda p=p: [p]))
+    entries.sort(key=lambda e: (e.name != DEFAULT_CORPUS, e.name))
+    return entries
+
+
+def user_entries(home: Path) -> list[CatalogEntry]:
+    folder = user_corpora_dir(home)
+    if not folder.is_dir():
+        return []
+    out = []
+    for p in sorted(folder.iterdir()):
+        if p.is_file() and not p.name.startswith("."):
+            out.append(CatalogEntry(p.stem, "user", f"your file {p.name}", str(p), lambda p=p: [p]))
+    return out
+
+
+def list_catalog(home: Path) -> list[CatalogEntry]:
+    entries = builtin_entries()
+    taken = {e.name for e in entries}
+    for e in user_entries(home):
+        if e.name in taken:  # a user file never hides a built-in; reach it by its file name
+            e = CatalogEntry(Path(e.source).name, e.kind, e.description, e.source, e.parts)
+        taken.add(e.name)
+        entries.append(e)
+    return entries
+
+
+# ---------------------------------------------------------------- resolving what the user typed
+
+def _has_glob(s: str) -> bool:
+    return any(c in s for c in "*?[")
+
+
+def folder_parts(base: Path, pattern: str, shown: str) -> list[Part]:
+    files = sorted((p for p in base.glob(pattern) if p.is_file() and not p.name.startswith(".")),
+                   key=lambda p: p.relative_to(base).as_posix())
+    if not files:
+        raise CorpusError(f"{shown}: no files match; check the folder and the glob (e.g. 'notes/**/*.md')")
+    parts: list[Part] = []
+    for i, f in enumerate(files):
+        if i:
+            parts.append(FOLDER_SEPARATOR)
+        parts.append(f)
+    return parts
+
+
+def path_parts(spec: str) -> tuple[str, list[Part]]:
+    """(name, parts) for a file, a folder, or a folder glob."""
+    if _has_glob(spec):
+        expanded = os.path.expanduser(spec)
+        # split into the folder before the first glob component and the pattern after it
+        comps = Path(expanded).parts
+        i = next(k for k, c in enumerate(comps) if _has_glob(c))
+        base = Path(*comps[:i]) if i else Path(".")
+        if not base.is_dir():
+            raise CorpusError(f"{base}: no such folder")
+        return base.resolve().name or "corpus", folder_parts(base, str(Path(*comps[i:])), spec)
+    path = existing_path(spec)
+    if path.is_dir():
+        return path.resolve().name or "corpus", folder_parts(path, "**/*", spec)
+    if not os.access(path, os.R_OK):
+        raise CorpusError(f"{path}: permission denied; check the file's permissions")
+    return path.stem, [path]
+
+
+def resolve(spec: str, home: Path, opts: TextOptions | None = None, progress: ProgressFn | None = None,
+            download_progress: Callable[[int, int | None], None] | None = None) -> Corpus:
+    """Load the corpus a user named: catalog name, file, folder, folder glob or URL."""
+    spec = spec.strip()
+    if not spec:
+        raise CorpusError("no corpus given; name a built-in corpus (see 'charlm-tui corpora') or a path")
+    if is_url(spec):
+        cached = user_corpora_dir(home) / name_for_url(spec)
+        path = cached if cached.is_file() else download(spec, user_corpora_dir(home), progress=download_progress)
+        return decode_parts(path.stem, spec, [path], opts, progress)
+    for e in list_catalog(home):
+        if e.name == spec:
+            return decode_parts(e.name, e.source, e.parts(), opts, progress)
+    looks_like_path = os.sep in spec or spec.startswith((".", "~")) or Path(spec).exists() or _has_glob(spec)
+    if not looks_like_path:
+        names = ", ".join(e.name for e in list_catalog(home))
+        raise CorpusError(f"{spec!r} is neither a corpus name nor an existing path; corpora: {names}")
+    name, parts = path_parts(spec)
+    return decode_parts(name, spec, parts, opts, progress)
+
+
+def add_to_user_dir(spec: str, home: Path, name: str | None = None,
+                    download_progress: Callable[[int, int | None], None] | None = None) -> Path:
+    """Copy a file/folder, or download a URL, into the user corpora dir; return the new file."""
+    folder = user_corpora_dir(home)
+    folder.mkdir(parents=True, exist_ok=True)
+    if is_url(spec):
+        fname = f"{name}.txt" if name else None
+        return download(spec, folder, fname, progress=download_progress)
+    src_name, parts = path_parts(spec)
+    dest = folder / (f"{name}.txt" if name else (parts[0].name if len(parts) == 1 else f"{src_name}.txt"))
+    corpus = decode_parts(src_name, spec, parts)  # refuse binary/empty input before copying anything
+    del corpus
+    from charlm_tui.core.atomic import atomic_writer
+
+    with atomic_writer(dest) as out:
+        for part in parts:
+            if isinstance(part, Path):
+                with open(part, "rb") as f:
+                    shutil.copyfileobj(f, out)
+            else:
+                out.write(part.encode("utf-8"))
+    return dest

@@ -1,0 +1,369 @@
+"""A run is a folder in the data dir that any later process can list, resume, sample or delete.
+
+    runs/<run-id>/config.json      model + training config, corpus identity, versions
+                  vocab.json       the characters (id 0 is <unk>)
+                  metrics.jsonl    one line per evaluation, appended and flushed as training goes
+                  status.json      running / paused / stopped / finished / failed, with reason etc.
+                  best.safetensors weights with the best validation perplexity so far
+                  last.safetensors everything needed to resume exactly (weights, optimizer,
+                                   scheduler, RNG, data position, early-stopping counters)
+                  lock             held by the one process training into the run
+
+Every file is written atomically; readers never need the lock.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+import socket
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from charlm_tui.core import checkpoint
+from charlm_tui.core.atomic import pid_alive, remove_stale_temps, write_json
+from charlm_tui.core.errors import CharLMError, CheckpointError, RunError
+from charlm_tui.core.training import FINISHED_REASONS, TrainEvent
+from charlm_tui.paths import runs_dir
+
+STATUS_HEARTBEAT_S = 5.0
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40] or "corpus"
+
+
+def new_run_id(corpus_name: str) -> str:
+    return f"{_slug(corpus_name)}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+
+
+def versions() -> dict:
+    import numpy
+    import torch
+
+    from charlm_tui import __version__
+    return {"charlm_tui": __version__, "torch": torch.__version__, "numpy": numpy.__version__,
+            "python": platform.python_version()}
+
+
+def _read_json(path: Path, what: str):
+    try:
+        return json.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        raise RunError(f"{path}: {what} is missing") from None
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise RunError(f"{path}: {what} is unreadable ({e}); fix or delete the run") from None
+
+
+@dataclass
+class RunInfo:
+    id: str
+    corpus: str
+    cell: str
+    size: str            # e.g. "2x256"
+    steps: int
+    best_val_ppl: float | None
+    best_val_bpc: float | None
+    status: str
+    reason: str | None
+    updated: str
+    created: str
+    damaged: str | None = None
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+class Run:
+    def __init__(self, path: Path):
+        self.path = path
+        self.id = path.name
+        self._lock_fd: int | None = None
+        self._last_status_write = 0.0
+        self._status: dict | None = None
+
+    # ---------------------------------------------------------------- files
+    @property
+    def config(self) -> dict:
+        cfg = _read_json(self.path / "config.json", "config.json")
+        for key in ("model", "train", "corpus"):
+            if not isinstance(cfg.get(key), dict):
+                raise RunError(f"{self.path / 'config.json'}: missing or invalid {key!r} section; "
+                               "fix the file or delete the run")
+        return cfg
+
+    def model_config(self):
+        from charlm_tui.core.model import ModelConfig
+        try:
+            return ModelConfig.from_json(self.config["model"])
+        except (TypeError, ValueError, CharLMError) as e:
+            raise RunError(f"{self.path / 'config.json'}: invalid model config ({e})") from None
+
+    def train_config(self):
+        from charlm_tui.core.training import TrainConfig
+        try:
+            return TrainConfig.from_json(self.config["train"])
+        except (TypeError, ValueError, CharLMError) as e:
+            raise RunError(f"{self.path / 'config.json'}: invalid training config ({e})") from None
+
+    def vocab(self):
+        from charlm_tui.core.vocab import Vocab
+        try:
+            return Vocab.from_json(_read_json(self.path / "vocab.json", "vocab.json"))
+        except ValueError as e:
+            raise RunError(f"{self.path / 'vocab.json'}: {e}") from None
+
+    def status(self) -> dict:
+        try:
+            st = json.loads((self.path / "status.json").read_text("utf-8"))
+            return st if isinstance(st, dict) else {"status": "damaged"}
+        except FileNotFoundError:
+            return {"status": "unknown"}
+        except (OSError, ValueError):
+            return {"status": "damaged", "reason": "status.json unreadable"}
+
+    def metrics(self) -> list[dict]:
+        out = []
+        try:
+            with open(self.path / "metrics.jsonl", encoding="utf-8") as f:
+                for line in f:
+                    try:
+                        out.append(json.loads(line))
+                    except ValueError:
+                        continue  # a line torn by a kill mid-append
+        except FileNotFoundError:
+            pass
+        return out
+
+    def write_status(self, **changes) -> None:
+        st = self._status if self._status is not None else self.status()
+        st.update(changes, updated=_now(), pid=os.getpid(), host=socket.gethostname())
+        self._status = st
+        write_json(self.path / "status.json", st)
+        self._last_status_write = time.monotonic()
+
+    # ---------------------------------------------------------------- lock (one writer)
+    def acquire_lock(self) -> None:
+        lock = self.path / "lock"
+        me = {"pid": os.getpid(), "host": socket.gethostname(), "since": _now()}
+        for _ in range(2):
+            try:
+                fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                holder = self.lock_holder()
+                if holder is None:  # stale: its process is gone
+                    try:
+                        lock.unlink()
+                    except FileNotFoundError:
+                        pass
+                    continue
+                raise RunError(f"run {self.id} is being trained by pid {holder.get('pid')} on "
+                               f"{holder.get('host')}; stop it first ('charlm-tui runs stop {self.id}')") from None
+            os.write(fd, json.dumps(me).encode())
+            os.fsync(fd)
+            self._lock_fd = fd
+            return
+        raise RunError(f"run {self.id}: could not take the lock; try again")
+
+    def lock_holder(self) -> dict | None:
+        """Who holds the lock, or None if nobody alive does."""
+        try:
+            holder = json.loads((self.path / "lock").read_text("utf-8") or "{}")
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            return None  # torn lock file: its writer died before finishing it
+        if holder.get("host") == socket.gethostname() and not pid_alive(int(holder.get("pid", -1))):
+            return None
+        return holder
+
+    def release_lock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+            try:
+                (self.path / "lock").unlink()
+            except FileNotFoundError:
+                pass
+
+    # ---------------------------------------------------------------- checkpoints
+    def save_best(self, trainer) -> None:
+        p = trainer.p
+        meta = {"step": p.step, "val_nll": p.best_nll, "model": trainer.model.config.to_json(),
+                "vocab": self.vocab().to_json()}
+        tensors = {k: v for k, v in trainer.model.state_dict().items()}
+        checkpoint.save(self.path / "best.safetensors", tensors, meta, "best")
+
+    def save_last(self, trainer) -> None:
+        tensors, meta = trainer.checkpoint_state()
+        meta["model"] = trainer.model.config.to_json()
+        checkpoint.save(self.path / "last.safetensors", tensors, meta, "last")
+
+    def load_model(self, which: str = "best", device: str = "cpu"):
+        """(CharLM with the chosen weights, Vocab)."""
+        from charlm_tui.core.model import CharLM
+        if which not in ("best", "last"):
+            raise RunError(f"unknown weights {which!r}; use best or last")
+        path = self.path / f"{which}.safetensors"
+        if not path.exists():
+            other = "last" if which == "best" else "best"
+            hint = f"; try --{other}" if (self.path / f"{other}.safetensors").exists() else "; train it first"
+            raise CheckpointError(f"{path}: run {self.id} has no {which} weights yet{hint}")
+        tensors, _meta = checkpoint.load(path, which)
+        model = CharLM.from_config(self.model_config())
+        sd = {k[6:] if k.startswith("model.") else k: v for k, v in tensors.items()
+              if k.startswith("model.") or which == "best"}
+        try:
+            model.load_state_dict(sd)
+        except RuntimeError as e:
+            raise CheckpointError(f"{path}: weights do not fit the model in config.json ({str(e).splitlines()[0]})") from None
+        return model.to(device).eval(), self.vocab()
+
+    def load_last_state(self):
+        return checkpoint.load(self.path / "last.safetensors", "last")
+
+    # ---------------------------------------------------------------- trainer sink
+    def on_event(self, ev: TrainEvent) -> None:
+        if ev.kind == "eval":
+            rec = {"step": ev.step, "epoch": ev.epoch, "train_loss": ev.train_loss, "val_nll": ev.val_nll,
+                   "val_ppl": ev.val_ppl, "val_bpc": ev.val_bpc, "lr": ev.lr, "chars_per_s": ev.chars_per_s,
+                   "elapsed": round(ev.elapsed, 3), "time": _now()}
+            with open(self.path / "metrics.jsonl", "a", encoding="utf-8") as f:
+                f.write(json.dumps(rec) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+        common = {"steps": ev.step, "best_val_nll": ev.best_val_nll, "best_val_ppl": ev.best_val_ppl,
+                  "best_val_bpc": ev.best_val_bpc, "epoch": ev.epoch, "total_steps": ev.total_steps}
+        if ev.kind == "start":
+            self.write_status(status="running", reason=None, **common)
+        elif ev.kind == "paused":
+            self.write_status(status="paused", reason=None, **common)
+        elif ev.kind in ("resumed", "eval"):
+            self.write_status(status="running", **common)
+        elif ev.kind == "done":
+            status = ("finished" if ev.reason in FINISHED_REASONS else
+                      "failed" if ev.reason in ("nan", "error") else "stopped")
+            self.write_status(status=status, reason=ev.reason, message=ev.message, **common)
+        elif time.monotonic() - self._last_status_write > STATUS_HEARTBEAT_S:
+            self.write_status(**common)  # heartbeat
+
+
+# -------------------------------------------------------------------- the store
+def create_run(home: Path, corpus, model_cfg, train_cfg, corpus_spec: str) -> Run:
+    root = runs_dir(home)
+    root.mkdir(parents=True, exist_ok=True)
+    for _ in range(10):
+        path = root / new_run_id(corpus.name)
+        try:
+            path.mkdir()
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise RunError(f"{root}: could not create a new run folder")
+    run = Run(path)
+    run.acquire_lock()
+    write_json(path / "vocab.json", corpus.vocab.to_json())
+    write_json(path / "config.json", {
+        "format_version": checkpoint.FORMAT_VERSION, "created": _now(),
+        "model": model_cfg.to_json(), "train": train_cfg.to_json(),
+        "corpus": {**corpus.info(), "spec": corpus_spec}, "versions": versions()})
+    run.write_status(status="created", reason=None, created=_now(), steps=0)
+    return run
+
+
+def open_run(home: Path, run_id: str) -> Run:
+    """Find a run by id, unique id prefix, or 'latest'."""
+    root = runs_dir(home)
+    if run_id == "latest":
+        infos = list_runs(home)
+        if not infos:
+            raise RunError(f"no runs yet in {root}; train one with 'charlm-tui train'")
+        return Run(root / max(infos, key=lambda i: i.created).id)
+    if _ID_RE.match(run_id) and (root / run_id).is_dir():
+        return Run(root / run_id)
+    matches = [p for p in root.glob(f"{glob_escape(run_id)}*") if p.is_dir()] if root.is_dir() else []
+    if len(matches) == 1:
+        return Run(matches[0])
+    if len(matches) > 1:
+        raise RunError(f"run id {run_id!r} is ambiguous: {', '.join(sorted(p.name for p in matches)[:5])}")
+    raise RunError(f"no run {run_id!r} in {root}; list them with 'charlm-tui runs'")
+
+
+def glob_escape(s: str) -> str:
+    return re.sub(r"([*?\[])", r"[\1]", s)
+
+
+def run_info(run: Run) -> RunInfo:
+    st = run.status()
+    damaged = None
+    corpus = cell = size = "?"
+    created = st.get("created", "")
+    try:
+        cfg = run.config
+        corpus = cfg["corpus"].get("name", "?")
+        m = cfg["model"]
+        cell, size = m.get("cell", "?"), f"{m.get('num_layers', '?')}x{m.get('hidden_size', '?')}"
+        created = cfg.get("created", created)
+        run.vocab()
+        for name in ("best", "last"):
+            if (run.path / f"{name}.safetensors").exists():
+                checkpoint.read_header(run.path / f"{name}.safetensors")
+    except CharLMError as e:
+        damaged = str(e)
+    status = st.get("status", "unknown")
+    if status in ("running", "paused", "created") and run.lock_holder() is None:
+        status, st["reason"] = "interrupted", st.get("reason") or "process ended without saving a final status"
+    return RunInfo(id=run.id, corpus=corpus, cell=cell, size=size, steps=int(st.get("steps") or 0),
+                   best_val_ppl=st.get("best_val_ppl"), best_val_bpc=st.get("best_val_bpc"),
+                   status="damaged" if damaged and status != "running" else status,
+                   reason=st.get("reason"), updated=st.get("updated", ""), created=created, damaged=damaged)
+
+
+def list_runs(home: Path) -> list[RunInfo]:
+    root = runs_dir(home)
+    if not root.is_dir():
+        return []
+    out = []
+    for p in sorted(root.iterdir()):
+        if p.is_dir() and not p.name.startswith("."):
+            remove_stale_temps(p)
+            out.append(run_info(Run(p)))
+    out.sort(key=lambda i: (i.updated or i.created), reverse=True)
+    return out
+
+
+def _refuse_if_training(run: Run, what: str) -> None:
+    holder = run.lock_holder()
+    if holder is not None:
+        raise RunError(f"cannot {what} run {run.id}: pid {holder.get('pid')} is training it; stop it first")
+
+
+def delete_run(home: Path, run_id: str) -> str:
+    run = open_run(home, run_id)
+    _refuse_if_training(run, "delete")
+    shutil.rmtree(run.path)
+    return run.id
+
+
+def rename_run(home: Path, run_id: str, new_id: str) -> str:
+    run = open_run(home, run_id)
+    if not _ID_RE.match(new_id):
+        raise RunError(f"invalid run name {new_id!r}: use letters, digits, '.', '_' and '-' (max 100)")
+    dest = run.path.parent / new_id
+    if dest.exists():
+        raise RunError(f"a run named {new_id!r} already exists")
+    _refuse_if_training(run, "rename")
+    run.path.rename(dest)
+    return new_id
+

@@ -1,0 +1,425 @@
+"""The Trainer: truncated BPTT, per-token loss, clipping, evaluation, LR plateau cuts, early stopping.
+
+The trainer never calls up into a UI. It emits plain ``TrainEvent`` dataclasses to a callback
+(progress events throttled by time; every evaluation and every notable change always) and, when
+given a ``sink`` (a run folder), asks it to save the best weights and the resumable state.
+Pause and stop are ``threading.Event``s checked before every step.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import asdict, dataclass, field, replace
+from typing import Callable, Protocol
+
+import torch
+import torch.nn.functional as F
+
+from charlm_tui.core.batching import PARTITIONS, check_fits, eval_streams, make_batches
+from charlm_tui.core.errors import ConfigError
+from charlm_tui.core.model import CharLM
+
+LN2 = math.log(2.0)
+FINISHED_REASONS = ("max_steps", "max_epochs", "max_seconds", "early_stop")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    batch_size: int = 32
+    num_steps: int = 64
+    partition: str = "sequential"
+    lr: float = 3e-3
+    clip: float = 1.0
+    eval_every: int = 200
+    patience: int = 5          # evaluations without improvement before early stopping
+    lr_patience: int = 1       # evaluations without improvement before the LR is cut
+    lr_factor: float = 0.5
+    min_lr: float = 1e-5
+    max_epochs: int = 50
+    max_steps: int | None = None
+    max_seconds: float | None = None
+    seed: int = 1337
+    val_fraction: float = 0.1
+    device: str = "auto"
+    event_interval: float = 0.25  # seconds between progress events
+
+    def validate(self) -> "TrainConfig":
+        def need(ok: bool, msg: str):
+            if not ok:
+                raise ConfigError(msg)
+        need(self.batch_size >= 1, f"batch size must be at least 1, got {self.batch_size}")
+        need(self.num_steps >= 1, f"BPTT length (num steps) must be at least 1, got {self.num_steps}")
+        need(self.partition in PARTITIONS, f"partition must be sequential or random, got {self.partition!r}")
+        need(self.lr > 0 and math.isfinite(self.lr), f"learning rate must be positive, got {self.lr}")
+        need(self.clip > 0, f"clip must be positive, got {self.clip}")
+        need(self.eval_every >= 1, f"eval interval must be at least 1 step, got {self.eval_every}")
+        need(self.patience >= 1, f"patience must be at least 1, got {self.patience}")
+        need(self.lr_patience >= 0, f"LR patience must be 0 or more, got {self.lr_patience}")
+        need(0 < self.lr_factor < 1, f"LR factor must be in (0, 1), got {self.lr_factor}")
+        need(self.max_epochs >= 1, f"max epochs must be at least 1, got {self.max_epochs}")
+        need(self.max_steps is None or self.max_steps >= 1, f"max steps must be at least 1, got {self.max_steps}")
+        need(self.max_seconds is None or self.max_seconds > 0, f"max seconds must be positive, got {self.max_seconds}")
+        need(0 < self.val_fraction < 1, f"validation fraction must be in (0, 1), got {self.val_fraction}")
+        return self
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, obj: dict) -> "TrainConfig":
+        return cls(**{k: obj[k] for k in cls.__dataclass_fields__ if k in obj}).validate()
+
+
+@dataclass
+class TrainEvent:
+    kind: str  # start | progress | eval | best | lr_reduced | paused | resumed | done
+    step: int
+    epoch: float
+    total_steps: int | None = None
+    train_loss: float | None = None
+    val_nll: float | None = None
+    val_ppl: float | None = None
+    val_bpc: float | None = None
+    lr: float | None = None
+    chars_per_s: float | None = None
+    elapsed: float = 0.0
+    eta: float | None = None
+    best_val_nll: float | None = None
+    best_val_ppl: float | None = None
+    best_val_bpc: float | None = None
+    patience_left: int | None = None
+    reason: str | None = None
+    message: str = ""
+
+    def to_json(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if v is not None and v != ""}
+
+
+@dataclass
+class EvalResult:
+    nll: float
+    tokens: int
+
+    @property
+    def ppl(self) -> float:
+        return math.exp(self.nll) if self.nll < 700 else math.inf
+
+    @property
+    def bpc(self) -> float:
+        return self.nll / LN2
+
+
+def token_loss(logits: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """Cross-entropy per predicted character over (B*T, V): the mean (or sum) over every token."""
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), reduction=reduction)
+
+
+class TrainSink(Protocol):
+    def on_event(self, event: TrainEvent) -> None: ...
+    def save_best(self, trainer: "Trainer") -> None: ...
+    def save_last(self, trainer: "Trainer") -> None: ...
+
+
+@torch.inference_mode()
+def evaluate(model: CharLM, data: torch.Tensor, batch_size: int, num_steps: int) -> EvalResult:
+    """Mean NLL per character over ``data``, state carried across batches."""
+    was_training = model.training
+    model.eval()
+    batches = eval_streams(data, batch_size, num_steps)
+    state = None
+    total = torch.zeros((), dtype=torch.float64, device=data.device)
+    count = 0
+    for k in range(len(batches)):
+        b = batches.batch(0, k)
+        logits, state = model(b.x, state)
+        total += token_loss(logits, b.y, "sum").double()
+        count += b.tokens
+    model.train(was_training)
+    return EvalResult(float(total) / count, count)
+
+
+@dataclass
+class Progress:
+    """Everything needed to continue a run exactly where it stopped (JSON-able)."""
+    step: int = 0
+    epoch: int = 0
+    batch_index: int = 0
+    best_nll: float = math.inf
+    best_step: int = 0
+    bad_evals: int = 0
+    last_eval_step: int = 0
+    train_seconds: float = 0.0
+    elapsed: float = 0.0
+    loss_sum: float = 0.0   # train NLL summed over tokens since the last evaluation
+    loss_tokens: int = 0
+    history: list = field(default_factory=list)  # [(step, val_nll)] for charts after resume
+
+
+class Trainer:
+    def __init__(self, model: CharLM, train_ids: torch.Tensor, val_ids: torch.Tensor, cfg: TrainConfig,
+                 device: torch.device | str = "cpu", callback: Callable[[TrainEvent], None] | None = None,
+                 sink: TrainSink | None = None, clock: Callable[[], float] = time.monotonic):
+        self.cfg = cfg.validate()
+        self.device = torch.device(device)
+        self.model = model.to(self.device)
+        self.train_ids = train_ids.to(self.device)
+        self.val_ids = val_ids.to(self.device)
+        check_fits(len(self.val_ids), 1, 1, "validation split")
+        self.batches = make_batches(self.train_ids, cfg.partition, cfg.batch_size, cfg.num_steps, cfg.seed)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            self.optimizer, mode="min", factor=cfg.lr_factor, patience=cfg.lr_patience, min_lr=cfg.min_lr)
+        self.callback, self.sink, self.clock = callback, sink, clock
+        self.stop_event = threading.Event()
+        self.pause_event = threading.Event()
+        self.stop_reason: str | None = None
+        self.p = Progress()
+        self.state = None  # hidden state carried between sequential batches
+        self.best_state: dict | None = None  # in-memory copy of the best weights
+
+    # ------------------------------------------------------------------ control
+    def request_stop(self, reason: str = "stopped") -> None:
+        if self.stop_reason is None:
+            self.stop_reason = reason
+        self.stop_event.set()
+
+    def pause(self) -> None:
+        self.pause_event.set()
+
+    def resume(self) -> None:
+        self.pause_event.clear()
+
+    @property
+    def lr(self) -> float:
+        return self.optimizer.param_groups[0]["lr"]
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return len(self.batches)
+
+    def _epoch_float(self) -> float:
+        return self.p.epoch + self.p.batch_index / max(1, self.steps_per_epoch)
+
+    def _total_steps(self) -> int | None:
+        total = self.cfg.max_epochs * self.steps_per_epoch
+        return min(total, self.cfg.max_steps) if self.cfg.max_steps else total
+
+    def _eta(self, session_steps: int, session_elapsed: float) -> float | None:
+        if session_steps == 0:
+            return None
+        per_step = session_elapsed / session_steps
+        etas = [(self._total_steps() - self.p.step) * per_step]
+        if self.cfg.max_seconds:
+            etas.append(self.cfg.max_seconds - self.p.elapsed)
+        return max(0.0, min(etas))
+
+    def _emit(self, kind: str, **kw) -> TrainEvent:
+        best = self.p.best_nll if math.isfinite(self.p.best_nll) else None
+        ev = TrainEvent(kind=kind, step=self.p.step, epoch=round(self._epoch_float(), 4),
+                        total_steps=self._total_steps(), lr=self.lr, elapsed=self.p.elapsed,
+                        best_val_nll=best, best_val_ppl=math.exp(best) if best is not None else None,
+                        best_val_bpc=best / LN2 if best is not None else None,
+                        patience_left=self.cfg.patience - self.p.bad_evals, **kw)
+        if self.sink is not None:
+            self.sink.on_event(ev)
+        if self.callback is not None:
+            self.callback(ev)
+        return ev
+
+    # ------------------------------------------------------------------ one step
+    def _train_step(self, acc: torch.Tensor) -> int:
+        b = self.batches.batch(self.p.epoch, self.p.batch_index)
+        if self.batches.reset_state_each_batch or self.p.batch_index == 0:
+            state = None
+        else:
+            state = CharLM.detach_state(self.state)
+        logits, state = self.model(b.x, state)
+        loss = token_loss(logits, b.y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip)
+        self.optimizer.step()
+        self.state = None if self.batches.reset_state_each_batch else CharLM.detach_state(state)
+        acc += loss.detach().double() * b.tokens
+        self.p.step += 1
+        self.p.batch_index += 1
+        if self.p.batch_index >= self.steps_per_epoch:
+            self.p.epoch += 1
+            self.p.batch_index = 0
+            self.state = None
+        return b.tokens
+
+    # ------------------------------------------------------------------ evaluation
+    def _evaluate_and_react(self) -> None:
+        res = evaluate(self.model, self.val_ids, self.cfg.batch_size, self.cfg.num_steps)
+        train_loss = self.p.loss_sum / self.p.loss_tokens if self.p.loss_tokens else None
+        self.p.loss_sum, self.p.loss_tokens = 0.0, 0
+        self.p.last_eval_step = self.p.step
+        self.p.history.append((self.p.step, res.nll))
+        if not math.isfinite(res.nll):
+            self.request_stop("nan")
+            return
+        improved = res.nll < self.p.best_nll
+        if improved:
+            self.p.best_nll, self.p.best_step, self.p.bad_evals = res.nll, self.p.step, 0
+            self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        else:
+            self.p.bad_evals += 1
+        lr_before = self.lr
+        self.scheduler.step(res.ppl)
+        self._emit("eval", train_loss=train_loss, val_nll=res.nll, val_ppl=res.ppl, val_bpc=res.bpc,
+                   chars_per_s=self._chars_per_s())
+        if improved:
+            if self.sink is not None:
+                self.sink.save_best(self)
+            self._emit("best", message=f"new best val ppl {res.ppl:.3f} at step {self.p.step}")
+        if self.lr < lr_before:
+            self._emit("lr_reduced", message=f"val ppl plateaued: LR cut {lr_before:.3g} -> {self.lr:.3g}")
+        if self.p.bad_evals >= self.cfg.patience:
+            self.request_stop("early_stop")
+        if self.sink is not None:
+            self.sink.save_last(self)
+
+    def _chars_per_s(self) -> float | None:
+        return self._tokens_session / self._train_seconds_session if self._train_seconds_session > 0 else None
+
+    # ------------------------------------------------------------------ main loop
+    def _limit_reached(self) -> str | None:
+        if self.cfg.max_steps is not None and self.p.step >= self.cfg.max_steps:
+            return "max_steps"
+        if self.p.epoch >= self.cfg.max_epochs:
+            return "max_epochs"
+        if self.cfg.max_seconds is not None and self.p.elapsed >= self.cfg.max_seconds:
+            return "max_seconds"
+        return None
+
+    def _wait_while_paused(self) -> None:
+        if not self.pause_event.is_set() or self.stop_event.is_set():
+            return
+        if self.sink is not None:
+            self.sink.save_last(self)
+        self._emit("paused", message="paused; state saved")
+        while self.pause_event.is_set() and not self.stop_event.is_set():
+            self.stop_event.wait(0.05)
+        self._emit("resumed", message="resumed")
+
+    def run(self) -> TrainEvent:
+        """Train until a limit, early stopping, NaN, or a stop request. Returns the final event."""
+        self.model.train()
+        self._tokens_session, self._train_seconds_session = 0, 0.0
+        acc = torch.zeros((), dtype=torch.float64, device=self.device)
+        session_steps, session_start = 0, self.clock()
+        base_elapsed = self.p.elapsed
+        last_emit = window_t0 = self.clock()
+        pending_tokens = window_tokens = 0  # tokens in `acc` not yet drained / since the last progress event
+        window_sum = 0.0
+        what = "training" if self.p.step == 0 else f"resuming at step {self.p.step}:"
+        self._emit("start", message=f"{what} {self.model.num_parameters():,} parameters, "
+                                    f"{self.steps_per_epoch} steps per epoch on {self.device.type}")
+        while True:
+            self._wait_while_paused()
+            reason = self.stop_reason if self.stop_event.is_set() else self._limit_reached()
+            if reason is not None:
+                break
+            t0 = self.clock()
+            tokens = self._train_step(acc)
+            now = self.clock()
+            session_steps += 1
+            pending_tokens += tokens
+            self._tokens_session += tokens
+            self._train_seconds_session += now - t0
+            self.p.train_seconds += now - t0
+            self.p.elapsed = base_elapsed + (now - session_start)
+            eval_due = self.p.step - self.p.last_eval_step >= self.cfg.eval_every
+            emit_due = now - last_emit >= self.cfg.event_interval
+            if not (eval_due or emit_due):
+                continue
+            total = float(acc)  # the only host sync: at most once per event interval or evaluation
+            acc.zero_()
+            self.p.loss_sum += total
+            self.p.loss_tokens += pending_tokens
+            window_sum += total
+            window_tokens += pending_tokens
+            pending_tokens = 0
+            if not math.isfinite(total):
+                self.request_stop("nan")
+                continue
+            if emit_due:
+                self._emit("progress", train_loss=window_sum / max(1, window_tokens),
+                           chars_per_s=window_tokens / max(1e-9, now - window_t0),
+                           eta=self._eta(session_steps, self.p.elapsed - base_elapsed))
+                last_emit = window_t0 = now
+                window_sum, window_tokens = 0.0, 0
+            if eval_due:
+                self._evaluate_and_react()
+        self.p.loss_tokens += pending_tokens
+        return self._finish(reason, acc)
+
+    def _finish(self, reason: str, acc: torch.Tensor) -> TrainEvent:
+        self.p.loss_sum += float(acc)
+        if reason == "nan":
+            self.p.loss_sum, self.p.loss_tokens = 0.0, 0
+            if self.best_state is not None:
+                self.model.load_state_dict(self.best_state)
+            msg = "loss became NaN/inf; stopped and kept the best weights (try a lower --lr or --clip)"
+        else:
+            if reason in ("max_steps", "max_epochs", "max_seconds") and self.p.step > self.p.last_eval_step:
+                self._evaluate_and_react()
+            msg = {"early_stop": f"early stop: val ppl did not improve for {self.cfg.patience} evaluations",
+                   "max_steps": "reached max steps", "max_epochs": "reached max epochs",
+                   "max_seconds": "reached the time budget"}.get(reason, f"stopped ({reason})")
+            if self.sink is not None:
+                self.sink.save_last(self)
+        return self._emit("done", reason=reason, message=msg, chars_per_s=self._chars_per_s())
+
+    # ------------------------------------------------------------------ resumable state
+    def checkpoint_state(self) -> tuple[dict[str, torch.Tensor], dict]:
+        """Tensors (weights, optimizer moments, hidden state, RNG) and JSON metadata."""
+        tensors = {f"model.{k}": v.detach() for k, v in self.model.state_dict().items()}
+        opt = self.optimizer.state_dict()
+        opt_meta: dict = {"param_groups": opt["param_groups"], "state": {}}
+        for pid, st in opt["state"].items():
+            opt_meta["state"][str(pid)] = {}
+            for key, val in st.items():
+                if torch.is_tensor(val):
+                    tensors[f"optim.{pid}.{key}"] = val
+                else:
+                    opt_meta["state"][str(pid)][key] = val
+        if self.state is not None:
+            parts = self.state if isinstance(self.state, tuple) else (self.state,)
+            for i, s in enumerate(parts):
+                tensors[f"hidden.{i}"] = s
+        tensors["rng.cpu"] = torch.get_rng_state()
+        if self.device.type == "cuda":
+            tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
+        meta = {"progress": asdict(self.p), "optimizer": opt_meta,
+                "scheduler": self.scheduler.state_dict(), "train_config": self.cfg.to_json()}
+        return tensors, meta
+
+    def load_checkpoint_state(self, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+        model_sd = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+        self.model.load_state_dict(model_sd)
+        opt_meta = meta["optimizer"]
+        state = {}
+        for pid, st in opt_meta["state"].items():
+            st = dict(st)
+            for k, v in tensors.items():
+                if k.startswith(f"optim.{pid}."):
+                    st[k.split(".", 2)[2]] = v.to(self.device) if v.dim() else v
+            state[int(pid)] = st
+        self.optimizer.load_state_dict({"state": state, "param_groups": opt_meta["param_groups"]})
+        self.scheduler.load_state_dict(meta["scheduler"])
+        p = dict(meta["progress"])
+        p["history"] = [tuple(h) for h in p.get("history", [])]
+        self.p = Progress(**p)
+        hidden = [tensors[f"hidden.{i}"].to(self.device) for i in range(2) if f"hidden.{i}" in tensors]
+        self.state = None if not hidden else (tuple(hidden) if self.model.cell == "lstm" else hidden[0])
+        torch.set_rng_state(tensors["rng.cpu"].cpu())
+        if "rng.cuda" in tensors and self.device.type == "cuda":
+            torch.cuda.set_rng_state(tensors["rng.cuda"].cpu(), self.device)
+        self.best_state = None
+
+    def with_config(self, **changes) -> TrainConfig:
+        return replace(self.cfg, **changes)

@@ -1,0 +1,94 @@
+import json
+
+from tests.conftest import cli
+
+TINY = ["--embed-dim", "8", "--hidden-size", "16", "--num-layers", "1", "--batch-size", "4", "--num-steps", "10",
+        "--eval-every", "5", "--max-steps", "10", "--seed", "1"]
+
+
+def train_json(tiny_file, home):
+    r = cli("train", str(tiny_file), "--home", str(home), "--json", *TINY)
+    assert r.returncode == 0, r.stderr
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    return lines
+
+
+def test_train_json_sample_eval_runs(tiny_file, home):
+    lines = train_json(tiny_file, home)
+    evals = [x for x in lines if x["event"] == "eval"]
+    summary = lines[-1]
+    assert [e["step"] for e in evals] == [5, 10]
+    assert {"val_nll", "val_ppl", "val_bpc", "lr", "train_loss"} <= set(evals[0])
+    assert summary["event"] == "summary" and summary["steps"] == 10
+    for k in ("run_id", "best_val_nll", "best_val_bpc", "best_val_ppl", "train_chars_per_s"):
+        assert summary[k] is not None
+    run_id = summary["run_id"]
+
+    r = cli("sample", run_id, "--home", str(home), "--prompt", "the Ωcat", "--length", "40", "--seed", "3")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("the Ωcat") and len(r.stdout) == len("the Ωcat") + 40 + 1
+    assert "1 prompt character(s) the model never saw were replaced: 'Ω'" in r.stderr
+    again = cli("sample", run_id, "--home", str(home), "--prompt", "the Ωcat", "--length", "40", "--seed", "3")
+    assert again.stdout == r.stdout
+
+    r = cli("eval", run_id, "--home", str(home), "--json")
+    assert r.returncode == 0, r.stderr
+    ev = json.loads(r.stdout)
+    assert abs(ev["nll"] - summary["best_val_nll"]) < 1e-6 and abs(ev["ppl"] - summary["best_val_ppl"]) < 1e-4
+
+    r = cli("runs", "--json", "--home", str(home))
+    [row] = [json.loads(x) for x in r.stdout.splitlines()]
+    assert row["id"] == run_id and row["status"] == "finished" and row["steps"] == 10
+    assert {"corpus", "cell", "size", "best_val_ppl", "best_val_bpc", "updated"} <= set(row)
+    r = cli("runs", "--home", str(home))
+    assert run_id in r.stdout and "finished" in r.stdout
+
+    r = cli("train", "--resume", run_id, "--max-steps", "15", "--home", str(home))
+    assert r.returncode == 0, r.stderr
+    assert "resuming at step 10" in r.stdout and "step     15" in r.stdout
+
+    r = cli("runs", "delete", run_id, "--home", str(home))
+    assert r.returncode == 0 and "deleted" in r.stdout
+    assert cli("runs", "--json", "--home", str(home)).stdout == ""
+
+
+def test_bad_arguments_are_one_line_exit_2():
+    for args in (["train", "x", "--batch-size", "0"], ["train", "x", "--cell", "transformer"], ["nope"],
+                 ["train", "x", "--lr", "fast"]):
+        r = cli(*args)
+        assert r.returncode == 2, args
+        assert len(r.stderr.strip().splitlines()) == 1 and "error:" in r.stderr, r.stderr
+
+
+def test_user_errors_are_one_line_exit_1(tmp_path, home):
+    cases = [
+        (["train", str(tmp_path / "missing.txt")], "no such file or folder"),
+        (["sample", "no-such-run"], "no run 'no-such-run'"),
+        (["train"], "name a corpus to train on"),
+        (["runs", "show"], "needs a run id"),
+    ]
+    (tmp_path / "one.txt").write_text("zzzz")
+    cases.append((["train", str(tmp_path / "one.txt")], "only one distinct character"))
+    for args, msg in cases:
+        r = cli(*args)
+        assert r.returncode == 1, (args, r.stderr)
+        assert r.stderr.startswith("charlm-tui: error:") and msg in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+def test_corpora_json_lists_builtins(home):
+    r = cli("corpora", "--json", env={"CHARLM_TUI_CODE_MAX_BYTES": "50000"})
+    assert r.returncode == 0, r.stderr
+    rows = {x["name"]: x for x in map(json.loads, r.stdout.splitlines())}
+    assert {"python-docs", "python-code"} <= set(rows)
+    for k in ("name", "source", "chars", "vocab_size", "sha256"):
+        assert k in rows["python-docs"]
+
+
+def test_corpora_add_then_train_by_name(tiny_file, home):
+    r = cli("corpora", "add", str(tiny_file), "--name", "mine")
+    assert r.returncode == 0, r.stderr
+    r = cli("corpora")
+    assert "mine" in r.stdout
+    r = cli("train", "mine", *TINY[:-4], "--max-steps", "5")
+    assert r.returncode == 0, r.stderr

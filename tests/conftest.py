@@ -1,0 +1,45 @@
+"""Shared fixtures. Tests never touch the real data dir: CHARLM_TUI_HOME points at a temp dir."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path, monkeypatch) -> Path:
+    h = tmp_path / "home"
+    h.mkdir()
+    monkeypatch.setenv("CHARLM_TUI_HOME", str(h))
+    return h
+
+
+@pytest.fixture(autouse=True)
+def _torch_threads():
+    import torch
+
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    yield
+
+
+TINY_TEXT = ("the cat sat on the mat. the dog sat on the log.\n" * 40)
+
+
+@pytest.fixture
+def tiny_file(tmp_path) -> Path:
+    p = tmp_path / "tiny.txt"
+    p.write_text(TINY_TEXT, encoding="utf-8")
+    return p
+
+
+def cli(*args: str, env: dict | None = None, timeout: float = 120):
+    """Run the installed CLI in a subprocess (python -m, so it is the code under test)."""
+    import subprocess
+
+    return subprocess.run([sys.executable, "-m", "charlm_tui", *args], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})})

@@ -1,0 +1,176 @@
+import json
+import os
+import pickle
+import struct
+
+import pytest
+import torch
+
+from charlm_tui.core import checkpoint
+from charlm_tui.core.errors import CheckpointError, RunError
+from charlm_tui.core.jobs import new_job, resume_job
+from charlm_tui.core.runs import delete_run, list_runs, open_run, rename_run
+from charlm_tui.core.training import TrainConfig
+
+MODEL = {"cell": "lstm", "embed_dim": 8, "hidden_size": 16, "num_layers": 2, "dropout": 0.2}
+
+
+def train_run(home, tiny_file, max_steps, **kw):
+    cfg = TrainConfig(batch_size=4, num_steps=10, eval_every=5, max_steps=max_steps, event_interval=1e9, seed=3, **kw)
+    job = new_job(home, str(tiny_file), MODEL, cfg)
+    final = job.start()
+    return job, final
+
+
+def test_run_folder_round_trip(home, tiny_file):
+    job, final = train_run(home, tiny_file, 10)
+    p = job.run.path
+    assert p.parent == home / "runs"
+    assert {"config.json", "vocab.json", "metrics.jsonl", "status.json", "best.safetensors",
+            "last.safetensors"} <= {f.name for f in p.iterdir()}
+    assert not (p / "lock").exists()
+    run = open_run(home, job.run.id)
+    cfg = run.config
+    assert cfg["model"] == {**MODEL, "vocab_size": job.corpus.vocab.size}
+    assert cfg["corpus"]["sha256"] == job.corpus.sha256 and cfg["corpus"]["chars"] == job.corpus.stats.chars
+    assert cfg["train"]["seed"] == 3 and "torch" in cfg["versions"]
+    assert run.vocab() == job.corpus.vocab
+    assert [m["step"] for m in run.metrics()] == [5, 10]
+    st = run.status()
+    assert st["status"] == "finished" and st["reason"] == "max_steps" and st["steps"] == 10
+    assert st["best_val_ppl"] == pytest.approx(final.best_val_ppl)
+    model, vocab = run.load_model("best")
+    assert vocab == job.corpus.vocab
+    last, _ = run.load_model("last")
+    for k, v in job.trainer.model.state_dict().items():
+        assert torch.equal(last.state_dict()[k], v)
+    [info] = list_runs(home)
+    assert info.id == job.run.id and info.status == "finished" and info.steps == 10 and info.damaged is None
+    assert info.cell == "lstm" and info.size == "2x16"
+
+
+@pytest.mark.parametrize("partition", ["sequential", "random"])
+def test_resume_matches_an_uninterrupted_run(home, tiny_file, partition):
+    full, _ = train_run(home, tiny_file, 20, partition=partition)
+    half, _ = train_run(home, tiny_file, 10, partition=partition)
+    resumed = resume_job(home, half.run.id, {"max_steps": 20})
+    assert resumed.trainer.p.step == 10
+    final = resumed.start()
+    assert final.step == 20
+    a, b = full.run.metrics(), open_run(home, half.run.id).metrics()
+    assert [m["step"] for m in b] == [5, 10, 15, 20]  # history appended, not restarted
+    for x, y in zip(a, b):
+        assert x["val_nll"] == pytest.approx(y["val_nll"], abs=1e-6)
+        assert x["train_loss"] == pytest.approx(y["train_loss"], abs=1e-6)
+        assert x["lr"] == y["lr"]
+    for k, v in full.trainer.model.state_dict().items():
+        assert torch.allclose(resumed.trainer.model.state_dict()[k], v, atol=1e-6)
+
+
+def test_one_writer_lock_and_stale_lock(home, tiny_file):
+    job, _ = train_run(home, tiny_file, 5)
+    run = open_run(home, job.run.id)
+    run.acquire_lock()
+    other = open_run(home, job.run.id)
+    with pytest.raises(RunError, match="is being trained by pid"):
+        other.acquire_lock()
+    run.release_lock()
+    # a lock left by a dead process is taken over
+    (run.path / "lock").write_text(json.dumps({"pid": 2 ** 22 + 12345, "host": os.uname().nodename}))
+    other.acquire_lock()
+    other.release_lock()
+
+
+def test_delete_and_rename(home, tiny_file):
+    job, _ = train_run(home, tiny_file, 5)
+    assert rename_run(home, job.run.id, "my-run") == "my-run"
+    with pytest.raises(RunError, match="invalid run name"):
+        rename_run(home, "my-run", "../escape")
+    assert open_run(home, "my").id == "my-run"  # unique prefix
+    assert delete_run(home, "my-run") == "my-run"
+    assert list_runs(home) == []
+    with pytest.raises(RunError, match="no run"):
+        open_run(home, "my-run")
+
+
+class Payload:
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_pickle_checkpoint_is_refused_without_running_it(home, tiny_file, tmp_path):
+    job, _ = train_run(home, tiny_file, 5)
+    marker = tmp_path / "pwned"
+    (job.run.path / "best.safetensors").write_bytes(pickle.dumps(Payload(str(marker))))
+    with pytest.raises(CheckpointError, match="best.safetensors"):
+        open_run(home, job.run.id).load_model("best")
+    [info] = list_runs(home)
+    assert info.status == "damaged" and "best.safetensors" in info.damaged
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("content,msg", [
+    (b"", "empty or truncated"),
+    (b"\x05\x00", "empty or truncated"),
+    (b"garbage!" * 100, "garbage header|not a safetensors"),
+])
+def test_broken_checkpoints_give_clear_errors(home, tiny_file, content, msg):
+    job, _ = train_run(home, tiny_file, 5)
+    (job.run.path / "last.safetensors").write_bytes(content)
+    with pytest.raises(CheckpointError, match=msg):
+        open_run(home, job.run.id).load_model("last")
+    with pytest.raises(CheckpointError):
+        resume_job(home, job.run.id, {"max_steps": 10})
+
+
+def test_truncated_tensor_data_and_foreign_and_future_files(home, tiny_file):
+    job, _ = train_run(home, tiny_file, 5)
+    best = job.run.path / "best.safetensors"
+    data = best.read_bytes()
+    best.write_bytes(data[: len(data) - 100])
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+        open_run(home, job.run.id).load_model("best")
+    from safetensors.torch import save
+    best.write_bytes(save({"w": torch.zeros(2)}, metadata={"format": "someone-else"}))
+    with pytest.raises(CheckpointError, match="foreign"):
+        open_run(home, job.run.id).load_model("best")
+    best.write_bytes(save({"w": torch.zeros(2)}, metadata={"format": "charlm-tui", "format_version": "99"}))
+    with pytest.raises(CheckpointError, match="newer charlm-tui"):
+        open_run(home, job.run.id).load_model("best")
+
+
+def test_hand_edited_config_gives_clear_error(home, tiny_file):
+    job, _ = train_run(home, tiny_file, 5)
+    cfgp = job.run.path / "config.json"
+    cfg = json.loads(cfgp.read_text())
+    cfg["model"]["cell"] = "transformer"
+    cfgp.write_text(json.dumps(cfg))
+    with pytest.raises(RunError, match="invalid model config.*cell must be one of"):
+        open_run(home, job.run.id).load_model()
+    cfgp.write_text("{not json")
+    with pytest.raises(RunError, match="config.json is unreadable"):
+        open_run(home, job.run.id).load_model()
+    [info] = list_runs(home)
+    assert info.status == "damaged"
+
+
+def test_checkpoint_header_round_trip(tmp_path):
+    p = tmp_path / "x.safetensors"
+    checkpoint.save(p, {"a": torch.arange(3.0)}, {"k": [1, 2], "inf": float("inf")}, "best")
+    tensors, meta = checkpoint.load(p, "best")
+    assert tensors["a"].tolist() == [0.0, 1.0, 2.0] and meta["k"] == [1, 2] and meta["inf"] == float("inf")
+    with pytest.raises(CheckpointError, match="expected 'last'"):
+        checkpoint.load(p, "last")
+    assert struct.unpack("<Q", p.read_bytes()[:8])[0] > 0
+    assert not list(tmp_path.glob(".*tmp*"))  # atomic write left no temp file
+
+
+def test_resume_refuses_to_change_the_batch_geometry(home, tiny_file):
+    from charlm_tui.core.errors import ConfigError
+    job, _ = train_run(home, tiny_file, 5)
+    with pytest.raises(ConfigError, match="batch_size cannot change when resuming"):
+        resume_job(home, job.run.id, {"batch_size": 8, "max_steps": 10})
+    assert open_run(home, job.run.id).lock_holder() is None

@@ -1,0 +1,91 @@
+import threading
+
+import torch
+
+from charlm_tui.core.model import CharLM
+from charlm_tui.core.sampling import SamplingControl, generate, sample
+from charlm_tui.core.vocab import UNK_ID, Vocab
+
+V = Vocab("abcdefgh \n")
+
+
+def model(seed=0, cell="lstm"):
+    torch.manual_seed(seed)
+    m = CharLM(V.size, 8, 16, 2, 0.0, cell)
+    with torch.no_grad():  # sharper distributions so greedy paths are not all one char
+        m.head.weight.mul_(8)
+    return m.eval()
+
+
+def greedy_by_full_recompute(m, prompt, n):
+    ids = V.encode(prompt)
+    out = []
+    with torch.no_grad():
+        for _ in range(n):
+            logits, _ = m(torch.tensor([ids]))
+            last = logits[0, -1].clone()
+            last[UNK_ID] = -float("inf")
+            nxt = int(torch.argmax(last))
+            out.append(nxt)
+            ids.append(nxt)
+    return V.decode(out)
+
+
+def test_temperature_zero_is_argmax_and_deterministic():
+    m = model()
+    a = "".join(sample(m, V, "abc ", 40, SamplingControl(temperature=0.0)))
+    b = "".join(sample(m, V, "abc ", 40, SamplingControl(temperature=0.0)))
+    assert a == b == greedy_by_full_recompute(m, "abc ", 40)
+
+
+def test_seed_makes_a_sample_reproducible():
+    m = model()
+    c = SamplingControl(temperature=1.0)
+    a = "".join(sample(m, V, "ab", 60, c, seed=5))
+    b = "".join(sample(m, V, "ab", 60, c, seed=5))
+    d = "".join(sample(m, V, "ab", 60, c, seed=6))
+    assert a == b and a != d
+
+
+def test_temperature_change_mid_stream_affects_the_next_char():
+    m = model(1)
+    ctrl = SamplingControl(temperature=2.0)
+    got = ""
+    for i, s in enumerate(generate(m, V, "hh", 30, ctrl, seed=0)):
+        got += s.char
+        if i == 9:
+            ctrl.set_temperature(0.0)  # from the 11th character on: greedy
+    tail = got[10:]
+    assert tail == greedy_by_full_recompute(m, "hh" + got[:10], 20)
+
+
+def test_top_k_one_is_greedy():
+    m = model(2)
+    a = "".join(sample(m, V, "abc", 30, SamplingControl(temperature=1.5, top_k=1), seed=1))
+    assert a == greedy_by_full_recompute(m, "abc", 30)
+
+
+def test_unseen_prompt_chars_never_crash_and_unk_is_never_emitted():
+    m = model(3)
+    out = list(generate(m, V, "xyz 日本 ab", 200, SamplingControl(temperature=1.0), seed=0))
+    assert len(out) == 200
+    assert all(s.id != UNK_ID and s.char in V for s in out)
+    assert all(0.0 <= s.prob <= 1.0 for s in out)
+    assert len("".join(sample(m, V, "", 10, seed=1))) == 10  # empty prompt
+
+
+def test_stop_event_ends_the_stream():
+    m = model()
+    stop = threading.Event()
+    got = []
+    for ch in sample(m, V, "a", 1000, seed=0, stop_event=stop):
+        got.append(ch)
+        if len(got) == 7:
+            stop.set()
+    assert len(got) == 7
+
+
+def test_generation_leaves_model_mode_alone():
+    m = model().train()
+    list(sample(m, V, "a", 3, seed=0))
+    assert m.training

@@ -1,0 +1,201 @@
+import math
+import threading
+
+import pytest
+import torch
+
+from charlm_tui.core import training
+from charlm_tui.core.batching import SequentialBatches, split_train_val
+from charlm_tui.core.corpus import corpus_from_text
+from charlm_tui.core.model import CharLM
+from charlm_tui.core.training import TrainConfig, Trainer, evaluate, token_loss
+
+TEXT = "the cat sat on the mat. the dog sat on the log.\n" * 40
+
+
+def make(cfg: TrainConfig, cell="lstm", hidden=16, layers=1, dropout=0.0, text=TEXT, events=None):
+    c = corpus_from_text(text)
+    train, val = split_train_val(c.ids, cfg.val_fraction)
+    torch.manual_seed(cfg.seed)
+    model = CharLM(c.vocab.size, 8, hidden, layers, dropout, cell)
+    cb = events.append if events is not None else None
+    return Trainer(model, train, val, cfg, "cpu", callback=cb), c
+
+
+def test_token_loss_is_mean_over_every_predicted_char():
+    torch.manual_seed(0)
+    logits = torch.randn(2, 3, 5)
+    y = torch.randint(0, 5, (2, 3))
+    lp = torch.log_softmax(logits, -1)
+    hand = -sum(lp[b, t, y[b, t]] for b in range(2) for t in range(3)) / 6
+    assert token_loss(logits, y).item() == pytest.approx(hand.item(), abs=1e-6)
+    assert token_loss(logits, y, "sum").item() == pytest.approx(6 * hand.item(), abs=1e-5)
+
+
+def test_uniform_model_perplexity_equals_vocab_size():
+    c = corpus_from_text(TEXT)
+    m = CharLM(c.vocab.size, 4, 8, 1, 0.0, "gru")
+    with torch.no_grad():
+        m.head.weight.zero_()
+        m.head.bias.zero_()
+    res = evaluate(m, c.ids, 4, 10)
+    assert res.ppl == pytest.approx(c.vocab.size, rel=1e-6)  # float32 log-softmax
+    assert res.bpc == pytest.approx(math.log2(c.vocab.size), rel=1e-6)
+
+
+def test_evaluate_is_exact_mean_nll_with_state_carried():
+    torch.manual_seed(1)
+    c = corpus_from_text(TEXT)
+    m = CharLM(c.vocab.size, 4, 8, 1, 0.0, "lstm").eval()
+    data = c.ids[:401]
+    res = evaluate(m, data, 4, 7)
+    # by hand: each of the 4 streams in one forward pass (state carried = no truncation in eval)
+    sb = SequentialBatches(data, 4, 7)
+    with torch.no_grad():
+        logits, _ = m(sb.x.long())
+    hand = token_loss(logits, sb.y.long()).item()
+    assert res.tokens == 400
+    assert res.nll == pytest.approx(hand, abs=1e-6)
+
+
+def test_train_loss_is_averaged_per_token_across_uneven_batches():
+    # lr so small the weights do not move: the reported loss must equal the hand-computed
+    # per-token mean over 3 batches of 10, 10 and 3 steps (not the mean of the 3 batch means)
+    events = []
+    cfg = TrainConfig(batch_size=2, num_steps=10, lr=1e-30, eval_every=3, max_steps=3, event_interval=1e9,
+                      val_fraction=0.5)
+    tr, c = make(cfg, text=TEXT[:94], events=events)
+    ref = CharLM.from_config(tr.model.config)
+    ref.load_state_dict(tr.model.state_dict())
+    sb = tr.batches
+    assert [sb.batch(0, k).x.shape[1] for k in range(len(sb))] == [10, 10, 3]
+    with torch.no_grad():
+        logits, _ = ref(sb.x.long())
+    hand = token_loss(logits, sb.y.long()).item()
+    tr.run()
+    ev = [e for e in events if e.kind == "eval"][0]
+    batch_means = [token_loss(logits[:, i:j], sb.y[:, i:j].long()).item() for i, j in ((0, 10), (10, 20), (20, 23))]
+    assert ev.train_loss == pytest.approx(hand, abs=1e-6)
+    assert abs(sum(batch_means) / 3 - hand) > 1e-3  # the two averages really differ here
+
+
+def test_sequential_carries_detached_state_random_resets_it():
+    cfg = TrainConfig(batch_size=2, num_steps=5, max_steps=1, eval_every=100)
+    tr, _ = make(cfg, cell="gru")
+    ref = CharLM.from_config(tr.model.config)
+    ref.load_state_dict(tr.model.state_dict())
+    b0 = tr.batches.batch(0, 0)
+    with torch.no_grad():
+        _, h = ref(b0.x)
+    acc = torch.zeros((), dtype=torch.float64)
+    tr._train_step(acc)
+    assert tr.state is not None and tr.state.grad_fn is None and not tr.state.requires_grad
+    assert torch.allclose(tr.state, h, atol=1e-6)
+
+    tr2, _ = make(TrainConfig(batch_size=2, num_steps=5, partition="random", max_steps=1), cell="gru")
+    tr2._train_step(torch.zeros((), dtype=torch.float64))
+    assert tr2.state is None
+
+
+def test_clip_bounds_gradient_norm():
+    cfg = TrainConfig(batch_size=4, num_steps=8, clip=0.01, max_steps=1)
+    tr, _ = make(cfg)
+    tr._train_step(torch.zeros((), dtype=torch.float64))
+    norm = torch.sqrt(sum((p.grad ** 2).sum() for p in tr.model.parameters() if p.grad is not None))
+    assert norm.item() <= 0.01 * (1 + 1e-4)
+
+
+def test_early_stopping_and_lr_plateau_react_as_configured(monkeypatch):
+    script = iter([2.0, 1.5, 1.6, 1.7, 1.8, 1.9])
+    monkeypatch.setattr(training, "evaluate", lambda *a, **k: training.EvalResult(next(script), 100))
+    events = []
+    cfg = TrainConfig(batch_size=2, num_steps=5, eval_every=2, patience=3, lr_patience=1, lr_factor=0.5,
+                      lr=0.01, max_steps=1000, event_interval=1e9)
+    tr, _ = make(cfg, events=events)
+    final = tr.run()
+    evals = [e for e in events if e.kind == "eval"]
+    assert [e.step for e in evals] == [2, 4, 6, 8, 10]
+    assert [e.patience_left for e in evals] == [3, 3, 2, 1, 0]
+    cuts = [e for e in events if e.kind == "lr_reduced"]
+    assert [e.step for e in cuts] == [8]  # second evaluation without improvement > lr_patience 1
+    assert evals[3].lr == pytest.approx(0.005)
+    assert final.reason == "early_stop" and final.step == 10
+    assert final.best_val_nll == pytest.approx(1.5)
+    assert final.best_val_ppl == pytest.approx(math.exp(1.5))
+
+
+def test_stop_is_honoured_within_one_step():
+    events = []
+    cfg = TrainConfig(batch_size=2, num_steps=5, eval_every=1000, event_interval=0.0)
+    tr, _ = make(cfg, events=events)
+
+    def cb(ev):
+        events.append(ev)
+        if ev.kind == "progress" and ev.step == 3:
+            tr.request_stop()
+    tr.callback = cb
+    final = tr.run()
+    assert final.reason == "stopped" and final.step == 3
+
+
+def test_pause_then_resume():
+    events = []
+    cfg = TrainConfig(batch_size=2, num_steps=5, eval_every=1000, event_interval=0.0, max_steps=6)
+    tr, _ = make(cfg, events=events)
+
+    def cb(ev):
+        events.append(ev)
+        if ev.kind == "progress" and ev.step == 2:
+            tr.pause()
+            threading.Timer(0.2, tr.resume).start()
+    tr.callback = cb
+    final = tr.run()
+    kinds = [(e.kind, e.step) for e in events if e.kind in ("paused", "resumed")]
+    assert kinds == [("paused", 2), ("resumed", 2)]
+    assert final.step == 6 and final.reason == "max_steps"
+
+
+def test_nan_loss_stops_with_reason_and_keeps_best_weights():
+    events = []
+    cfg = TrainConfig(batch_size=2, num_steps=5, eval_every=2, event_interval=0.0, max_steps=50)
+    tr, _ = make(cfg, events=events)
+
+    def cb(ev):
+        events.append(ev)
+        if ev.kind == "progress" and ev.step == 5:
+            with torch.no_grad():
+                tr.model.head.bias.fill_(float("nan"))
+    tr.callback = cb
+    final = tr.run()
+    assert final.reason == "nan" and "NaN" in final.message
+    assert final.step <= 7
+    assert all(torch.isfinite(p).all() for p in tr.model.parameters())
+    assert all(torch.equal(v, tr.best_state[k]) for k, v in tr.model.state_dict().items())
+
+
+def test_seeded_runs_are_reproducible():
+    def losses():
+        ev = []
+        cfg = TrainConfig(batch_size=4, num_steps=8, eval_every=5, max_steps=15, event_interval=1e9, seed=7)
+        tr, _ = make(cfg, dropout=0.3, layers=2, events=ev)
+        tr.run()
+        return [(e.train_loss, e.val_nll) for e in ev if e.kind == "eval"]
+    a, b = losses(), losses()
+    assert len(a) == 3 and a == b
+
+
+def test_progress_events_are_throttled_evals_are_not():
+    ev = []
+    cfg = TrainConfig(batch_size=2, num_steps=5, eval_every=5, max_steps=20, event_interval=1e9)
+    tr, _ = make(cfg, events=ev)
+    tr.run()
+    kinds = [e.kind for e in ev]
+    assert kinds.count("progress") == 0 and kinds.count("eval") == 4
+
+
+def test_tiny_model_overfits_tiny_repeated_text():
+    cfg = TrainConfig(batch_size=8, num_steps=24, lr=1e-2, eval_every=50, max_steps=300, patience=100,
+                      event_interval=1e9)
+    tr, _ = make(cfg, hidden=64, cell="lstm", text="hello world\n" * 300)
+    final = tr.run()
+    assert final.best_val_ppl < 1.05

@@ -1,0 +1,11 @@
+import subprocess
+import sys
+
+
+def test_core_never_imports_the_ui():
+    code = ("import sys, charlm_tui.core, charlm_tui.cli; "
+            "from charlm_tui.core import batching, catalog, checkpoint, corpus, jobs, model, runs, sampling, training; "
+            "bad = [m for m in ('textual', 'rich', 'charlm_tui.tui') if m in sys.modules]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
