@@ -16,8 +16,6 @@ import torch
 
 from charlm_tui.core.errors import ConfigError
 
-PARTITIONS = ("sequential", "random")
-
 
 def min_chars(batch_size: int, num_steps: int) -> int:
     """Fewest characters a split needs for one full batch."""

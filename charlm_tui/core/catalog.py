@@ -3,7 +3,6 @@ and turning what a user typed (a name, a path, a folder glob, a URL) into a Corp
 
 from __future__ import annotations
 
-import glob as globmod
 import json
 import os
 import shutil
@@ -33,6 +32,13 @@ class CatalogEntry:
 
     def size_bytes(self) -> int:
         return parts_size(self.parts())
+
+    def file_size(self) -> int | None:
+        """Size on disk without building the text (None for corpora made in memory)."""
+        try:
+            return Path(self.source).stat().st_size
+        except OSError:
+            return None
 
 
 # ---------------------------------------------------------------- built-in sources

@@ -9,11 +9,13 @@ from __future__ import annotations
 import json
 import struct
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from charlm_tui.core.atomic import write_bytes
 from charlm_tui.core.errors import CheckpointError
+
+if TYPE_CHECKING:
+    import torch
 
 FORMAT = "charlm-tui"
 FORMAT_VERSION = 1

@@ -2,46 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import torch
 from torch import nn
 
+from charlm_tui.core.config import ModelConfig, count_parameters, flops_per_char  # noqa: F401 (re-exported)
 from charlm_tui.core.errors import ConfigError
 
 CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
-
-State = "torch.Tensor | tuple[torch.Tensor, torch.Tensor] | None"
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    vocab_size: int
-    cell: str = "lstm"
-    embed_dim: int = 64
-    hidden_size: int = 256
-    num_layers: int = 2
-    dropout: float = 0.2
-
-    def validate(self) -> "ModelConfig":
-        if self.cell not in CELLS:
-            raise ConfigError(f"cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
-        for name in ("vocab_size", "embed_dim", "hidden_size", "num_layers"):
-            if int(getattr(self, name)) < 1:
-                raise ConfigError(f"{name.replace('_', ' ')} must be at least 1, got {getattr(self, name)}")
-        if self.vocab_size < 2:
-            raise ConfigError("the vocabulary needs at least 2 entries")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
-        return self
-
-    def to_json(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, obj: dict) -> "ModelConfig":
-        known = {k: obj[k] for k in cls.__dataclass_fields__ if k in obj}
-        return cls(**known).validate()
 
 
 class CharLM(nn.Module):
@@ -84,26 +51,6 @@ class CharLM(nn.Module):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
-
-
-def count_parameters(cfg: ModelConfig) -> int:
-    """Parameter count without building the model (cheap enough for a live form)."""
-    gates = {"rnn": 1, "gru": 3, "lstm": 4}[cfg.cell]
-    n = cfg.vocab_size * cfg.embed_dim + cfg.hidden_size * cfg.vocab_size + cfg.vocab_size
-    for layer in range(cfg.num_layers):
-        inp = cfg.embed_dim if layer == 0 else cfg.hidden_size
-        n += gates * cfg.hidden_size * (inp + cfg.hidden_size + 2)
-    return n
-
-
-def flops_per_char(cfg: ModelConfig) -> float:
-    """Forward+backward FLOPs per trained character (3x the forward multiply-adds x 2)."""
-    gates = {"rnn": 1, "gru": 3, "lstm": 4}[cfg.cell]
-    macs = cfg.hidden_size * cfg.vocab_size
-    for layer in range(cfg.num_layers):
-        inp = cfg.embed_dim if layer == 0 else cfg.hidden_size
-        macs += gates * cfg.hidden_size * (inp + cfg.hidden_size)
-    return 6.0 * macs
 
 
 def resolve_device(name: str = "auto") -> torch.device:

@@ -28,7 +28,7 @@ from pathlib import Path
 from charlm_tui.core import checkpoint
 from charlm_tui.core.atomic import pid_alive, remove_stale_temps, write_json
 from charlm_tui.core.errors import CharLMError, CheckpointError, RunError
-from charlm_tui.core.training import FINISHED_REASONS, TrainEvent
+from charlm_tui.core.config import FINISHED_REASONS, TrainEvent
 from charlm_tui.paths import runs_dir
 
 STATUS_HEARTBEAT_S = 5.0
@@ -103,14 +103,14 @@ class Run:
         return cfg
 
     def model_config(self):
-        from charlm_tui.core.model import ModelConfig
+        from charlm_tui.core.config import ModelConfig
         try:
             return ModelConfig.from_json(self.config["model"])
         except (TypeError, ValueError, CharLMError) as e:
             raise RunError(f"{self.path / 'config.json'}: invalid model config ({e})") from None
 
     def train_config(self):
-        from charlm_tui.core.training import TrainConfig
+        from charlm_tui.core.config import TrainConfig
         try:
             return TrainConfig.from_json(self.config["train"])
         except (TypeError, ValueError, CharLMError) as e:

@@ -14,21 +14,9 @@ from typing import Iterator
 
 import torch
 
+from charlm_tui.core.config import SamplingControl  # noqa: F401 (re-exported)
 from charlm_tui.core.model import CharLM
 from charlm_tui.core.vocab import UNK_ID, EncodedPrompt, Vocab
-
-
-@dataclass
-class SamplingControl:
-    temperature: float = 0.8   # 0 = greedy (argmax)
-    top_k: int | None = None   # None or 0 = no top-k cut
-
-    def __post_init__(self):
-        self.set_temperature(self.temperature)
-
-    def set_temperature(self, t: float) -> float:
-        self.temperature = max(0.0, min(5.0, float(t)))
-        return self.temperature
 
 
 @dataclass(frozen=True)

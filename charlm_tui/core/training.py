@@ -17,84 +17,10 @@ from typing import Callable, Protocol
 import torch
 import torch.nn.functional as F
 
-from charlm_tui.core.batching import PARTITIONS, check_fits, eval_streams, make_batches
-from charlm_tui.core.errors import ConfigError
+from charlm_tui.core.batching import check_fits, eval_streams, make_batches
+from charlm_tui.core.config import FINISHED_REASONS, LN2, TrainConfig, TrainEvent  # noqa: F401 (re-exported)
 from charlm_tui.core.model import CharLM
 
-LN2 = math.log(2.0)
-FINISHED_REASONS = ("max_steps", "max_epochs", "max_seconds", "early_stop")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    batch_size: int = 32
-    num_steps: int = 64
-    partition: str = "sequential"
-    lr: float = 3e-3
-    clip: float = 1.0
-    eval_every: int = 200
-    patience: int = 5          # evaluations without improvement before early stopping
-    lr_patience: int = 1       # evaluations without improvement before the LR is cut
-    lr_factor: float = 0.5
-    min_lr: float = 1e-5
-    max_epochs: int = 50
-    max_steps: int | None = None
-    max_seconds: float | None = None
-    seed: int = 1337
-    val_fraction: float = 0.1
-    device: str = "auto"
-    event_interval: float = 0.25  # seconds between progress events
-
-    def validate(self) -> "TrainConfig":
-        def need(ok: bool, msg: str):
-            if not ok:
-                raise ConfigError(msg)
-        need(self.batch_size >= 1, f"batch size must be at least 1, got {self.batch_size}")
-        need(self.num_steps >= 1, f"BPTT length (num steps) must be at least 1, got {self.num_steps}")
-        need(self.partition in PARTITIONS, f"partition must be sequential or random, got {self.partition!r}")
-        need(self.lr > 0 and math.isfinite(self.lr), f"learning rate must be positive, got {self.lr}")
-        need(self.clip > 0, f"clip must be positive, got {self.clip}")
-        need(self.eval_every >= 1, f"eval interval must be at least 1 step, got {self.eval_every}")
-        need(self.patience >= 1, f"patience must be at least 1, got {self.patience}")
-        need(self.lr_patience >= 0, f"LR patience must be 0 or more, got {self.lr_patience}")
-        need(0 < self.lr_factor < 1, f"LR factor must be in (0, 1), got {self.lr_factor}")
-        need(self.max_epochs >= 1, f"max epochs must be at least 1, got {self.max_epochs}")
-        need(self.max_steps is None or self.max_steps >= 1, f"max steps must be at least 1, got {self.max_steps}")
-        need(self.max_seconds is None or self.max_seconds > 0, f"max seconds must be positive, got {self.max_seconds}")
-        need(0 < self.val_fraction < 1, f"validation fraction must be in (0, 1), got {self.val_fraction}")
-        return self
-
-    def to_json(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, obj: dict) -> "TrainConfig":
-        return cls(**{k: obj[k] for k in cls.__dataclass_fields__ if k in obj}).validate()
-
-
-@dataclass
-class TrainEvent:
-    kind: str  # start | progress | eval | best | lr_reduced | paused | resumed | done
-    step: int
-    epoch: float
-    total_steps: int | None = None
-    train_loss: float | None = None
-    val_nll: float | None = None
-    val_ppl: float | None = None
-    val_bpc: float | None = None
-    lr: float | None = None
-    chars_per_s: float | None = None
-    elapsed: float = 0.0
-    eta: float | None = None
-    best_val_nll: float | None = None
-    best_val_ppl: float | None = None
-    best_val_bpc: float | None = None
-    patience_left: int | None = None
-    reason: str | None = None
-    message: str = ""
-
-    def to_json(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if v is not None and v != ""}
 
 
 @dataclass

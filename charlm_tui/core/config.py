@@ -1,0 +1,171 @@
+"""Boundary types shared by the engine, the CLI and the TUI. No torch here: the TUI imports this
+at start-up to build forms and show runs without paying for a torch import."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+from charlm_tui.core.errors import ConfigError
+
+CELL_NAMES = ("lstm", "gru", "rnn")
+PARTITIONS = ("sequential", "random")
+LN2 = math.log(2.0)
+FINISHED_REASONS = ("max_steps", "max_epochs", "max_seconds", "early_stop")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    vocab_size: int
+    cell: str = "lstm"
+    embed_dim: int = 64
+    hidden_size: int = 256
+    num_layers: int = 2
+    dropout: float = 0.2
+
+    def validate(self) -> "ModelConfig":
+        if self.cell not in CELL_NAMES:
+            raise ConfigError(f"cell must be one of {', '.join(CELL_NAMES)}, got {self.cell!r}")
+        for name in ("vocab_size", "embed_dim", "hidden_size", "num_layers"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"{name.replace('_', ' ')} must be at least 1, got {getattr(self, name)}")
+        if self.vocab_size < 2:
+            raise ConfigError("the vocabulary needs at least 2 entries")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+        return self
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, obj: dict) -> "ModelConfig":
+        known = {k: obj[k] for k in cls.__dataclass_fields__ if k in obj}
+        return cls(**known).validate()
+
+
+def count_parameters(cfg: ModelConfig) -> int:
+    """Parameter count without building the model (cheap enough for a live form)."""
+    gates = {"rnn": 1, "gru": 3, "lstm": 4}[cfg.cell]
+    n = cfg.vocab_size * cfg.embed_dim + cfg.hidden_size * cfg.vocab_size + cfg.vocab_size
+    for layer in range(cfg.num_layers):
+        inp = cfg.embed_dim if layer == 0 else cfg.hidden_size
+        n += gates * cfg.hidden_size * (inp + cfg.hidden_size + 2)
+    return n
+
+
+def flops_per_char(cfg: ModelConfig) -> float:
+    """Forward+backward FLOPs per trained character (3x the forward multiply-adds x 2)."""
+    gates = {"rnn": 1, "gru": 3, "lstm": 4}[cfg.cell]
+    macs = cfg.hidden_size * cfg.vocab_size
+    for layer in range(cfg.num_layers):
+        inp = cfg.embed_dim if layer == 0 else cfg.hidden_size
+        macs += gates * cfg.hidden_size * (inp + cfg.hidden_size)
+    return 6.0 * macs
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    batch_size: int = 32
+    num_steps: int = 64
+    partition: str = "sequential"
+    lr: float = 3e-3
+    clip: float = 1.0
+    eval_every: int = 200
+    patience: int = 5          # evaluations without improvement before early stopping
+    lr_patience: int = 1       # evaluations without improvement before the LR is cut
+    lr_factor: float = 0.5
+    min_lr: float = 1e-5
+    max_epochs: int = 50
+    max_steps: int | None = None
+    max_seconds: float | None = None
+    seed: int = 1337
+    val_fraction: float = 0.1
+    device: str = "auto"
+    event_interval: float = 0.25  # seconds between progress events
+
+    def validate(self) -> "TrainConfig":
+        def need(ok: bool, msg: str):
+            if not ok:
+                raise ConfigError(msg)
+        need(self.batch_size >= 1, f"batch size must be at least 1, got {self.batch_size}")
+        need(self.num_steps >= 1, f"BPTT length (num steps) must be at least 1, got {self.num_steps}")
+        need(self.partition in PARTITIONS, f"partition must be sequential or random, got {self.partition!r}")
+        need(self.lr > 0 and math.isfinite(self.lr), f"learning rate must be positive, got {self.lr}")
+        need(self.clip > 0, f"clip must be positive, got {self.clip}")
+        need(self.eval_every >= 1, f"eval interval must be at least 1 step, got {self.eval_every}")
+        need(self.patience >= 1, f"patience must be at least 1, got {self.patience}")
+        need(self.lr_patience >= 0, f"LR patience must be 0 or more, got {self.lr_patience}")
+        need(0 < self.lr_factor < 1, f"LR factor must be in (0, 1), got {self.lr_factor}")
+        need(self.max_epochs >= 1, f"max epochs must be at least 1, got {self.max_epochs}")
+        need(self.max_steps is None or self.max_steps >= 1, f"max steps must be at least 1, got {self.max_steps}")
+        need(self.max_seconds is None or self.max_seconds > 0, f"max seconds must be positive, got {self.max_seconds}")
+        need(0 < self.val_fraction < 1, f"validation fraction must be in (0, 1), got {self.val_fraction}")
+        return self
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, obj: dict) -> "TrainConfig":
+        return cls(**{k: obj[k] for k in cls.__dataclass_fields__ if k in obj}).validate()
+
+
+@dataclass
+class TrainEvent:
+    kind: str  # start | progress | eval | best | lr_reduced | paused | resumed | done
+    step: int
+    epoch: float
+    total_steps: int | None = None
+    train_loss: float | None = None
+    val_nll: float | None = None
+    val_ppl: float | None = None
+    val_bpc: float | None = None
+    lr: float | None = None
+    chars_per_s: float | None = None
+    elapsed: float = 0.0
+    eta: float | None = None
+    best_val_nll: float | None = None
+    best_val_ppl: float | None = None
+    best_val_bpc: float | None = None
+    patience_left: int | None = None
+    reason: str | None = None
+    message: str = ""
+
+    def to_json(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if v is not None and v != ""}
+
+
+# Presets: model keyword arguments and training settings. "default" is what `charlm-tui train`
+# uses with no options.
+PRESETS: dict[str, tuple[dict, dict]] = {
+    "quick": ({"cell": "lstm", "embed_dim": 32, "hidden_size": 128, "num_layers": 1, "dropout": 0.0},
+              {"batch_size": 32, "num_steps": 64, "lr": 3e-3, "eval_every": 100, "max_seconds": 120.0}),
+    "default": ({"cell": "lstm", "embed_dim": 64, "hidden_size": 256, "num_layers": 2, "dropout": 0.2},
+                {"batch_size": 32, "num_steps": 64, "lr": 3e-3, "eval_every": 200, "max_seconds": None}),
+    "large": ({"cell": "lstm", "embed_dim": 128, "hidden_size": 512, "num_layers": 3, "dropout": 0.3},
+              {"batch_size": 64, "num_steps": 100, "lr": 2e-3, "eval_every": 300, "max_seconds": None}),
+}
+
+# Effective training FLOP/s assumed for time estimates before this machine has been measured
+# (a 2-core AVX-512 CPU reaches about 1.6e11 on the default model).
+ASSUMED_FLOPS = 1.6e11
+
+
+def estimate_epoch_seconds(cfg: ModelConfig, train_chars: int, flops_per_s: float = ASSUMED_FLOPS) -> float:
+    return train_chars * flops_per_char(cfg) / flops_per_s
+
+
+@dataclass
+class SamplingControl:
+    """Temperature and top-k, read by the sampler before every character (mutable on purpose)."""
+
+    temperature: float = 0.8   # 0 = greedy (argmax)
+    top_k: int | None = None   # None or 0 = no top-k cut
+
+    def __post_init__(self):
+        self.set_temperature(self.temperature)
+
+    def set_temperature(self, t: float) -> float:
+        self.temperature = max(0.0, min(5.0, float(t)))
+        return self.temperature

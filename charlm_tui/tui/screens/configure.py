@@ -1,0 +1,169 @@
+"""Configure a run: model and training settings, presets, live parameter count and time estimate.
+Invalid values are refused inline with the reason."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
+
+from charlm_tui.core.config import (CELL_NAMES, PARTITIONS, PRESETS, ModelConfig, TrainConfig, count_parameters,
+                                    estimate_epoch_seconds)
+from charlm_tui.core.errors import ConfigError
+
+PARTITION_HELP = {
+    "sequential": "sequential: B parallel streams; the hidden state carries over between batches (detached)",
+    "random": "random: shuffled subsequences at random offsets; the hidden state is reset every batch",
+}
+# field id -> (label, kind, section)
+FIELDS = {
+    "embed_dim": ("embedding", int, "model"), "hidden_size": ("hidden", int, "model"),
+    "num_layers": ("layers", int, "model"), "dropout": ("dropout", float, "model"),
+    "batch_size": ("batch", int, "train"), "num_steps": ("BPTT len", int, "train"),
+    "lr": ("learn rate", float, "train"), "clip": ("grad clip", float, "train"),
+    "eval_every": ("eval every", int, "train"), "patience": ("patience", int, "train"),
+    "max_epochs": ("max epochs", int, "train"), "max_minutes": ("max minutes", float, "train"),
+    "seed": ("seed", int, "train"),
+}
+
+
+def fmt_duration(s: float) -> str:
+    s = int(s)
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+class ConfigureScreen(Screen):
+    BINDINGS = [Binding("ctrl+s", "start", "Start training", priority=True),
+                Binding("ctrl+r", "cycle_preset", "Next preset", priority=True)]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with VerticalScroll(id="config-scroll"):
+            yield Static("", id="config-corpus")
+            with Horizontal(id="config-selects"):
+                yield Label("preset")
+                yield Select([(p, p) for p in PRESETS], value="default", allow_blank=False, id="preset")
+                yield Label("cell")
+                yield Select([(c, c) for c in CELL_NAMES], value="lstm", allow_blank=False, id="cell")
+                yield Label("partition")
+                yield Select([(p, p) for p in PARTITIONS], value="sequential", allow_blank=False, id="partition")
+                yield Label("device")
+                yield Select([(d, d) for d in ("auto", "cpu", "cuda", "mps")], value="auto", allow_blank=False,
+                             id="device")
+            yield Static(PARTITION_HELP["sequential"], id="partition-help")
+            with Grid(id="config-grid"):
+                for fid, (label, _kind, _sec) in FIELDS.items():
+                    yield Label(label)
+                    yield Input(id=fid, classes="compact")
+            yield Static("", id="config-summary")
+            yield Static("", id="config-error")
+            yield Button("Start training (ctrl+s)", id="start", variant="success")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.load_values(self.app.model_kw, self.app.train_config)
+
+    def on_screen_resume(self) -> None:
+        self.update_summary()
+
+    def load_values(self, model_kw: dict, cfg: TrainConfig) -> None:
+        values = {**model_kw, **dataclasses.asdict(cfg)}
+        values["max_minutes"] = "" if cfg.max_seconds is None else f"{cfg.max_seconds / 60:g}"
+        for fid in FIELDS:
+            v = values.get(fid, "")
+            self.query_one(f"#{fid}", Input).value = "" if v is None else f"{v:g}" if isinstance(v, float) else str(v)
+        self.query_one("#cell", Select).value = model_kw.get("cell", "lstm")
+        self.query_one("#partition", Select).value = cfg.partition
+        self.query_one("#device", Select).value = cfg.device
+        self.update_summary()
+
+    def read_values(self) -> tuple[dict, TrainConfig]:
+        """Parse and validate the form; raise ConfigError naming the field."""
+        parsed: dict = {}
+        for fid, (label, kind, _sec) in FIELDS.items():
+            raw = self.query_one(f"#{fid}", Input).value.strip()
+            if fid == "max_minutes" and raw == "":
+                parsed[fid] = None
+                continue
+            try:
+                parsed[fid] = kind(raw)
+            except ValueError:
+                raise ConfigError(f"{label}: {raw!r} is not a {'whole number' if kind is int else 'number'}") from None
+        model_kw = {k: parsed[k] for k, (_l, _k, sec) in FIELDS.items() if sec == "model"}
+        model_kw["cell"] = self.query_one("#cell", Select).value
+        mm = parsed.pop("max_minutes")
+        train = {k: parsed[k] for k, (_l, _k, sec) in FIELDS.items() if sec == "train" and k != "max_minutes"}
+        if mm is not None and mm <= 0:
+            raise ConfigError("max minutes must be positive (or empty for no time limit)")
+        cfg = dataclasses.replace(self.app.train_config, **train, max_seconds=None if mm is None else mm * 60,
+                                  partition=self.query_one("#partition", Select).value,
+                                  device=self.query_one("#device", Select).value).validate()
+        ModelConfig(vocab_size=max(2, self._vocab_size()), **model_kw).validate()
+        return model_kw, cfg
+
+    def _vocab_size(self) -> int:
+        c = self.app.corpus
+        return c.vocab.size if c is not None else 100
+
+    def update_summary(self) -> None:
+        if not self.is_mounted:
+            return
+        c = self.app.corpus
+        self.query_one("#config-corpus", Static).update(
+            Text(f"corpus: {c.name} ({c.stats.chars:,} chars, vocab {c.vocab.size})" if c else
+                 "corpus: none selected yet (1: Corpus)", style="bold"))
+        err = self.query_one("#config-error", Static)
+        try:
+            model_kw, cfg = self.read_values()
+        except ConfigError as e:
+            err.update(Text(f"✗ {e}", style="bold red"))
+            self.query_one("#start", Button).disabled = True
+            return
+        err.update("")
+        self.query_one("#start", Button).disabled = False
+        mcfg = ModelConfig(vocab_size=self._vocab_size(), **model_kw)
+        n = count_parameters(mcfg)
+        chars = c.split_sizes(cfg.val_fraction)[0] if c else 0
+        est = estimate_epoch_seconds(mcfg, chars, self.app.measured_flops) if chars else None
+        steps = -(-max(1, (chars - 1) // cfg.batch_size) // cfg.num_steps) if chars else 0
+        txt = f"parameters {n:,}   steps/epoch {steps:,}"
+        if est is not None:
+            txt += f"   ≈{fmt_duration(est)} per epoch here"
+        self.query_one("#config-summary", Static).update(txt)
+
+    @on(Input.Changed)
+    def _changed(self, _event) -> None:
+        self.update_summary()
+
+    @on(Select.Changed)
+    def _select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "preset" and event.value in PRESETS:
+            mk, tk = PRESETS[event.value]
+            self.load_values(mk, dataclasses.replace(self.app.train_config, **tk))
+        if event.select.id == "partition":
+            self.query_one("#partition-help", Static).update(PARTITION_HELP[event.value])
+        self.update_summary()
+
+    def action_cycle_preset(self) -> None:
+        sel = self.query_one("#preset", Select)
+        names = list(PRESETS)
+        sel.value = names[(names.index(sel.value) + 1) % len(names)]
+
+    @on(Button.Pressed, "#start")
+    def _start_pressed(self) -> None:
+        self.action_start()
+
+    def action_start(self) -> None:
+        try:
+            model_kw, cfg = self.read_values()
+        except ConfigError as e:
+            self.notify(str(e), severity="error", title="Invalid setting")
+            return
+        self.app.model_kw, self.app.train_config = model_kw, cfg
+        self.app.start_training()

@@ -1,0 +1,121 @@
+"""Pick a corpus: the catalog (built-in and the user corpora dir), stats and a preview, and an
+input to add a file, folder glob or URL."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Input, OptionList, Static
+from textual.widgets.option_list import Option
+
+from charlm_tui.tui.widgets.path_suggester import PathSuggester
+
+
+def human_bytes(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n} B"
+
+
+def stats_text(corpus, val_fraction: float = 0.1) -> Text:
+    s = corpus.stats
+    tr, va = corpus.split_sizes(val_fraction)
+    t = Text()
+    t.append(f"{corpus.name}\n", style="bold")
+    t.append(f"source   {corpus.source}\n")
+    rows = [("size", human_bytes(corpus.n_bytes)), ("chars", f"{s.chars:,}"), ("lines", f"{s.lines:,}"),
+            ("vocab", f"{corpus.vocab.size} ({s.distinct} chars + <unk>)"),
+            ("baseline", f"ppl {corpus.baseline_ppl:.0f} (uniform guess)"),
+            ("split", f"train {tr:,} / val {va:,}"), ("sha256", corpus.sha256[:16])]
+    for k, v in rows:
+        t.append(f"{k:<9}{v}\n")
+    rare = " ".join(f"{c!r}x{n}" for c, n in s.rare[:6])
+    t.append(f"rarest   {rare}\n")
+    if s.rare_warning:
+        t.append(f"warning  {s.rare_warning}\n", style="bold")
+    return t
+
+
+class CorpusScreen(Screen):
+    BINDINGS = [
+        Binding("enter", "use_corpus", "Configure"),
+        Binding("a", "focus_add", "Add file/URL"),
+        Binding("r", "refresh", "Refresh"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="corpus-main"):
+            with Vertical(id="corpus-left"):
+                yield Static("Corpora", classes="pane-title")
+                yield OptionList(id="corpus-list")
+                yield Input(placeholder="add: path, folder/**/*.txt or https://…", id="corpus-add",
+                            suggester=PathSuggester())
+            with Vertical(id="corpus-right"):
+                yield Static("loading…", id="corpus-stats")
+                yield Static("Preview", classes="pane-title")
+                with VerticalScroll(id="corpus-preview-scroll"):
+                    yield Static("", id="corpus-preview", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.action_refresh()
+
+    def action_refresh(self) -> None:
+        ol = self.query_one("#corpus-list", OptionList)
+        ol.clear_options()
+        entries = self.app.catalog_entries()
+        for e in entries:
+            label = Text()
+            label.append(f"{e.name:<18}", style="bold")
+            size = e.file_size()
+            label.append(f" {e.kind:<8} {human_bytes(size) if size is not None else '':>9}")
+            ol.add_option(Option(label, id=e.name))
+        names = [e.name for e in entries]
+        want = self.app.corpus_spec if self.app.corpus_spec in names else (names[0] if names else None)
+        if want is not None:
+            ol.highlighted = names.index(want)
+            self.app.select_corpus(want)
+        ol.focus()
+
+    @on(OptionList.OptionHighlighted, "#corpus-list")
+    def _highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        if event.option.id and event.option.id != self.app.corpus_spec:
+            self.app.select_corpus(event.option.id)
+
+    @on(OptionList.OptionSelected, "#corpus-list")
+    def _selected(self, event: OptionList.OptionSelected) -> None:
+        self.action_use_corpus()
+
+    def show_loading(self, spec: str) -> None:
+        self.query_one("#corpus-stats", Static).update(Text(f"{spec}\nloading…"))
+        self.query_one("#corpus-preview", Static).update("")
+
+    def show_corpus(self, corpus) -> None:
+        self.query_one("#corpus-stats", Static).update(stats_text(corpus, self.app.train_config.val_fraction))
+        self.query_one("#corpus-preview", Static).update(corpus.stats.preview)
+
+    def show_error(self, spec: str, error: str) -> None:
+        self.query_one("#corpus-stats", Static).update(Text(f"{spec}\nunusable: {error}"))
+
+    def action_use_corpus(self) -> None:
+        if self.app.corpus is None:
+            self.notify("Wait for the corpus to load, or pick another one.", severity="warning")
+            return
+        self.app.switch_mode("configure")
+
+    def action_focus_add(self) -> None:
+        self.query_one("#corpus-add", Input).focus()
+
+    @on(Input.Submitted, "#corpus-add")
+    def _add(self, event: Input.Submitted) -> None:
+        spec = event.value.strip()
+        if spec:
+            self.app.add_corpus(spec)
+            event.input.value = ""

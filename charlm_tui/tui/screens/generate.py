@@ -1,0 +1,148 @@
+"""The REPL: choose a run, type a prompt, watch the continuation stream in; change the
+temperature, top-k and length live."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Input, Label, Select, Static
+
+from charlm_tui.tui.widgets.history_input import HistoryInput
+from charlm_tui.tui.widgets.transcript import Transcript
+
+
+class GenerateScreen(Screen):
+    BINDINGS = [
+        Binding("escape", "stop_stream", "Stop stream"),
+        Binding("left_square_bracket", "temperature(-0.1)", "Temp -"),
+        Binding("right_square_bracket", "temperature(0.1)", "Temp +"),
+        Binding("left_curly_bracket", "top_k(-1)", "Top-k -", show=False),
+        Binding("right_curly_bracket", "top_k(1)", "Top-k +", show=False),
+        Binding("less_than_sign", "length(-100)", "Length -", show=False),
+        Binding("greater_than_sign", "length(100)", "Length +", show=False),
+        Binding("c", "toggle_confidence", "Confidence"),
+        Binding("w", "toggle_weights", "Best/last"),
+        Binding("ctrl+l", "clear", "Clear", show=False),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="gen-top"):
+            yield Label("run")
+            yield Select([], prompt="no runs yet", id="gen-run")
+            yield Label("weights")
+            yield Select([("best", "best"), ("last", "last")], value="best", allow_blank=False, id="gen-weights")
+        yield Static("", id="gen-settings")
+        yield Transcript(id="gen-transcript")
+        yield HistoryInput(placeholder="prompt, then Enter (up/down: history; [ ] temperature while streaming)",
+                           id="gen-prompt")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.refresh_runs()
+        self.show_settings()
+        self.query_one("#gen-prompt").focus()
+
+    def on_screen_resume(self) -> None:
+        self.refresh_runs()
+        self.show_settings()
+
+    def refresh_runs(self) -> None:
+        sel = self.query_one("#gen-run", Select)
+        infos = [i for i in self.app.list_runs() if i.damaged is None]
+        options = [(f"{i.id}  {i.cell} {i.size}  ppl {i.best_val_ppl or 0:.2f}", i.id) for i in infos]
+        current = self.app.gen_run_id
+        with self.prevent(Select.Changed):
+            sel.set_options(options)
+            ids = [i.id for i in infos]
+            if current in ids:
+                sel.value = current
+            elif ids:
+                sel.value = ids[0]
+                self.app.gen_run_id = ids[0]
+
+    @on(Select.Changed, "#gen-run")
+    def _run_changed(self, event: Select.Changed) -> None:
+        if isinstance(event.value, str):
+            self.app.gen_run_id = event.value
+
+    @on(Select.Changed, "#gen-weights")
+    def _weights_changed(self, event: Select.Changed) -> None:
+        self.app.gen_weights = event.value
+        self.show_settings()
+
+    def show_settings(self) -> None:
+        if not self.is_mounted:
+            return
+        c = self.app.control
+        t = Text()
+        t.append(f"temperature {c.temperature:.2f}", style="bold")
+        t.append(" [ ]   ")
+        t.append(f"top-k {c.top_k or 'off'}", style="bold")
+        t.append(" { }   ")
+        t.append(f"length {self.app.gen_length}", style="bold")
+        t.append(" < >   ")
+        t.append(f"confidence {'on' if self.query_one(Transcript).confidence else 'off'}", style="bold")
+        t.append(" c   ")
+        t.append(f"weights {self.app.gen_weights}", style="bold")
+        t.append(" w")
+        if self.app.streaming:
+            t.append("   ● streaming (esc stops)", style="bold")
+        self.query_one("#gen-settings", Static).update(t)
+
+    @on(Input.Submitted, "#gen-prompt")
+    def _submit(self, event: Input.Submitted) -> None:
+        prompt = event.value
+        inp = self.query_one("#gen-prompt", HistoryInput)
+        inp.remember(prompt)
+        inp.value = ""
+        if self.app.start_generation(prompt):
+            self.query_one(Transcript).focus()  # so [ ] and esc act on the stream at once
+            self.show_settings()
+
+    def stream_started(self, prompt: str, unknown: set[str]) -> None:
+        self.query_one(Transcript).add_prompt(prompt, unknown)
+
+    def stream_chars(self, chars: list[tuple[str, float]]) -> None:
+        self.query_one(Transcript).add_generated(chars)
+
+    def stream_ended(self, note: str | None = None) -> None:
+        if note:
+            self.query_one(Transcript).add_note(note)
+        self.show_settings()
+        self.query_one("#gen-prompt").focus()
+
+    # ------------------------------------------------------------- actions
+    def action_stop_stream(self) -> None:
+        self.app.stop_generation()
+
+    def action_temperature(self, delta: float) -> None:
+        c = self.app.control
+        c.set_temperature(round(c.temperature + delta, 2))
+        self.show_settings()
+
+    def action_top_k(self, delta: int) -> None:
+        c = self.app.control
+        k = max(0, (c.top_k or 0) + delta)
+        c.top_k = k or None
+        self.show_settings()
+
+    def action_length(self, delta: int) -> None:
+        self.app.gen_length = max(100, min(20_000, self.app.gen_length + delta))
+        self.show_settings()
+
+    def action_toggle_confidence(self) -> None:
+        tr = self.query_one(Transcript)
+        tr.confidence = not tr.confidence
+        self.show_settings()
+
+    def action_toggle_weights(self) -> None:
+        sel = self.query_one("#gen-weights", Select)
+        sel.value = "last" if sel.value == "best" else "best"
+
+    def action_clear(self) -> None:
+        self.query_one(Transcript).clear()

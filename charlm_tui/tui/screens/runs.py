@@ -1,0 +1,130 @@
+"""Every run in the data dir: open in Generate, resume, curves, rename, delete."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+
+from charlm_tui.tui.screens.help import AskScreen, ConfirmScreen
+from charlm_tui.tui.widgets.metrics_chart import MetricsChart
+
+
+def fmt(v, spec):
+    return "-" if v is None else format(v, spec)
+
+
+class RunsScreen(Screen):
+    BINDINGS = [
+        Binding("enter", "generate", "Generate"),
+        Binding("r", "resume", "Resume"),
+        Binding("d", "delete", "Delete"),
+        Binding("e", "rename", "Rename"),
+        Binding("ctrl+r", "refresh", "Refresh"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical(id="runs-main"):
+            yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+            yield Static("", id="runs-detail", markup=False)
+            yield MetricsChart("curves of the selected run", "nats/char", id="runs-chart")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        t = self.query_one(DataTable)
+        t.add_columns("run", "corpus", "model", "steps", "val ppl", "bpc", "status", "updated")
+        self.action_refresh()
+        self.set_interval(2.0, self._auto_refresh)
+
+    def on_screen_resume(self) -> None:
+        self.action_refresh()
+
+    def _auto_refresh(self) -> None:
+        if self.app.screen is self:
+            self.action_refresh()
+
+    def action_refresh(self) -> None:
+        t = self.query_one(DataTable)
+        keep = self.selected_id()
+        infos = self.app.list_runs()
+        self._infos = {i.id: i for i in infos}
+        t.clear()
+        for i in infos:
+            t.add_row(i.id, i.corpus, f"{i.cell} {i.size}", f"{i.steps:,}", fmt(i.best_val_ppl, ".3f"),
+                      fmt(i.best_val_bpc, ".3f"), i.status, i.updated[:16].replace("T", " "), key=i.id)
+        if keep in self._infos:
+            t.move_cursor(row=t.get_row_index(keep))
+        if not infos:
+            self.query_one("#runs-detail", Static).update(
+                f"No runs yet in {self.app.home}. Pick a corpus (1) and train (2).")
+            self.query_one(MetricsChart).set_series({})
+        else:
+            self._show(self.selected_id())
+
+    def selected_id(self) -> str | None:
+        t = self.query_one(DataTable)
+        if t.row_count == 0:
+            return None
+        try:
+            return t.coordinate_to_cell_key(t.cursor_coordinate).row_key.value
+        except Exception:
+            return None
+
+    @on(DataTable.RowHighlighted)
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show(event.row_key.value if event.row_key else None)
+
+    def _show(self, run_id: str | None) -> None:
+        info = getattr(self, "_infos", {}).get(run_id)
+        if info is None:
+            return
+        text = f"{info.id}: {info.status}" + (f" ({info.reason})" if info.reason else "")
+        if info.damaged:
+            text += f"\ndamaged: {info.damaged}"
+        self.query_one("#runs-detail", Static).update(text)
+        metrics = self.app.run_metrics(run_id)
+        xs = [m["step"] for m in metrics]
+        self.query_one(MetricsChart).set_series({
+            "train": (xs, [m.get("train_loss") for m in metrics]),
+            "val": (xs, [m.get("val_nll") for m in metrics])})
+
+    @on(DataTable.RowSelected)
+    def _selected(self, _event) -> None:
+        self.action_generate()
+
+    def action_generate(self) -> None:
+        rid = self.selected_id()
+        if rid:
+            self.app.gen_run_id = rid
+            self.app.switch_mode("generate")
+
+    def action_resume(self) -> None:
+        rid = self.selected_id()
+        if rid:
+            self.app.resume_training(rid)
+
+    def action_delete(self) -> None:
+        rid = self.selected_id()
+        if not rid:
+            return
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                self.app.delete_run(rid)
+                self.action_refresh()
+        self.app.push_screen(ConfirmScreen(f"Delete run {rid} and its checkpoints? This cannot be undone."), done)
+
+    def action_rename(self) -> None:
+        rid = self.selected_id()
+        if not rid:
+            return
+
+        def done(name: str | None) -> None:
+            if name and name != rid:
+                self.app.rename_run(rid, name)
+                self.action_refresh()
+        self.app.push_screen(AskScreen(f"New name for {rid}:", rid), done)

@@ -1,0 +1,118 @@
+"""Live training: charts of train/val loss and val perplexity, progress with ETA, speed, LR,
+best so far, patience, an event log, and a side pane for samples taken while training runs."""
+
+from __future__ import annotations
+
+import math
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Log, ProgressBar, Static
+
+from charlm_tui.tui.screens.configure import fmt_duration
+from charlm_tui.tui.widgets.metrics_chart import MetricsChart
+
+
+def fmt(v, spec: str) -> str:
+    return "-" if v is None or (isinstance(v, float) and not math.isfinite(v)) else format(v, spec)
+
+
+class TrainScreen(Screen):
+    BINDINGS = [
+        Binding("space", "toggle_pause", "Pause/resume"),
+        Binding("s", "stop", "Stop (saves)"),
+        Binding("n", "sample_now", "Sample now"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("No training yet: pick a corpus (1), configure (2), then start.", id="train-title")
+        with Horizontal(id="train-progress-row"):
+            yield ProgressBar(total=100, show_eta=False, id="train-progress")
+            yield Static("", id="train-eta")
+        yield Static("", id="train-stats")
+        with Horizontal(id="train-main"):
+            with Vertical(id="train-charts"):
+                yield MetricsChart("loss (nats/char)", "loss", id="chart-loss")
+                yield MetricsChart("validation perplexity", "ppl", id="chart-ppl")
+            with Vertical(id="train-side"):
+                yield Static("Sample (n)", classes="pane-title")
+                yield Static("", id="train-sample", markup=False)
+                yield Static("Events", classes="pane-title")
+                yield Log(id="train-log", max_lines=500)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.redraw()
+
+    def on_screen_resume(self) -> None:
+        self.redraw()
+
+    # ------------------------------------------------------------- updates from the app
+    def redraw(self) -> None:
+        """Rebuild everything from the app's record of the current/last run."""
+        if not self.is_mounted:
+            return
+        st = self.app.train_state
+        if st.run_id:
+            self.query_one("#train-title", Static).update(Text(st.title, style="bold"))
+        if st.last is not None:
+            self.show_progress(st.last)
+        self.update_charts()
+        log = self.query_one("#train-log", Log)
+        log.clear()
+        log.write_lines(st.log[-200:])
+        self.query_one("#train-sample", Static).update(st.sample)
+
+    def update_charts(self) -> None:
+        st = self.app.train_state
+        self.query_one("#chart-loss", MetricsChart).set_series({
+            "train": (st.train_x, st.train_y), "val": (st.val_x, st.val_nll)})
+        self.query_one("#chart-ppl", MetricsChart).set_series({"val ppl": (st.val_x, st.val_ppl)})
+
+    def show_progress(self, ev) -> None:
+        st = self.app.train_state
+        bar = self.query_one("#train-progress", ProgressBar)
+        bar.update(total=ev.total_steps or None, progress=ev.step)
+        eta = f"ETA {fmt_duration(ev.eta)}" if ev.eta is not None else ""
+        self.query_one("#train-eta", Static).update(f" step {ev.step:,}/{ev.total_steps or '?':,}  {eta}")
+        lr = f"{ev.lr:.2e}" if ev.lr is not None else "-"
+        if st.lr_cuts:
+            lr += f" (cut at step {st.lr_cuts[-1]})"
+        speed = f"{st.chars_per_s / 1000:.1f}k" if st.chars_per_s else "-"
+        t = Text()
+        t.append(f"{st.state:<9}", style="bold reverse" if st.state in ("paused", "failed") else "bold")
+        t.append(f" epoch {ev.epoch:.2f}  {speed} chars/s  lr {lr}  elapsed {fmt_duration(ev.elapsed)}\n")
+        t.append(f"best val ppl {fmt(ev.best_val_ppl, '.3f')}  bpc {fmt(ev.best_val_bpc, '.3f')}  "
+                 f"last val ppl {fmt(st.val_ppl[-1] if st.val_ppl else None, '.3f')}  "
+                 f"patience left {ev.patience_left if ev.patience_left is not None else '-'}")
+        self.query_one("#train-stats", Static).update(t)
+
+    def apply(self, ev, new_log_lines: list[str]) -> None:
+        if not self.is_mounted:
+            return
+        if ev.kind == "start":
+            self.redraw()  # the title, and the log that already holds this event
+            return
+        self.show_progress(ev)
+        if ev.kind in ("eval", "progress", "done"):
+            self.update_charts()
+        if new_log_lines:
+            self.query_one("#train-log", Log).write_lines(new_log_lines)
+
+    def set_sample(self, text: str) -> None:
+        if self.is_mounted:
+            self.query_one("#train-sample", Static).update(text)
+
+    # ------------------------------------------------------------- actions
+    def action_toggle_pause(self) -> None:
+        self.app.toggle_pause()
+
+    def action_stop(self) -> None:
+        self.app.stop_training()
+
+    def action_sample_now(self) -> None:
+        self.app.sample_now()

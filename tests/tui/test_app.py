@@ -1,0 +1,169 @@
+"""Pilot tests: each screen's flow with a tiny real model."""
+
+import asyncio
+import json
+
+import pytest
+from textual.widgets import DataTable, Input
+
+from charlm_tui.core.runs import list_runs, open_run
+from charlm_tui.tui.app import make_app
+from charlm_tui.tui.screens.help import ConfirmScreen, HelpScreen
+from tests.conftest import TINY_TEXT
+
+TINY_SETTINGS = {"embed_dim": "8", "hidden_size": "16", "num_layers": "1", "dropout": "0", "batch_size": "4",
+                 "num_steps": "10", "eval_every": "5", "max_epochs": "1", "patience": "50"}
+
+
+@pytest.fixture
+def corpus_file(home):
+    (home / "corpora").mkdir(exist_ok=True)
+    p = home / "corpora" / "tiny.txt"
+    p.write_text(TINY_TEXT)
+    return p
+
+
+async def wait_for(pilot, cond, timeout=60.0):
+    for _ in range(int(timeout / 0.05)):
+        if cond():
+            return
+        await pilot.pause(0.05)
+    app = pilot.app
+    raise AssertionError(f"condition not reached in time; mode={app.current_mode} state={app.train_state.state} "
+                         f"log={app.train_state.log[-3:]} notes={[n.message for n in app._notifications][-3:]}")
+
+
+async def configure_tiny(pilot, app, **extra):
+    await pilot.press("enter")  # corpus -> configure
+    await wait_for(pilot, lambda: app.current_mode == "configure")
+    screen = app.screen
+    for fid, value in {**TINY_SETTINGS, **extra}.items():
+        screen.query_one(f"#{fid}", Input).value = value
+    await pilot.pause()
+    return screen
+
+
+async def train_tiny(pilot, app, **extra):
+    await wait_for(pilot, lambda: app.corpus is not None)
+    await configure_tiny(pilot, app, **extra)
+    await pilot.press("ctrl+s")
+    await wait_for(pilot, lambda: app.current_mode == "train")
+    await wait_for(pilot, lambda: app.train_state.state in ("finished", "stopped", "failed"))
+
+
+async def test_default_corpus_is_selected_and_described_on_first_launch(home):
+    app = make_app(home)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.corpus is not None)
+        assert app.corpus.name == "python-docs"
+        stats = str(app.screen.query_one("#corpus-stats").render())
+        assert "465,048" in stats or "chars" in stats
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_choose_train_generate_runs_resume(home, corpus_file):
+    app = make_app(home, corpus_spec="tiny")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await train_tiny(pilot, app)
+        st = app.train_state
+        assert st.state == "finished"
+        assert st.val_x and st.val_x[0] == 5 and len(st.val_ppl) == len(st.val_x)
+        assert any("checkpoint saved" in line for line in st.log)
+        [info] = list_runs(home)
+        assert info.status == "finished" and info.corpus == "tiny" and info.steps == st.last.step
+
+        # generate: prompt with a character the model never saw; temperature keys act mid-stream
+        await pilot.press("4")
+        await wait_for(pilot, lambda: app.current_mode == "generate")
+        assert app.gen_run_id == info.id
+        app.gen_length = 200_000  # long enough to still be streaming when the keys arrive
+        inp = app.screen.query_one("#gen-prompt", Input)
+        inp.value = "the Ωcat"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: len(app.screen.query_one("#gen-transcript").text) > 20)
+        t0 = app.control.temperature
+        await pilot.press("right_square_bracket")
+        assert app.control.temperature == pytest.approx(t0 + 0.1)
+        await pilot.press("escape")  # stop the stream
+        await wait_for(pilot, lambda: not app.streaming)
+        text = app.screen.query_one("#gen-transcript").text.plain
+        assert "the \ufffdcat" in text and len(text) < 200_000
+        assert any("never saw" in n.message for n in app._notifications)
+
+        # runs screen lists it; resume trains further and appends history
+        await pilot.press("5")  # the prompt has the focus: a digit is text there
+        assert app.current_mode == "generate"
+        await pilot.press("f6")  # F-keys switch screens from anywhere
+        await wait_for(pilot, lambda: app.current_mode == "runs")
+        table = app.screen.query_one(DataTable)
+        assert table.row_count == 1
+        steps_before = info.steps
+        app.train_config = app.train_config.__class__(**{**app.train_config.to_json(), "max_epochs": 2})
+        await pilot.press("r")
+        await wait_for(pilot, lambda: app.train_state.state == "finished" and app.train_state.last.step > steps_before)
+        metrics = open_run(home, info.id).metrics()
+        assert metrics[0]["step"] == 5 and metrics[-1]["step"] > steps_before
+
+
+async def test_stop_key_saves_and_marks_stopped(home, corpus_file):
+    app = make_app(home, corpus_spec="tiny")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.corpus is not None)
+        await configure_tiny(pilot, app, max_epochs="1000", eval_every="1000")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: app.train_state.state == "running")
+        await pilot.press("space")  # pause
+        await wait_for(pilot, lambda: app.train_state.state == "paused")
+        await pilot.press("space")
+        await wait_for(pilot, lambda: app.train_state.state == "running")
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.train_state.state == "stopped")
+        run = open_run(home, app.train_state.run_id)
+        assert run.status()["status"] == "stopped" and (run.path / "last.safetensors").exists()
+
+
+async def test_invalid_settings_are_refused_inline(home, corpus_file):
+    app = make_app(home, corpus_spec="tiny")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.corpus is not None)
+        screen = await configure_tiny(pilot, app, batch_size="0", lr="fast")
+        err = str(screen.query_one("#config-error").render())
+        assert "not a number" in err or "batch size must be at least 1" in err
+        assert screen.query_one("#start").disabled
+        await pilot.press("ctrl+s")
+        assert app.current_mode == "configure" and list_runs(home) == []
+
+
+async def test_quit_while_training_asks_then_saves_and_exits(home, corpus_file):
+    app = make_app(home, corpus_spec="tiny")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.corpus is not None)
+        await configure_tiny(pilot, app, max_epochs="1000", eval_every="1000")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: app.train_state.state == "running")
+        await pilot.press("q")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: not app.is_running, timeout=10)
+    st = json.loads((open_run(home, app.train_state.run_id).path / "status.json").read_text())
+    assert st["status"] == "stopped" and st["reason"] == "quit"
+
+
+async def test_add_a_corpus_from_the_app_and_bad_input_notifies(home, tmp_path):
+    good = tmp_path / "mine.txt"
+    good.write_text("hello there, general kenobi\n" * 20)
+    app = make_app(home)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("a")
+        inp = app.screen.query_one("#corpus-add", Input)
+        inp.value = str(tmp_path / "missing.txt")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: any("no such file" in n.message for n in app._notifications))
+        inp.value = str(good)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.corpus is not None and app.corpus.name == "mine")
+        assert (home / "corpora" / "mine.txt").exists()
+        await asyncio.sleep(0)
