@@ -68,6 +68,7 @@ class ConfigureScreen(Screen):
 
     def on_mount(self) -> None:
         self.load_values(self.app.model_kw, self.app.train_config)
+        self.query_one("#embed_dim", Input).focus()  # type numbers at once; Tab walks the form
 
     def on_screen_resume(self) -> None:
         self.update_summary()

@@ -1,0 +1,123 @@
+"""Snapshots of every screen at 100x30 and 80x24, on deterministic content."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from charlm_tui.core.config import TrainEvent
+from charlm_tui.core.vocab import Vocab
+from charlm_tui.tui.app import make_app
+
+SIZES = [(100, 30), (80, 24)]
+SNAP_HOME = Path("/tmp/charlm-tui-snapshot-home")  # fixed: the header shows the data dir
+RUN_ID = "python-docs-demo"
+
+
+@pytest.fixture
+def snap_home(monkeypatch):
+    shutil.rmtree(SNAP_HOME, ignore_errors=True)
+    run = SNAP_HOME / "runs" / RUN_ID
+    run.mkdir(parents=True)
+    (run / "vocab.json").write_text(json.dumps(Vocab("abc \n").to_json()))
+    (run / "config.json").write_text(json.dumps({
+        "created": "2026-01-02T03:04:05+0000", "format_version": 1,
+        "model": {"vocab_size": 6, "cell": "lstm", "embed_dim": 8, "hidden_size": 16, "num_layers": 2, "dropout": 0.0},
+        "train": {"batch_size": 4, "num_steps": 10}, "corpus": {"name": "python-docs", "spec": "python-docs"}}))
+    (run / "status.json").write_text(json.dumps({
+        "status": "finished", "reason": "early_stop", "steps": 1200, "best_val_ppl": 3.512, "best_val_bpc": 1.812,
+        "updated": "2026-01-02T03:14:05+0000", "created": "2026-01-02T03:04:05+0000"}))
+    with open(run / "metrics.jsonl", "w") as f:
+        for i in range(1, 13):
+            f.write(json.dumps({"step": 100 * i, "train_loss": 3.0 / i ** 0.5, "val_nll": 2.9 / i ** 0.45}) + "\n")
+    monkeypatch.setenv("CHARLM_TUI_HOME", str(SNAP_HOME))
+    yield SNAP_HOME
+    shutil.rmtree(SNAP_HOME, ignore_errors=True)
+
+
+async def _corpus_ready(pilot):
+    app = pilot.app
+    for _ in range(400):
+        if app.corpus is not None:
+            break
+        await pilot.pause(0.05)
+    await pilot.pause()
+
+
+def events():
+    out = [TrainEvent("start", 0, 0.0, 2000, message="training 889,448 parameters, 205 steps per epoch on cpu")]
+    for i in range(1, 9):
+        step = 100 * i
+        out.append(TrainEvent("progress", step, step / 205, 2000, train_loss=3.2 / i ** 0.5, lr=3e-3,
+                              chars_per_s=31000.0, elapsed=6.6 * i, eta=6.6 * (20 - i), best_val_nll=1.3,
+                              best_val_ppl=3.67, best_val_bpc=1.876, patience_left=5))
+        if i % 2 == 0:
+            out.append(TrainEvent("eval", step, step / 205, 2000, train_loss=3.2 / i ** 0.5, val_nll=2.6 / i ** 0.4,
+                                  val_ppl=2.718 ** (2.6 / i ** 0.4), val_bpc=3.75 / i ** 0.4, lr=3e-3,
+                                  elapsed=6.6 * i, best_val_nll=1.3, best_val_ppl=3.67, best_val_bpc=1.876,
+                                  patience_left=5))
+    out.append(TrainEvent("lr_reduced", 800, 3.9, 2000, lr=1.5e-3, elapsed=53.0,
+                          message="val ppl plateaued: LR cut 0.003 -> 0.0015"))
+    return out
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_corpus_screen(snap_compare, snap_home, size):
+    assert snap_compare(make_app(snap_home), terminal_size=size, run_before=_corpus_ready)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_configure_screen(snap_compare, snap_home, size):
+    async def go(pilot):
+        await _corpus_ready(pilot)
+        await pilot.press("2")
+        await pilot.pause()
+    assert snap_compare(make_app(snap_home), terminal_size=size, run_before=go)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_train_screen(snap_compare, snap_home, size):
+    async def go(pilot):
+        app = pilot.app
+        await _corpus_ready(pilot)
+        app.train_state.state = "running"
+        app.train_state.run_id = RUN_ID
+        app.train_state.title = f"{RUN_ID}   python-docs   lstm 2x256   889,448 params"
+        await pilot.press("3")
+        for ev in events():
+            app.on_train_update(type("M", (), {"event": ev})())
+        app.train_state.sample = "The value of the argument is the same as the"
+        app.get_screen("train").redraw()
+        await pilot.pause()
+    assert snap_compare(make_app(snap_home), terminal_size=size, run_before=go)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_generate_screen(snap_compare, snap_home, size):
+    async def go(pilot):
+        await _corpus_ready(pilot)
+        await pilot.press("4")
+        await pilot.pause()
+        tr = pilot.app.screen.query_one("#gen-transcript")
+        tr.add_prompt("The Ωclass ", {"Ω"})
+        tr.add_generated([(c, 0.9 if i % 3 else 0.1) for i, c in enumerate("statement is a new object of the type")])
+        await pilot.pause()
+    assert snap_compare(make_app(snap_home), terminal_size=size, run_before=go)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_runs_screen(snap_compare, snap_home, size):
+    async def go(pilot):
+        await _corpus_ready(pilot)
+        await pilot.press("5")
+        await pilot.pause(0.2)
+    assert snap_compare(make_app(snap_home), terminal_size=size, run_before=go)
+
+
+def test_help_screen(snap_compare, snap_home):
+    async def go(pilot):
+        await _corpus_ready(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+    assert snap_compare(make_app(snap_home), terminal_size=(100, 30), run_before=go)
