@@ -42,6 +42,15 @@ async def _corpus_ready(pilot):
         if app.corpus is not None:
             break
         await pilot.pause(0.05)
+    await _steady(pilot)
+
+
+async def _steady(pilot):
+    """No blinking cursor: a snapshot taken mid-blink would differ run to run."""
+    from textual.widgets import Input
+    await pilot.pause()
+    for inp in pilot.app.screen.query(Input):
+        inp.cursor_blink = False
     await pilot.pause()
 
 
@@ -72,7 +81,7 @@ def test_configure_screen(snap_compare, snap_home, size):
     async def go(pilot):
         await _corpus_ready(pilot)
         await pilot.press("2")
-        await pilot.pause()
+        await _steady(pilot)
     assert snap_compare(make_app(snap_home), terminal_size=size, run_before=go)
 
 
@@ -98,7 +107,7 @@ def test_generate_screen(snap_compare, snap_home, size):
     async def go(pilot):
         await _corpus_ready(pilot)
         await pilot.press("4")
-        await pilot.pause()
+        await _steady(pilot)
         tr = pilot.app.screen.query_one("#gen-transcript")
         tr.add_prompt("The Ωclass ", {"Ω"})
         tr.add_generated([(c, 0.9 if i % 3 else 0.1) for i, c in enumerate("statement is a new object of the type")])
