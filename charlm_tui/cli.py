@@ -89,6 +89,20 @@ def build_parser() -> Parser:
     c.add_argument("--normalize", choices=["NFC", "NFD", "NFKC", "NFKD"])
     c.add_argument("--lower", action="store_true", help="lower-case the text")
     t.add_argument("--json", action="store_true", help="one JSON object per evaluation, then a summary")
+    t.add_argument("--detach", action="store_true",
+                   help="train in a background process that outlives the terminal (SSH-safe)")
+    t.add_argument("--run-id", help=argparse.SUPPRESS)
+
+    w = sub.add_parser("watch", help="print a run's evaluations as they happen (any terminal)")
+    w.add_argument("run")
+    w.add_argument("--json", action="store_true")
+    _add_home(w)
+
+    v = sub.add_parser("serve", help="serve the app in a web browser (textual-serve)")
+    v.add_argument("--host", default="127.0.0.1")
+    v.add_argument("--port", type=int, default=8000)
+    v.add_argument("--public", action="store_true", help="allow a non-loopback --host (no authentication!)")
+    _add_home(v)
 
     s = sub.add_parser("sample", help="generate text from a run")
     s.add_argument("run", help="run id, unique prefix, or 'latest'")
@@ -108,7 +122,8 @@ def build_parser() -> Parser:
     _add_home(e)
 
     r = sub.add_parser("runs", help="list runs; show, delete or rename one")
-    r.add_argument("action", nargs="?", choices=["list", "show", "delete", "rename"], default="list")
+    r.add_argument("action", nargs="?", choices=["list", "show", "delete", "rename", "stop", "pause", "resume"],
+                   default="list")
     r.add_argument("run", nargs="?")
     r.add_argument("new_name", nargs="?")
     r.add_argument("--json", action="store_true")
@@ -146,6 +161,13 @@ def _overrides(args, cls, names) -> dict:
 
 
 def cmd_train(args, home: Path) -> int:
+    if args.detach:
+        from charlm_tui.core.runs import new_run_id
+        from charlm_tui.remote import detach_train
+        if not args.resume and not args.corpus:
+            raise CharLMError("name a corpus to train on, or --resume RUN")
+        rid = None if args.resume else new_run_id(Path(args.corpus.rstrip("/")).stem or "corpus")
+        return detach_train(args.argv, home, rid, args.resume)
     from charlm_tui.core.corpus import TextOptions
     from charlm_tui.core.jobs import new_job, resume_job
     from charlm_tui.core.model import ModelConfig
@@ -174,7 +196,7 @@ def cmd_train(args, home: Path) -> int:
                               "or --resume RUN")
         opts = TextOptions(args.encoding, args.normalize, args.lower)
         cfg = TrainConfig(**train_kw)
-        job = new_job(home, args.corpus, model_kw, cfg, opts=opts, callback=callback)
+        job = new_job(home, args.corpus, model_kw, cfg, opts=opts, callback=callback, run_id=args.run_id)
     if not args.json:
         print(f"run {job.run.id}: corpus {job.corpus.name} ({job.corpus.stats.chars:,} chars, "
               f"vocab {job.corpus.vocab.size}) -> {job.run.path}", flush=True)
@@ -272,7 +294,7 @@ def _fmt(v, spec: str) -> str:
 def cmd_runs(args, home: Path) -> int:
     from charlm_tui.core.runs import delete_run, list_runs, open_run, rename_run, run_info
 
-    if args.action in ("show", "delete", "rename") and not args.run:
+    if args.action in ("show", "delete", "rename", "stop", "pause", "resume") and not args.run:
         raise CharLMError(f"'runs {args.action}' needs a run id")
     if args.action == "list":
         infos = list_runs(home)
@@ -301,6 +323,10 @@ def cmd_runs(args, home: Path) -> int:
         return 0
     if args.action == "delete":
         print(f"deleted run {delete_run(home, args.run)}")
+        return 0
+    if args.action in ("stop", "pause", "resume"):
+        from charlm_tui.remote import control
+        print(f"run {open_run(home, args.run).id}: {control(home, args.run, args.action)}")
         return 0
     if not args.new_name:
         raise CharLMError("'runs rename' needs the run id and the new name")
@@ -341,11 +367,23 @@ def _download_progress(done: int, total: int | None) -> None:
         sys.stderr.flush()
 
 
+def cmd_watch(args, home: Path) -> int:
+    from charlm_tui.remote import watch
+    return watch(home, args.run, args.json)
+
+
+def cmd_serve(args, home: Path) -> int:
+    from charlm_tui.remote import serve
+    return serve(home, args.host, args.port, args.public)
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
+    args.argv = [a for a in argv[argv.index(args.command) + 1:]] if args.command else []
     home = data_home(args.home)
     commands = {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "runs": cmd_runs,
-                "corpora": cmd_corpora}
+                "corpora": cmd_corpora, "watch": cmd_watch, "serve": cmd_serve}
     try:
         if args.command is None:
             return run_tui(home, mouse=not args.no_mouse)
@@ -356,6 +394,8 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     except KeyboardInterrupt:
+        if args.command == "watch":
+            return 0
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
 

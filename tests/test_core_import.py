@@ -9,3 +9,10 @@ def test_core_never_imports_the_ui():
             "print(bad); sys.exit(1 if bad else 0)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_the_app_starts_without_importing_torch():
+    code = ("import sys, charlm_tui.cli, charlm_tui.tui.app; "
+            "sys.exit(1 if 'torch' in sys.modules else 0)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, "torch is imported on the app's start-up path"

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Callable
 
 from charlm_tui.core.corpus import Corpus, Part, ProgressFn, TextOptions, decode_parts, existing_path, parts_size
-from charlm_tui.core.download import download, is_url, name_for_url
 from charlm_tui.core.errors import CorpusError
 from charlm_tui.paths import user_corpora_dir
 
@@ -140,6 +139,10 @@ def list_catalog(home: Path) -> list[CatalogEntry]:
 
 # ---------------------------------------------------------------- resolving what the user typed
 
+def is_url(spec: str) -> bool:
+    return spec.startswith(("http://", "https://"))
+
+
 def _has_glob(s: str) -> bool:
     return any(c in s for c in "*?[")
 
@@ -183,6 +186,7 @@ def resolve(spec: str, home: Path, opts: TextOptions | None = None, progress: Pr
     if not spec:
         raise CorpusError("no corpus given; name a built-in corpus (see 'charlm-tui corpora') or a path")
     if is_url(spec):
+        from charlm_tui.core.download import download, name_for_url
         cached = user_corpora_dir(home) / name_for_url(spec)
         path = cached if cached.is_file() else download(spec, user_corpora_dir(home), progress=download_progress)
         return decode_parts(path.stem, spec, [path], opts, progress)
@@ -203,6 +207,7 @@ def add_to_user_dir(spec: str, home: Path, name: str | None = None,
     folder = user_corpora_dir(home)
     folder.mkdir(parents=True, exist_ok=True)
     if is_url(spec):
+        from charlm_tui.core.download import download
         fname = f"{name}.txt" if name else None
         return download(spec, folder, fname, progress=download_progress)
     src_name, parts = path_parts(spec)

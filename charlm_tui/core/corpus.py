@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Union
 
-import numpy as np
-
 from charlm_tui.core.errors import CorpusError
 from charlm_tui.core.vocab import MAX_CODEPOINT, Vocab
 
@@ -69,7 +67,7 @@ class CorpusStats:
 class Corpus:
     name: str
     source: str
-    ids: "torch.Tensor"  # noqa: F821 - 1-D, compact integer dtype
+    ids_np: "numpy.ndarray"  # noqa: F821 - 1-D, compact integer dtype
     vocab: Vocab
     sha256: str
     n_bytes: int
@@ -77,12 +75,22 @@ class Corpus:
     options: TextOptions = field(default_factory=TextOptions)
 
     @property
+    def ids(self):
+        """The ids as a torch tensor sharing the numpy buffer (torch is imported on first use only,
+        so picking and previewing corpora never waits for it)."""
+        t = self.__dict__.get("_ids_t")
+        if t is None:
+            import torch
+            t = self.__dict__["_ids_t"] = torch.from_numpy(self.ids_np)
+        return t
+
+    @property
     def baseline_ppl(self) -> float:
         """Perplexity of a uniform guess over the vocabulary (including <unk>)."""
         return float(self.vocab.size)
 
     def split_sizes(self, val_fraction: float) -> tuple[int, int]:
-        n = len(self.ids)
+        n = len(self.ids_np)
         n_val = val_split_size(n, val_fraction)
         return n - n_val, n_val
 
@@ -197,7 +205,8 @@ def _iter_text(parts: list[Part], opts: TextOptions, hasher=None, on_bytes=lambd
             yield text
 
 
-def _codepoints(text: str) -> np.ndarray:
+def _codepoints(text: str):
+    import numpy as np
     return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
 
 
@@ -217,6 +226,7 @@ def parts_size(parts: list[Part]) -> int:
 def decode_parts(name: str, source: str, parts: list[Part], opts: TextOptions | None = None,
                  progress: ProgressFn | None = None) -> Corpus:
     """Read and decode ``parts`` into a Corpus. Raises CorpusError for unusable text."""
+    import numpy as np
     opts = opts or TextOptions()
     total = max(1, parts_size(parts))
     done = [0]
@@ -269,10 +279,7 @@ def decode_parts(name: str, source: str, parts: list[Part], opts: TextOptions | 
         pos += len(cps)
     if pos != n_chars:
         raise CorpusError(f"{source}: changed while it was being read; try again")
-
-    import torch
-
-    return Corpus(name=name, source=source, ids=torch.from_numpy(ids), vocab=vocab,
+    return Corpus(name=name, source=source, ids_np=ids, vocab=vocab,
                   sha256=hasher.hexdigest(), n_bytes=n_bytes, stats=stats, options=opts)
 
 

@@ -11,14 +11,13 @@ from pathlib import Path
 from typing import Callable
 
 from charlm_tui.core.atomic import atomic_writer
+from charlm_tui.core.catalog import is_url
 from charlm_tui.core.errors import CorpusError
 
 DEFAULT_MAX_BYTES = 200 << 20
 DEFAULT_TIMEOUT_S = 30.0
 
 
-def is_url(spec: str) -> bool:
-    return spec.startswith(("http://", "https://"))
 
 
 def name_for_url(url: str) -> str:

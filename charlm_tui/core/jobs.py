@@ -49,7 +49,7 @@ def _split(corpus: Corpus, cfg: TrainConfig):
 def new_job(home: Path, corpus_spec: str, model_kw: dict, cfg: TrainConfig, *,
             opts: TextOptions | None = None, corpus: Corpus | None = None,
             callback: Callable[[TrainEvent], None] | None = None,
-            progress: ProgressFn | None = None) -> TrainingJob:
+            progress: ProgressFn | None = None, run_id: str | None = None) -> TrainingJob:
     cfg = cfg.validate()
     device = resolve_device(cfg.device)
     corpus = corpus or resolve(corpus_spec, home, opts, progress)
@@ -57,7 +57,7 @@ def new_job(home: Path, corpus_spec: str, model_kw: dict, cfg: TrainConfig, *,
     mcfg = ModelConfig(vocab_size=corpus.vocab.size, **model_kw).validate()
     torch.manual_seed(cfg.seed)
     model = CharLM.from_config(mcfg)
-    run = create_run(home, corpus, mcfg, cfg, corpus_spec)
+    run = create_run(home, corpus, mcfg, cfg, corpus_spec, run_id)
     trainer = Trainer(model, train, val, cfg, device, callback=callback, sink=run)
     return TrainingJob(run, trainer, corpus)
 
@@ -88,6 +88,7 @@ def resume_job(home: Path, run_id: str, overrides: dict | None = None, *,
         raise RunError(f"run {run.id} has no saved training state to resume from")
     tensors, meta = run.load_last_state()
     run.acquire_lock()
+    run.ignore_pending_control()
     try:
         train, val = _split(corpus, cfg)
         model = CharLM.from_config(mcfg)

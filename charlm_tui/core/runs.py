@@ -32,11 +32,21 @@ from charlm_tui.core.config import FINISHED_REASONS, TrainEvent
 from charlm_tui.paths import runs_dir
 
 STATUS_HEARTBEAT_S = 5.0
+STALLED_AFTER_S = 4 * STATUS_HEARTBEAT_S  # a running run whose status is older than this is "stalled"
+CONTROL_POLL_S = 0.2
+CONTROL_COMMANDS = ("pause", "resume", "stop")
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def _heartbeat_age(st: dict) -> float:
+    try:
+        return max(0.0, time.time() - float(st["heartbeat"]))
+    except (KeyError, TypeError, ValueError):
+        return 0.0
 
 
 def _slug(name: str) -> str:
@@ -91,6 +101,8 @@ class Run:
         self._lock_fd: int | None = None
         self._last_status_write = 0.0
         self._status: dict | None = None
+        self._last_poll = 0.0
+        self._control_seen: str | None = None
 
     # ---------------------------------------------------------------- files
     @property
@@ -147,7 +159,7 @@ class Run:
 
     def write_status(self, **changes) -> None:
         st = self._status if self._status is not None else self.status()
-        st.update(changes, updated=_now(), pid=os.getpid(), host=socket.gethostname())
+        st.update(changes, updated=_now(), heartbeat=time.time(), pid=os.getpid(), host=socket.gethostname())
         self._status = st
         write_json(self.path / "status.json", st)
         self._last_status_write = time.monotonic()
@@ -232,6 +244,44 @@ class Run:
     def load_last_state(self):
         return checkpoint.load(self.path / "last.safetensors", "last")
 
+    # ---------------------------------------------------------------- control from other processes
+    def send_control(self, command: str) -> None:
+        """Ask the process training this run to pause, resume or stop (it checks every ~0.2 s)."""
+        if command not in CONTROL_COMMANDS:
+            raise RunError(f"unknown command {command!r}; use {', '.join(CONTROL_COMMANDS)}")
+        write_json(self.path / "control.json", {"command": command, "id": secrets.token_hex(4), "time": _now(),
+                                                "pid": os.getpid()})
+
+    def read_control(self) -> dict | None:
+        try:
+            c = json.loads((self.path / "control.json").read_text("utf-8"))
+            return c if isinstance(c, dict) else None
+        except (OSError, ValueError):
+            return None
+
+    def poll(self, trainer) -> None:
+        now = time.monotonic()
+        if now - self._last_poll < CONTROL_POLL_S:
+            return
+        self._last_poll = now
+        c = self.read_control()
+        if c is not None and c.get("id") != self._control_seen:
+            self._control_seen = c.get("id")
+            if c.get("command") == "pause":
+                trainer.pause()
+            elif c.get("command") == "resume":
+                trainer.resume()
+            elif c.get("command") == "stop":
+                trainer.resume()
+                trainer.request_stop("stopped")
+        if now - self._last_status_write > STATUS_HEARTBEAT_S:
+            self.write_status()  # heartbeat, also while paused
+
+    def ignore_pending_control(self) -> None:
+        """A new training process must not obey a command meant for an earlier one."""
+        c = self.read_control()
+        self._control_seen = c.get("id") if c else None
+
     # ---------------------------------------------------------------- trainer sink
     def on_event(self, ev: TrainEvent) -> None:
         if ev.kind == "eval":
@@ -255,22 +305,31 @@ class Run:
                       "failed" if ev.reason in ("nan", "error") else "stopped")
             self.write_status(status=status, reason=ev.reason, message=ev.message, **common)
         elif time.monotonic() - self._last_status_write > STATUS_HEARTBEAT_S:
-            self.write_status(**common)  # heartbeat
+            self.write_status(**common)  # heartbeat with fresh numbers
 
 
 # -------------------------------------------------------------------- the store
-def create_run(home: Path, corpus, model_cfg, train_cfg, corpus_spec: str) -> Run:
+def create_run(home: Path, corpus, model_cfg, train_cfg, corpus_spec: str, run_id: str | None = None) -> Run:
+    """A new run folder; ``run_id`` names it (a detached trainer gets its id from the parent)."""
     root = runs_dir(home)
     root.mkdir(parents=True, exist_ok=True)
-    for _ in range(10):
-        path = root / new_run_id(corpus.name)
-        try:
-            path.mkdir()
-            break
-        except FileExistsError:
-            continue
+    if run_id is not None:
+        if not _ID_RE.match(run_id):
+            raise RunError(f"invalid run id {run_id!r}")
+        path = root / run_id
+        path.mkdir(exist_ok=True)
+        if (path / "config.json").exists():
+            raise RunError(f"run {run_id} already exists; resume it with --resume")
     else:
-        raise RunError(f"{root}: could not create a new run folder")
+        for _ in range(10):
+            path = root / new_run_id(corpus.name)
+            try:
+                path.mkdir()
+                break
+            except FileExistsError:
+                continue
+        else:
+            raise RunError(f"{root}: could not create a new run folder")
     run = Run(path)
     run.acquire_lock()
     write_json(path / "vocab.json", corpus.vocab.to_json())
@@ -322,8 +381,12 @@ def run_info(run: Run) -> RunInfo:
     except CharLMError as e:
         damaged = str(e)
     status = st.get("status", "unknown")
-    if status in ("running", "paused", "created") and run.lock_holder() is None:
-        status, st["reason"] = "interrupted", st.get("reason") or "process ended without saving a final status"
+    if status in ("running", "paused", "created"):
+        holder = run.lock_holder()
+        if holder is None:
+            status, st["reason"] = "interrupted", st.get("reason") or "process ended without saving a final status"
+        elif _heartbeat_age(st) > STALLED_AFTER_S:
+            status, st["reason"] = "stalled", f"no heartbeat for {_heartbeat_age(st):.0f} s"
     return RunInfo(id=run.id, corpus=corpus, cell=cell, size=size, steps=int(st.get("steps") or 0),
                    best_val_ppl=st.get("best_val_ppl"), best_val_bpc=st.get("best_val_bpc"),
                    status="damaged" if damaged and status != "running" else status,
@@ -340,6 +403,24 @@ def list_runs(home: Path) -> list[RunInfo]:
             remove_stale_temps(p)
             out.append(run_info(Run(p)))
     out.sort(key=lambda i: (i.updated or i.created), reverse=True)
+    return out
+
+
+def recent_corpus_specs(home: Path, limit: int = 10) -> list[str]:
+    """What recent runs were trained on, newest first, as the user typed it (a path, URL or name)."""
+    root = runs_dir(home)
+    if not root.is_dir():
+        return []
+    out: list[str] = []
+    for p in sorted(root.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True):
+        try:
+            spec = json.loads((p / "config.json").read_text("utf-8"))["corpus"]["spec"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if isinstance(spec, str) and spec not in out:
+            out.append(spec)
+        if len(out) >= limit:
+            break
     return out
 
 

@@ -46,6 +46,7 @@ class TrainSink(Protocol):
     def on_event(self, event: TrainEvent) -> None: ...
     def save_best(self, trainer: "Trainer") -> None: ...
     def save_last(self, trainer: "Trainer") -> None: ...
+    def poll(self, trainer: "Trainer") -> None: ...  # called before every step: outside control, heartbeat
 
 
 @torch.inference_mode()
@@ -229,6 +230,8 @@ class Trainer:
         self._emit("paused", message="paused; state saved")
         while self.pause_event.is_set() and not self.stop_event.is_set():
             self.stop_event.wait(0.05)
+            if self.sink is not None:
+                self.sink.poll(self)
         self._emit("resumed", message="resumed")
 
     def run(self) -> TrainEvent:
@@ -245,6 +248,8 @@ class Trainer:
         self._emit("start", message=f"{what} {self.model.num_parameters():,} parameters, "
                                     f"{self.steps_per_epoch} steps per epoch on {self.device.type}")
         while True:
+            if self.sink is not None:
+                self.sink.poll(self)
             self._wait_while_paused()
             reason = self.stop_reason if self.stop_event.is_set() else self._limit_reached()
             if reason is not None:

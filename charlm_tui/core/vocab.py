@@ -9,8 +9,6 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-import numpy as np
-
 UNK_ID = 0
 UNK_TOKEN = "<unk>"
 UNK_DISPLAY = "\ufffd"  # how an <unk> id is shown when decoded
@@ -35,7 +33,7 @@ class Vocab:
                 raise ValueError(f"vocab entries must be single characters, got {ch!r}")
         self.chars: list[str] = chars
         self.stoi: dict[str, int] = {ch: i + 1 for i, ch in enumerate(chars)}
-        self._lut: np.ndarray | None = None
+        self._lut = None  # numpy array, built on demand
 
     @property
     def size(self) -> int:
@@ -66,9 +64,10 @@ class Vocab:
     def decode(self, ids) -> str:
         return "".join(self.itos(int(i)) for i in ids)
 
-    def lookup_table(self) -> np.ndarray:
-        """A code point -> id table (all code points), for vectorised encoding of large text."""
+    def lookup_table(self):
+        """A code point -> id table (all code points, numpy), for vectorised encoding of large text."""
         if self._lut is None:
+            import numpy as np
             dtype = np.uint8 if self.size <= 256 else (np.int16 if self.size <= 32767 else np.int32)
             lut = np.full(MAX_CODEPOINT, UNK_ID, dtype=dtype)
             for ch, i in self.stoi.items():

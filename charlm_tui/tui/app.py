@@ -7,6 +7,8 @@ SamplingControl. Torch is imported inside workers, never on the start-up path.
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -16,11 +18,11 @@ from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 
-from charlm_tui.core.catalog import DEFAULT_CORPUS, list_catalog
+from charlm_tui.core.catalog import DEFAULT_CORPUS, CatalogEntry, list_catalog
 from charlm_tui.core.config import FINISHED_REASONS, PRESETS, SamplingControl, TrainConfig, flops_per_char
 from charlm_tui.core.errors import CharLMError
-from charlm_tui.core.runs import delete_run, list_runs, open_run, rename_run
-from charlm_tui.tui.messages import CorpusLoaded, Generated, TrainFailed, TrainUpdate
+from charlm_tui.core.runs import delete_run, list_runs, open_run, recent_corpus_specs, rename_run
+from charlm_tui.tui.messages import CorpusLoaded, CorpusProgress, Generated, TrainFailed, TrainUpdate
 from charlm_tui.tui.screens.configure import ConfigureScreen
 from charlm_tui.tui.screens.corpus import CorpusScreen
 from charlm_tui.tui.screens.generate import GenerateScreen
@@ -97,9 +99,15 @@ class CharLMApp(App):
         self._stream_id = 0
         self._models: dict = {}
         self._quitting = False
+        self._train_done = threading.Event()
+        self.attached = None          # a Run trained by another process that the Train screen follows
+        self._attach_offset = 0
+        self._attach_timer = None
 
     # ------------------------------------------------------------------ start-up and navigation
     def on_mount(self) -> None:
+        import asyncio
+        self.event_loop = asyncio.get_running_loop()  # for the SIGHUP handler
         self.sub_title = str(self.home)
         self.switch_mode("corpus")
 
@@ -125,11 +133,18 @@ class CharLMApp(App):
 
     # ------------------------------------------------------------------ corpora
     def catalog_entries(self):
+        """The catalog, then corpora that earlier runs used and the catalog does not list (paths, URLs)."""
         try:
-            return list_catalog(self.home)
+            entries = list_catalog(self.home)
         except CharLMError as e:
             self.notify(str(e), severity="error")
             return []
+        known = {e.name for e in entries}
+        for spec in recent_corpus_specs(self.home):
+            if spec not in known:
+                known.add(spec)
+                entries.append(CatalogEntry(spec, "recent", "used by an earlier run", spec, lambda: []))
+        return entries
 
     def select_corpus(self, spec: str) -> None:
         self.corpus_spec = spec
@@ -145,13 +160,24 @@ class CharLMApp(App):
     @work(thread=True, exclusive=True, group="corpus", exit_on_error=False)
     def _load_corpus(self, spec: str) -> None:
         from charlm_tui.core.catalog import resolve
+        last = [0.0]
+
+        def progress(phase: str, fraction: float) -> None:
+            now = self.clock()
+            if now - last[0] > 0.2:
+                last[0] = now
+                self.post_message(CorpusProgress(spec, phase, fraction))
         try:
-            corpus = resolve(spec, self.home)
+            corpus = resolve(spec, self.home, progress=progress)
             self.post_message(CorpusLoaded(spec, corpus))
         except CharLMError as e:
             self.post_message(CorpusLoaded(spec, None, str(e)))
         except Exception as e:  # an unexpected failure must still reach the user
             self.post_message(CorpusLoaded(spec, None, f"{type(e).__name__}: {e}"))
+
+    def on_corpus_progress(self, msg: CorpusProgress) -> None:
+        if msg.spec == self.corpus_spec and self.corpus is None:
+            self._corpus_screen_call("show_loading", msg.spec, f"{msg.phase} {100 * msg.fraction:.0f}%")
 
     def on_corpus_loaded(self, msg: CorpusLoaded) -> None:
         if msg.corpus is not None:
@@ -200,7 +226,9 @@ class CharLMApp(App):
         if self.corpus is None:
             self.notify("Pick a corpus first (1).", severity="warning")
             return
+        self._detach_view()
         self._reset_train_state("starting")
+        self._train_done.clear()
         self.switch_mode("train")
         self._train_worker(None)
 
@@ -208,7 +236,9 @@ class CharLMApp(App):
         if self.training:
             self.notify("A run is already training; stop it first.", severity="warning")
             return
+        self._detach_view()
         self._reset_train_state("starting")
+        self._train_done.clear()
         self.train_state.run_id = run_id
         for m in self.run_metrics(run_id):  # show the history so far
             self._add_eval_point(m["step"], m.get("train_loss"), m.get("val_nll"), m.get("val_ppl"))
@@ -245,6 +275,8 @@ class CharLMApp(App):
             job.start()
         except Exception as e:
             self.post_message(TrainFailed(f"training failed: {type(e).__name__}: {e}"))
+        finally:
+            self._train_done.set()
 
     def on_train_failed(self, msg: TrainFailed) -> None:
         self.train_state.state = "failed"
@@ -307,15 +339,91 @@ class CharLMApp(App):
         redraw = ev.kind != "progress" or now - self._last_chart >= CHART_REDRAW_S
         if redraw:
             self._last_chart = now
-        if screen.is_mounted and (redraw or self.screen is screen):
+        if screen.is_mounted and self.screen is screen:  # hidden screens are redrawn when shown again
             if ev.kind == "progress" and not redraw:
                 screen.show_progress(ev)
             else:
                 screen.apply(ev, lines)
-        elif screen.is_mounted and lines:
-            screen.query_one("#train-log").write_lines(lines)
+
+    # ------------------------------------------------------------------ runs trained by another process
+    def attach(self, run_id: str) -> None:
+        """Follow a run another process trains: its charts, status, and pause/resume/stop/sample."""
+        if self.job is not None and self.training and self.job.run.id == run_id:
+            self.switch_mode("train")
+            return
+        try:
+            run = open_run(self.home, run_id)
+        except CharLMError as e:
+            self.notify(str(e), severity="error")
+            return
+        self._detach_view()
+        self.attached, self._attach_offset = run, 0
+        self._reset_train_state("attached")
+        st = self.train_state
+        st.run_id = run.id
+        cfg = run.config.get("model", {}) if (run.path / "config.json").exists() else {}
+        st.title = (f"{run.id}   (watching another process)   {cfg.get('cell', '?')} "
+                    f"{cfg.get('num_layers', '?')}x{cfg.get('hidden_size', '?')}")
+        self._poll_attached()
+        self._attach_timer = self.set_interval(0.5, self._poll_attached)
+        self.switch_mode("train")
+
+    def _detach_view(self) -> None:
+        if self._attach_timer is not None:
+            self._attach_timer.stop()
+        self.attached, self._attach_timer = None, None
+
+    def _poll_attached(self) -> None:
+        from charlm_tui.core.config import TrainEvent
+        from charlm_tui.core.runs import run_info
+        run = self.attached
+        if run is None:
+            return
+        try:
+            with open(run.path / "metrics.jsonl", "rb") as f:
+                f.seek(self._attach_offset)
+                chunk = f.read()
+        except FileNotFoundError:
+            chunk = b""
+        complete = chunk[: chunk.rfind(b"\n") + 1]
+        self._attach_offset += len(complete)
+        info = run_info(run)
+        status = run.status()
+        for line in complete.decode("utf-8", "replace").splitlines():
+            try:
+                m = json.loads(line)
+            except ValueError:
+                continue
+            self.on_train_update(TrainUpdate(TrainEvent(
+                "eval", m["step"], m.get("epoch", 0.0), status.get("total_steps"), train_loss=m.get("train_loss"),
+                val_nll=m["val_nll"], val_ppl=m["val_ppl"], val_bpc=m["val_bpc"], lr=m.get("lr"),
+                chars_per_s=m.get("chars_per_s"), elapsed=m.get("elapsed", 0.0),
+                best_val_nll=status.get("best_val_nll"), best_val_ppl=status.get("best_val_ppl"),
+                best_val_bpc=status.get("best_val_bpc"))))
+            if m.get("train_loss") is not None:
+                self.train_state.train_x.append(m["step"])
+                self.train_state.train_y.append(m["train_loss"])
+            self.train_state.chars_per_s = m.get("chars_per_s")
+        if self.train_state.state != info.status:
+            self.train_state.state = info.status
+            self.train_state.log.append(f"status: {info.status}" + (f" ({info.reason})" if info.reason else ""))
+            screen = self.get_screen("train")
+            if screen.is_mounted:
+                screen.redraw()
+        if info.status in ("finished", "stopped", "failed", "interrupted", "damaged") and self._attach_timer:
+            self._attach_timer.stop()
+
+    def _control_attached(self, command: str) -> None:
+        try:
+            self.attached.send_control(command)
+            self.notify(f"Sent '{command}' to the process training {self.attached.id}")
+        except CharLMError as e:
+            self.notify(str(e), severity="error")
 
     def toggle_pause(self) -> None:
+        if self.attached is not None:
+            self._control_attached("resume" if self.train_state.state == "paused" else "pause")
+            return
         if not self.training:
             self.notify("Nothing is training.", severity="warning")
             return
@@ -326,6 +434,9 @@ class CharLMApp(App):
             tr.pause()
 
     def stop_training(self) -> None:
+        if self.attached is not None:
+            self._control_attached("stop")
+            return
         if not self.training:
             self.notify("Nothing is training.", severity="warning")
             return
@@ -333,6 +444,9 @@ class CharLMApp(App):
         self.notify("Stopping: the state is saved and the run can be resumed from Runs (5).")
 
     def sample_now(self) -> None:
+        if self.attached is not None:
+            self._sample_attached_worker(self.attached.id)
+            return
         job = self.job
         if job is None:
             self.notify("Nothing has trained in this session; open a run in Generate (4).", severity="warning")
@@ -353,6 +467,17 @@ class CharLMApp(App):
             if self.clock() - last > 0.1:
                 self.call_from_thread(self._set_sample, text)
                 last = self.clock()
+        self.call_from_thread(self._set_sample, text)
+
+    @work(thread=True, exclusive=True, group="sample-now", exit_on_error=False)
+    def _sample_attached_worker(self, run_id: str) -> None:
+        from charlm_tui.core.sampling import SamplingControl, generate
+        try:
+            model, vocab = self._load_for_generation(run_id, "best")
+        except CharLMError as e:
+            self.call_from_thread(self.notify, str(e), severity="error")
+            return
+        text = "".join(s.char for s in generate(model, vocab, "\n", 300, SamplingControl(temperature=0.8)))
         self.call_from_thread(self._set_sample, text)
 
     def _set_sample(self, text: str) -> None:
@@ -497,13 +622,28 @@ def run_app(home: Path, mouse: bool = True) -> int:
     import signal
 
     app = make_app(home)
+    def on_hangup(*_):
+        # The terminal is gone: stop training (it saves and marks the run "hangup"), then leave.
+        # Textual's output thread can deadlock on a vanished terminal during shutdown, so after
+        # the run is safe and a moment for a clean exit, the process ends itself.
+        app.request_hangup_stop()
+
+        def finish() -> None:
+            if app.job is not None:
+                app._train_done.wait(timeout=30)
+            time.sleep(1.0)
+            os._exit(0)
+        threading.Thread(target=finish, name="hangup-exit", daemon=True).start()
+        loop = getattr(app, "event_loop", None)
+        if loop is not None:
+            loop.call_soon_threadsafe(app.exit)
+
     if hasattr(signal, "SIGHUP"):
-        signal.signal(signal.SIGHUP, lambda *_: (app.request_hangup_stop(), app.call_later(app.exit)))
+        signal.signal(signal.SIGHUP, on_hangup)
     app.run(mouse=mouse)
     # never leave a training thread behind: it stops within one step and saves its state
     app._shutdown_workers()
-    for t in threading.enumerate():
-        if t is not threading.main_thread() and not t.daemon:
-            t.join(timeout=10)
+    if app.job is not None:
+        app._train_done.wait(timeout=30)
     return 0
 

@@ -30,3 +30,10 @@ class CorpusLoaded(Message):
     spec: str
     corpus: object | None  # charlm_tui.core.corpus.Corpus
     error: str | None = None
+
+
+@dataclass
+class CorpusProgress(Message):
+    spec: str
+    phase: str
+    fraction: float

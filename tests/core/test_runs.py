@@ -174,3 +174,48 @@ def test_resume_refuses_to_change_the_batch_geometry(home, tiny_file):
     with pytest.raises(ConfigError, match="batch_size cannot change when resuming"):
         resume_job(home, job.run.id, {"batch_size": 8, "max_steps": 10})
     assert open_run(home, job.run.id).lock_holder() is None
+
+
+def test_recent_corpus_specs_newest_first(home, tiny_file):
+    from charlm_tui.core.runs import recent_corpus_specs
+    train_run(home, tiny_file, 5)
+    assert recent_corpus_specs(home) == [str(tiny_file)]
+
+
+def test_a_running_run_without_heartbeat_is_stalled_and_a_dead_one_interrupted(home, tiny_file):
+    import time as _time
+    job, _ = train_run(home, tiny_file, 5)
+    run = open_run(home, job.run.id)
+    run.acquire_lock()  # held by this (live) process
+    run.write_status(status="running")
+    st = json.loads((run.path / "status.json").read_text())
+    st["heartbeat"] = _time.time() - 600
+    (run.path / "status.json").write_text(json.dumps(st))
+    [info] = list_runs(home)
+    assert info.status == "stalled" and "no heartbeat" in info.reason
+    run.release_lock()
+    [info] = list_runs(home)
+    assert info.status == "interrupted"
+
+
+def test_control_file_pauses_resumes_and_stops_a_trainer(home, tiny_file):
+    import threading
+    cfg = TrainConfig(batch_size=4, num_steps=10, eval_every=1000, max_steps=10 ** 9, event_interval=0.05)
+    job = new_job(home, str(tiny_file), MODEL, cfg)
+    t = threading.Thread(target=job.start)
+    t.start()
+    run = open_run(home, job.run.id)
+    run.send_control("pause")
+    for _ in range(100):
+        if run.status().get("status") == "paused":
+            break
+        _time_sleep(0.05)
+    assert run.status()["status"] == "paused"
+    run.send_control("stop")
+    t.join(timeout=30)
+    assert not t.is_alive() and run.status()["status"] == "stopped"
+
+
+def _time_sleep(s):
+    import time as _time
+    _time.sleep(s)

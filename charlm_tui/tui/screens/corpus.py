@@ -65,7 +65,7 @@ class CorpusScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.action_refresh()
+        self.call_after_refresh(self.action_refresh)  # paint first, then list and load
 
     def action_refresh(self) -> None:
         ol = self.query_one("#corpus-list", OptionList)
@@ -93,9 +93,10 @@ class CorpusScreen(Screen):
     def _selected(self, event: OptionList.OptionSelected) -> None:
         self.action_use_corpus()
 
-    def show_loading(self, spec: str) -> None:
-        self.query_one("#corpus-stats", Static).update(Text(f"{spec}\nloading…"))
-        self.query_one("#corpus-preview", Static).update("")
+    def show_loading(self, spec: str, detail: str = "") -> None:
+        self.query_one("#corpus-stats", Static).update(Text(f"{spec}\nloading… {detail}"))
+        if not detail:
+            self.query_one("#corpus-preview", Static).update("")
 
     def show_corpus(self, corpus) -> None:
         self.query_one("#corpus-stats", Static).update(stats_text(corpus, self.app.train_config.val_fraction))

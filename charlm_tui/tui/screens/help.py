@@ -25,7 +25,8 @@ Train       space pause/resume   s stop (saves)   n sample now from the best wei
 Generate    enter send prompt   esc stop the stream   [ ] temperature -/+   { } top-k -/+
             < > length -/+   c confidence colours   w best/last weights   ctrl+l clear
             up/down in the prompt: history
-Runs        enter open in Generate   r resume   d delete   e rename   ctrl+r refresh
+Runs        enter open in Generate   r resume   w watch live (also runs of other processes)
+            d delete   e rename   ctrl+r refresh
 
 Data dir: {home}
 Training keeps running when you change screens. Quitting while training stops the run

@@ -21,6 +21,7 @@ class RunsScreen(Screen):
     BINDINGS = [
         Binding("enter", "generate", "Generate"),
         Binding("r", "resume", "Resume"),
+        Binding("w", "watch", "Watch live"),
         Binding("d", "delete", "Delete"),
         Binding("e", "rename", "Rename"),
         Binding("ctrl+r", "refresh", "Refresh"),
@@ -101,6 +102,11 @@ class RunsScreen(Screen):
         if rid:
             self.app.gen_run_id = rid
             self.app.switch_mode("generate")
+
+    def action_watch(self) -> None:
+        rid = self.selected_id()
+        if rid:
+            self.app.attach(rid)
 
     def action_resume(self) -> None:
         rid = self.selected_id()

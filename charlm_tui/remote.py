@@ -1,0 +1,136 @@
+"""Working with runs from other terminals: detached training, watch, control, browser mode."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from charlm_tui.core.errors import CharLMError, RunError
+
+TERMINAL = ("finished", "stopped", "failed", "interrupted", "damaged")
+
+
+def detach_train(argv: list[str], home: Path, run_id: str | None, resume: str | None, wait_s: float = 120.0) -> int:
+    """Start `charlm-tui train` in its own session (an SSH hang-up does not reach it)."""
+    from charlm_tui.core.runs import open_run
+    from charlm_tui.paths import runs_dir
+
+    child = [a for a in argv if a != "--detach"]
+    if resume:
+        run_dir = open_run(home, resume).path
+    else:
+        run_dir = runs_dir(home) / run_id
+        run_dir.mkdir(parents=True, exist_ok=True)
+        child += ["--run-id", run_id]
+    log_path = run_dir / "train.log"
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "charlm_tui", "--home", str(home), "train", *child],
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True, close_fds=True, cwd=os.getcwd())
+    rid = run_dir.name
+    end = time.monotonic() + wait_s
+    while time.monotonic() < end:
+        code = proc.poll()
+        status = _status(run_dir)
+        if status.get("status") == "running" and status.get("pid") == proc.pid:
+            print(f"run {rid} is training in the background (pid {proc.pid}); log: {log_path}")
+            print(f"  watch it:  charlm-tui watch {rid}\n  stop it:   charlm-tui runs stop {rid}\n"
+                  f"  or open charlm-tui and press 5 (Runs)")
+            return 0
+        if code is not None:
+            last = [ln for ln in log_path.read_text("utf-8", "replace").splitlines() if ln.strip()][-1:]
+            raise CharLMError(last[0].removeprefix("charlm-tui: error: ") if last else
+                              f"the background trainer exited with status {code}")
+        time.sleep(0.2)
+    print(f"run {rid}: the background trainer (pid {proc.pid}) is still starting; see {log_path}")
+    return 0
+
+
+def _status(run_dir: Path) -> dict:
+    try:
+        return json.loads((run_dir / "status.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def watch(home: Path, run_id: str, as_json: bool = False, poll_s: float = 0.5, out=sys.stdout) -> int:
+    """Print each evaluation of a run as it is written, until the run ends."""
+    from charlm_tui.cli import format_eval
+    from charlm_tui.core.config import TrainEvent
+    from charlm_tui.core.runs import open_run, run_info
+
+    run = open_run(home, run_id)
+    offset, last_state = 0, None
+    metrics = run.path / "metrics.jsonl"
+    while True:
+        try:
+            with open(metrics, "rb") as f:
+                f.seek(offset)
+                chunk = f.read()
+        except FileNotFoundError:
+            chunk = b""
+        complete = chunk[: chunk.rfind(b"\n") + 1]  # a line still being written waits for the next poll
+        offset += len(complete)
+        for line in complete.decode("utf-8", "replace").splitlines():
+            try:
+                m = json.loads(line)
+            except ValueError:
+                continue
+            if as_json:
+                print(json.dumps({"event": "eval", **m}), file=out, flush=True)
+            else:
+                ev = TrainEvent("eval", m["step"], m.get("epoch", 0.0), train_loss=m.get("train_loss"),
+                                val_nll=m["val_nll"], val_ppl=m["val_ppl"], val_bpc=m["val_bpc"], lr=m.get("lr"),
+                                chars_per_s=m.get("chars_per_s"), elapsed=m.get("elapsed", 0.0))
+                print(format_eval(ev), file=out, flush=True)
+        info = run_info(run)
+        state = (info.status, info.reason)
+        if state != last_state:
+            msg = {"event": "status", "status": info.status, "reason": info.reason, "steps": info.steps}
+            print(json.dumps(msg) if as_json else f"[{info.status}{' (' + info.reason + ')' if info.reason else ''}]",
+                  file=out, flush=True)
+            last_state = state
+        if info.status in TERMINAL:
+            return 0
+        time.sleep(poll_s)
+
+
+def control(home: Path, run_id: str, command: str, wait_s: float = 30.0) -> str:
+    """Send pause/resume/stop to the process training a run; return its status once it obeyed."""
+    from charlm_tui.core.runs import open_run
+
+    run = open_run(home, run_id)
+    if run.lock_holder() is None:
+        raise RunError(f"run {run.id} is not training (status: {run.status().get('status')})")
+    run.send_control(command)
+    want = {"pause": ("paused",), "resume": ("running",), "stop": ("stopped", "finished", "failed")}[command]
+    end = time.monotonic() + wait_s
+    while time.monotonic() < end:
+        st = run.status().get("status")
+        if st in want:
+            return st
+        time.sleep(0.1)
+    raise RunError(f"run {run.id} did not answer '{command}' within {wait_s:.0f} s; is its process stuck?")
+
+
+def serve(home: Path, host: str, port: int, public: bool) -> int:
+    """Serve the app to a browser with textual-serve; loopback only unless --public."""
+    loopback = host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
+    if not loopback and not public:
+        raise CharLMError(f"refusing to serve on {host}: anyone who can reach it could drive the app; "
+                          "use the default 127.0.0.1 with 'ssh -L', or add --public if you mean it")
+    if not loopback:
+        print(f"warning: serving charlm-tui on {host}:{port} without authentication", file=sys.stderr)
+    try:
+        from textual_serve.server import Server
+    except ImportError:
+        raise CharLMError("browser mode needs textual-serve: pip install textual-serve") from None
+    cmd = f"{sys.executable} -m charlm_tui --home {home}"
+    print(f"serving charlm-tui at http://{host}:{port} (from another machine: ssh -L {port}:localhost:{port} HOST)",
+          flush=True)
+    Server(cmd, host=host, port=port, title="charlm-tui").serve()
+    return 0

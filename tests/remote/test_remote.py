@@ -1,0 +1,166 @@
+"""Training that outlives the terminal: detached runs, watch, control from any terminal,
+the TUI attached to another process's run, SIGHUP under the TUI, and browser mode."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from charlm_tui.core.runs import list_runs, open_run
+from tests.conftest import cli
+
+TINY = ["--embed-dim", "8", "--hidden-size", "16", "--num-layers", "1", "--batch-size", "4", "--num-steps", "10",
+        "--eval-every", "5", "--max-steps", "100000000"]
+
+
+def wait(cond, timeout=60.0, what="condition"):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = cond()
+        if v:
+            return v
+        time.sleep(0.1)
+    raise AssertionError(f"{what} not reached within {timeout} s")
+
+
+def n_metrics(run) -> int:
+    return len(run.metrics())
+
+
+def start_detached(home, tiny_file) -> str:
+    # the launching shell is the leader of its own process group; killing the group must not kill training
+    shell = subprocess.Popen(["bash", "-c", f"{sys.executable} -m charlm_tui train {tiny_file} --home {home} "
+                              f"--detach {' '.join(TINY)}; sleep 60"],
+                             stdout=subprocess.PIPE, text=True, start_new_session=True)
+    line = shell.stdout.readline()
+    assert "is training in the background" in line, line
+    run_id = line.split()[1]
+    os.killpg(shell.pid, signal.SIGHUP)
+    os.killpg(shell.pid, signal.SIGKILL)
+    shell.wait()
+    return run_id
+
+
+def test_detached_run_survives_its_terminal_and_stops_through_the_control_path(home, tiny_file):
+    run_id = start_detached(home, tiny_file)
+    run = open_run(home, run_id)
+    before = n_metrics(run)
+    wait(lambda: n_metrics(run) > before + 3, 60, "new metrics after the launching group was killed")
+    assert run.status()["status"] == "running"
+    watcher = subprocess.Popen([sys.executable, "-m", "charlm_tui", "watch", run_id, "--home", str(home), "--json"],
+                               stdout=subprocess.PIPE, text=True)
+    r = cli("runs", "pause", run_id, "--home", str(home))
+    assert r.returncode == 0 and "paused" in r.stdout, r.stderr
+    paused_at = run.status()["steps"]
+    time.sleep(1.0)
+    assert run.status()["steps"] == paused_at
+    r = cli("runs", "resume", run_id, "--home", str(home))
+    assert r.returncode == 0 and "running" in r.stdout, r.stderr
+    r = cli("runs", "stop", run_id, "--home", str(home))
+    assert r.returncode == 0 and "stopped" in r.stdout, r.stderr
+    out, _ = watcher.communicate(timeout=30)
+    lines = [json.loads(x) for x in out.splitlines()]
+    assert any(x["event"] == "eval" for x in lines)
+    assert lines[-1] == {"event": "status", "status": "stopped", "reason": "stopped", "steps": lines[-1]["steps"]}
+    st = run.status()
+    assert st["status"] == "stopped" and (run.path / "last.safetensors").exists()
+    assert (run.path / "train.log").exists()
+    wait(lambda: run.lock_holder() is None, 10, "the trainer to exit")
+
+
+def test_control_refuses_a_run_that_is_not_training(home, tiny_file):
+    r = cli("train", str(tiny_file), "--home", str(home), *TINY[:-2], "--max-steps", "5", "--json")
+    rid = json.loads(r.stdout.splitlines()[-1])["run_id"]
+    r = cli("runs", "stop", rid, "--home", str(home))
+    assert r.returncode == 1 and "is not training" in r.stderr
+
+
+async def test_tui_follows_and_stops_a_run_of_another_process(home, tiny_file):
+    from charlm_tui.tui.app import make_app
+    run_id = start_detached(home, tiny_file)
+    app = make_app(home)
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.attach(run_id)
+        for _ in range(600):
+            if len(app.train_state.val_x) >= 3:
+                break
+            await pilot.pause(0.1)
+        seen = len(app.train_state.val_x)
+        assert seen >= 3 and app.current_mode == "train" and app.train_state.state == "running"
+        for _ in range(600):
+            if len(app.train_state.val_x) > seen:
+                break
+            await pilot.pause(0.1)
+        assert len(app.train_state.val_x) > seen  # new metrics keep arriving
+        await pilot.press("s")
+        for _ in range(300):
+            if app.train_state.state == "stopped":
+                break
+            await pilot.pause(0.1)
+        assert app.train_state.state == "stopped"
+    assert open_run(home, run_id).status()["status"] == "stopped"
+
+
+def test_sighup_under_the_tui_saves_and_marks_hangup(home, tmp_path):
+    import shutil
+    if shutil.which("tmux") is None:
+        pytest.fail("tmux is required for this test")
+    exe = Path(sys.executable).parent / "charlm-tui"
+    session = "charlm-hup"
+    subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "100", "-y", "30",
+                    f"CHARLM_TUI_HOME={home} {exe}"], check=True)
+    try:
+        def screen():
+            return subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
+        wait(lambda: "465,048" in screen(), 60, "corpus on screen")
+        for key in ("Enter", "End", "C-u", "16", "Tab", "End", "C-u", "32"):
+            subprocess.run(["tmux", "send-keys", "-t", session, key])
+            time.sleep(0.15)
+        wait(lambda: "parameters" in screen(), 10, "configure screen")
+        subprocess.run(["tmux", "send-keys", "-t", session, "C-s"])
+        wait(lambda: list_runs(home) and list_runs(home)[0].steps > 0, 60, "training to start")
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)  # SIGHUP to the app
+    info = list_runs(home)[0]
+    run = open_run(home, info.id)
+    st = wait(lambda: run.status() if run.status().get("status") == "stopped" else None, 30, "status stopped")
+    assert st["reason"] == "hangup"
+    pid = st["pid"]
+    wait(lambda: not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower(),
+         15, "the app process to exit")
+    r = cli("train", "--resume", info.id, "--max-steps", str(st["steps"] + 3), "--home", str(home))
+    assert r.returncode == 0, r.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_answers_on_loopback_and_refuses_public_without_flag(home):
+    r = cli("serve", "--host", "0.0.0.0", "--port", "1")
+    assert r.returncode == 1 and "refusing to serve" in r.stderr
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "charlm_tui", "serve", "--port", str(port), "--home", str(home)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        def fetch():
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as resp:
+                    return resp.status, resp.read().decode("utf-8", "replace")
+            except OSError:
+                return None
+        status, body = wait(fetch, 60, "the server to answer")
+        assert status == 200 and "charlm-tui" in body
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=15)
