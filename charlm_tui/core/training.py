@@ -37,6 +37,15 @@ class EvalResult:
         return self.nll / LN2
 
 
+def make_adam(params, lr: float) -> torch.optim.Optimizer:
+    """Adam with the fused kernel where this torch has it (one pass over all parameters)."""
+    params = list(params)
+    try:
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.Adam(params, lr=lr, foreach=True)
+
+
 def token_loss(logits: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
     """Cross-entropy per predicted character over (B*T, V): the mean (or sum) over every token."""
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), reduction=reduction)
@@ -95,7 +104,7 @@ class Trainer:
         self.val_ids = val_ids.to(self.device)
         check_fits(len(self.val_ids), 1, 1, "validation split")
         self.batches = make_batches(self.train_ids, cfg.partition, cfg.batch_size, cfg.num_steps, cfg.seed)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+        self.optimizer = make_adam(self.model.parameters(), cfg.lr)
         self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             self.optimizer, mode="min", factor=cfg.lr_factor, patience=cfg.lr_patience, min_lr=cfg.min_lr)
         self.callback, self.sink, self.clock = callback, sink, clock
@@ -166,7 +175,7 @@ class Trainer:
         loss = token_loss(logits, b.y)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip)
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip, foreach=True)
         self.optimizer.step()
         self.state = None if self.batches.reset_state_each_batch else CharLM.detach_state(state)
         acc += loss.detach().double() * b.tokens

@@ -11,7 +11,7 @@ import json
 import os
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from textual import work
@@ -23,15 +23,20 @@ from charlm_tui.core.config import FINISHED_REASONS, PRESETS, SamplingControl, T
 from charlm_tui.core.errors import CharLMError
 from charlm_tui.core.runs import delete_run, list_runs, open_run, recent_corpus_specs, rename_run
 from charlm_tui.tui.messages import CorpusLoaded, CorpusProgress, Generated, TrainFailed, TrainUpdate
-from charlm_tui.tui.screens.configure import ConfigureScreen
 from charlm_tui.tui.screens.corpus import CorpusScreen
-from charlm_tui.tui.screens.generate import GenerateScreen
 from charlm_tui.tui.screens.help import ConfirmScreen, HelpScreen
-from charlm_tui.tui.screens.runs import RunsScreen
-from charlm_tui.tui.screens.train import TrainScreen
 
 GEN_FLUSH_S = 0.04      # generated characters are posted in batches this often
-CHART_REDRAW_S = 1.0    # progress redraws of the charts at most this often (evals redraw at once)
+CHART_REDRAW_S = 2.0    # progress redraws of the charts at most this often (evals redraw at once)
+UI_EVENT_INTERVAL_S = 0.5  # progress events from a training run in the app (the UI thread shares 2 cores)
+
+
+def _lazy_screen(module: str, cls: str):
+    """A screen factory that imports its module when the screen is first shown (faster first paint)."""
+    def make():
+        import importlib
+        return getattr(importlib.import_module(f"charlm_tui.tui.screens.{module}"), cls)()
+    return make
 
 
 @dataclass
@@ -55,8 +60,9 @@ class TrainState:
 class CharLMApp(App):
     CSS_PATH = "app.tcss"
     TITLE = "charlm-tui"
-    SCREENS = {"corpus": CorpusScreen, "configure": ConfigureScreen, "train": TrainScreen,
-               "generate": GenerateScreen, "runs": RunsScreen}
+    SCREENS = {"corpus": CorpusScreen, "configure": _lazy_screen("configure", "ConfigureScreen"),
+               "train": _lazy_screen("train", "TrainScreen"), "generate": _lazy_screen("generate", "GenerateScreen"),
+               "runs": _lazy_screen("runs", "RunsScreen")}
     MODES = {name: name for name in SCREENS}
     BINDINGS = [
         Binding("1", "mode('corpus')", "Corpus"),
@@ -257,11 +263,12 @@ class CharLMApp(App):
         post = lambda ev: self.post_message(TrainUpdate(ev))  # noqa: E731
         try:
             if resume_id is None:
-                job = new_job(self.home, self.corpus_spec, self.model_kw, self.train_config, corpus=self.corpus,
-                              callback=post)
+                cfg = replace(self.train_config, event_interval=max(self.train_config.event_interval,
+                                                                          UI_EVENT_INTERVAL_S))
+                job = new_job(self.home, self.corpus_spec, self.model_kw, cfg, corpus=self.corpus, callback=post)
             else:
-                job = resume_job(self.home, resume_id, {"max_epochs": max(self.train_config.max_epochs, 1)},
-                                 callback=post)
+                job = resume_job(self.home, resume_id, {"max_epochs": max(self.train_config.max_epochs, 1),
+                                                        "event_interval": UI_EVENT_INTERVAL_S}, callback=post)
         except CharLMError as e:
             self.post_message(TrainFailed(str(e)))
             return

@@ -9,7 +9,7 @@ from charlm_tui.core.model import CharLM, ModelConfig, count_parameters
 def test_shapes_state_and_param_count(cell):
     torch.manual_seed(0)
     m = CharLM(11, embed_dim=5, hidden_size=7, num_layers=2, dropout=0.1, cell=cell)
-    assert m.rnn.batch_first
+    assert all(layer.batch_first for layer in m.layers)
     x = torch.randint(0, 11, (3, 4))
     logits, state = m(x)
     assert logits.shape == (3, 4, 11)
@@ -48,3 +48,26 @@ def test_bad_config_is_refused_with_reason():
         ModelConfig(10, cell="transformer").validate()
     with pytest.raises(ConfigError, match="dropout"):
         ModelConfig(10, dropout=1.5).validate()
+
+
+def test_locked_dropout_shares_one_mask_across_time_and_is_off_in_eval():
+    from charlm_tui.core.model import LockedDropout
+    torch.manual_seed(0)
+    d = LockedDropout(0.5)
+    x = torch.ones(3, 7, 10)
+    y = d(x)
+    assert torch.equal(y, y[:, :1, :].expand_as(y))  # the same mask at every time step
+    assert set(y.unique().tolist()) <= {0.0, 2.0}
+    assert torch.equal(d.eval()(x), x)
+
+
+def test_state_of_the_stack_matches_layer_by_layer():
+    torch.manual_seed(0)
+    m = CharLM(9, 4, 6, 3, 0.0, "lstm").eval()
+    x = torch.randint(0, 9, (2, 5))
+    _, (h, c) = m(x)
+    assert h.shape == c.shape == (3, 2, 6)
+    # running the same input in two halves with the state carried gives the same final state
+    _, s1 = m(x[:, :2])
+    _, (h2, c2) = m(x[:, 2:], s1)
+    assert torch.allclose(h, h2, atol=1e-6) and torch.allclose(c, c2, atol=1e-6)
