@@ -1,0 +1,73 @@
+"""Generation at batch 1: time to the first generated character after a 1,000-character prompt,
+and steady chars/s over 2,000 characters, for the project's sampler vs the tutorial's loop (the
+prompt fed one character at a time, then one step per character, oneDNN left on). Same untrained
+LSTM 2x256 (speed does not depend on the weights), medians of REPS runs.
+
+    python benchmarks/generation.py
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+
+import torch
+
+from charlm_tui.core.config import SamplingControl
+from charlm_tui.core.model import CharLM
+from charlm_tui.core.sampling import generate
+from charlm_tui.core.vocab import Vocab
+
+PROMPT_CHARS, GEN_CHARS, REPS = 1000, 2000, 5
+
+
+def tutorial(model: CharLM, ids: list[int], n: int) -> tuple[float, float]:
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        state = None
+        for i in ids:  # warm-up one character at a time
+            logits, state = model(torch.tensor([[i]]), state)
+        first = None
+        nxt = ids[-1]
+        for k in range(n):
+            probs = torch.softmax(logits[0, -1] / 0.8, -1)
+            nxt = int(torch.multinomial(probs, 1))
+            if k == 0:
+                first = time.perf_counter() - t0
+                t1 = time.perf_counter()
+            logits, state = model(torch.tensor([[nxt]]), state)
+    return first, (n - 1) / (time.perf_counter() - t1)
+
+
+def project(model: CharLM, vocab: Vocab, prompt: str, n: int) -> tuple[float, float]:
+    t0 = time.perf_counter()
+    first, t1 = None, None
+    for k, _ in enumerate(generate(model, vocab, prompt, n, SamplingControl(temperature=0.8), seed=0)):
+        if k == 0:
+            first = time.perf_counter() - t0
+            t1 = time.perf_counter()
+    return first, (n - 1) / (time.perf_counter() - t1)
+
+
+def main() -> None:
+    torch.manual_seed(0)
+    text = "".join(chr(32 + (i * 7919) % 90) for i in range(5000))
+    vocab = Vocab(text)
+    model = CharLM(vocab.size, 64, 256, 2, 0.0, "lstm").eval()
+    prompt = text[:PROMPT_CHARS]
+    ids = vocab.encode(prompt)
+    project(model, vocab, prompt, 10)
+    tutorial(model, ids[:10], 10)
+    t = [tutorial(model, ids, GEN_CHARS) for _ in range(REPS)]
+    p = [project(model, vocab, prompt, GEN_CHARS) for _ in range(REPS)]
+    tf, ts = statistics.median(x[0] for x in t), statistics.median(x[1] for x in t)
+    pf, ps = statistics.median(x[0] for x in p), statistics.median(x[1] for x in p)
+    print(json.dumps({"benchmark": "generation", "prompt_chars": PROMPT_CHARS, "generated_chars": GEN_CHARS,
+                      "project_first_char_ms": round(1000 * pf, 2), "tutorial_first_char_ms": round(1000 * tf, 2),
+                      "first_char_speedup": round(tf / pf, 1), "project_chars_per_s": round(ps),
+                      "tutorial_chars_per_s": round(ts), "steady_speedup": round(ps / ts, 2), "reps": REPS}))
+
+
+if __name__ == "__main__":
+    main()
