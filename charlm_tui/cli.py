@@ -168,16 +168,27 @@ def cmd_train(args, home: Path) -> int:
             raise CharLMError("name a corpus to train on, or --resume RUN")
         rid = None if args.resume else new_run_id(Path(args.corpus.rstrip("/")).stem or "corpus")
         return detach_train(args.argv, home, rid, args.resume)
-    from charlm_tui.core.corpus import TextOptions
-    from charlm_tui.core.jobs import new_job, resume_job
-    from charlm_tui.core.model import ModelConfig
-    from charlm_tui.core.training import TrainConfig
+    from charlm_tui.core.config import ModelConfig, TrainConfig
+    from charlm_tui.core.distributed import from_env, shutdown
 
     train_names = {f.name for f in fields(TrainConfig)}
     train_kw = _overrides(args, TrainConfig, train_names)
     model_kw = _overrides(args, ModelConfig, {"cell", "embed_dim", "hidden_size", "num_layers", "dropout"})
+    dist = from_env(args.device or "auto")  # torchrun: join the process group; else a world of one
+    try:
+        return _train(args, home, dist, model_kw, train_kw)
+    finally:
+        shutdown(dist)
+
+
+def _train(args, home: Path, dist, model_kw: dict, train_kw: dict) -> int:
+    from charlm_tui.core.corpus import TextOptions
+    from charlm_tui.core.jobs import new_job, resume_job
+    from charlm_tui.core.training import TrainConfig
 
     def callback(ev):
+        if not dist.is_main:
+            return
         if ev.kind == "eval":
             print(json.dumps({"event": "eval", **ev.to_json()}) if args.json else format_eval(ev), flush=True)
         elif ev.kind in ("lr_reduced", "start", "paused", "resumed") and not args.json:
@@ -189,14 +200,18 @@ def cmd_train(args, home: Path) -> int:
         if model_kw:
             raise CharLMError("the model of a resumed run cannot change; drop "
                               + ", ".join("--" + k.replace("_", "-") for k in model_kw))
-        job = resume_job(home, args.resume, train_kw, callback=callback)
+        job = resume_job(home, args.resume, train_kw, callback=callback, dist=dist)
     else:
         if not args.corpus:
             raise CharLMError("name a corpus to train on (e.g. 'charlm-tui train python-docs'), "
                               "or --resume RUN")
         opts = TextOptions(args.encoding, args.normalize, args.lower)
         cfg = TrainConfig(**train_kw)
-        job = new_job(home, args.corpus, model_kw, cfg, opts=opts, callback=callback, run_id=args.run_id)
+        job = new_job(home, args.corpus, model_kw, cfg, opts=opts, callback=callback, run_id=args.run_id,
+                      dist=dist)
+    if not dist.is_main:
+        job.start()
+        return 0
     if not args.json:
         print(f"run {job.run.id}: corpus {job.corpus.name} ({job.corpus.stats.chars:,} chars, "
               f"vocab {job.corpus.vocab.size}) -> {job.run.path}", flush=True)

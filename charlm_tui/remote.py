@@ -65,28 +65,13 @@ def watch(home: Path, run_id: str, as_json: bool = False, poll_s: float = 0.5, o
 
     run = open_run(home, run_id)
     offset, last_state = 0, None
-    metrics = run.path / "metrics.jsonl"
     while True:
-        try:
-            with open(metrics, "rb") as f:
-                f.seek(offset)
-                chunk = f.read()
-        except FileNotFoundError:
-            chunk = b""
-        complete = chunk[: chunk.rfind(b"\n") + 1]  # a line still being written waits for the next poll
-        offset += len(complete)
-        for line in complete.decode("utf-8", "replace").splitlines():
-            try:
-                m = json.loads(line)
-            except ValueError:
-                continue
+        records, offset = run.new_metrics(offset)
+        for m in records:
             if as_json:
                 print(json.dumps({"event": "eval", **m}), file=out, flush=True)
             else:
-                ev = TrainEvent("eval", m["step"], m.get("epoch", 0.0), train_loss=m.get("train_loss"),
-                                val_nll=m["val_nll"], val_ppl=m["val_ppl"], val_bpc=m["val_bpc"], lr=m.get("lr"),
-                                chars_per_s=m.get("chars_per_s"), elapsed=m.get("elapsed", 0.0))
-                print(format_eval(ev), file=out, flush=True)
+                print(format_eval(TrainEvent.from_metrics(m)), file=out, flush=True)
         info = run_info(run)
         state = (info.status, info.reason)
         if state != last_state:

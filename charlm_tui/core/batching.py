@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
+from charlm_tui.core.distributed import SINGLE, Dist
 from charlm_tui.core.errors import ConfigError
 
 
@@ -50,17 +51,21 @@ class Batch:
 
 
 class SequentialBatches:
-    """``batch_size`` contiguous streams; batch k covers columns [k*T, (k+1)*T) of every stream."""
+    """``batch_size`` contiguous streams; batch k covers columns [k*T, (k+1)*T) of every stream.
+
+    Under data parallelism the text is cut into batch_size x world streams and each rank keeps a
+    contiguous block of them (``rows``), carrying its own state."""
 
     reset_state_each_batch = False
 
-    def __init__(self, data: torch.Tensor, batch_size: int, num_steps: int):
+    def __init__(self, data: torch.Tensor, batch_size: int, num_steps: int, rows: slice | None = None):
         check_fits(len(data), batch_size, num_steps)
         self.batch_size, self.num_steps = batch_size, num_steps
         self.stream_len = (len(data) - 1) // batch_size
         n = batch_size * self.stream_len
-        self.x = data[:n].view(batch_size, self.stream_len)
-        self.y = data[1: n + 1].view(batch_size, self.stream_len)
+        rows = rows or slice(0, batch_size)
+        self.x = data[:n].view(batch_size, self.stream_len)[rows]
+        self.y = data[1: n + 1].view(batch_size, self.stream_len)[rows]
 
     def __len__(self) -> int:
         return -(-self.stream_len // self.num_steps)  # the last batch may be shorter
@@ -76,9 +81,10 @@ class RandomBatches:
 
     reset_state_each_batch = True
 
-    def __init__(self, data: torch.Tensor, batch_size: int, num_steps: int, seed: int = 0):
+    def __init__(self, data: torch.Tensor, batch_size: int, num_steps: int, seed: int = 0, rows: slice | None = None):
         check_fits(len(data), batch_size, num_steps)
         self.data, self.batch_size, self.num_steps, self.seed = data, batch_size, num_steps, seed
+        self.rows = rows or slice(0, batch_size)  # this rank's share of each (global) batch
         self._epoch = -1
         self._starts: torch.Tensor | None = None
         self._arange = torch.arange(num_steps, device=data.device)
@@ -99,21 +105,25 @@ class RandomBatches:
         return self._starts
 
     def batch(self, epoch: int, index: int) -> Batch:
-        starts = self._epoch_starts(epoch)[index * self.batch_size: (index + 1) * self.batch_size]
+        starts = self._epoch_starts(epoch)[index * self.batch_size: (index + 1) * self.batch_size][self.rows]
         idx = starts[:, None] + self._arange[None, :]
         return Batch(self.data[idx].long(), self.data[idx + 1].long(), index)
 
 
-def make_batches(data: torch.Tensor, partition: str, batch_size: int, num_steps: int, seed: int = 0):
+def make_batches(data: torch.Tensor, partition: str, batch_size: int, num_steps: int, seed: int = 0,
+                 rank: int = 0, world: int = 1):
+    """Batches for one rank: ``batch_size`` is per rank; the global batch is batch_size x world."""
+    rows = slice(rank * batch_size, (rank + 1) * batch_size)
     if partition == "sequential":
-        return SequentialBatches(data, batch_size, num_steps)
+        return SequentialBatches(data, batch_size * world, num_steps, rows)
     if partition == "random":
-        return RandomBatches(data, batch_size, num_steps, seed)
+        return RandomBatches(data, batch_size * world, num_steps, seed, rows)
     raise ConfigError(f"unknown partition {partition!r}; use sequential or random")
 
 
-def eval_streams(data: torch.Tensor, batch_size: int, num_steps: int) -> SequentialBatches:
-    """Sequential batches over a validation split, with as many streams as it can fill."""
+def eval_streams(data: torch.Tensor, batch_size: int, num_steps: int, dist: Dist = SINGLE) -> SequentialBatches:
+    """Sequential batches over a validation split, with as many streams as it can fill; under
+    data parallelism each rank gets a block of those streams (possibly none)."""
     b = max(1, min(batch_size, (len(data) - 1) // max(1, num_steps)))
     t = min(num_steps, max(1, (len(data) - 1) // b))
-    return SequentialBatches(data, b, t)
+    return SequentialBatches(data, b, t, dist.rows(b))

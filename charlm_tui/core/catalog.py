@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from charlm_tui.core.corpus import Corpus, Part, ProgressFn, TextOptions, decode_parts, existing_path, parts_size
+from charlm_tui.core.corpus import Corpus, Part, ProgressFn, TextOptions, decode_parts, existing_path
 from charlm_tui.core.errors import CorpusError
 from charlm_tui.paths import user_corpora_dir
 
@@ -28,9 +28,6 @@ class CatalogEntry:
     description: str
     source: str
     parts: Callable[[], list[Part]]
-
-    def size_bytes(self) -> int:
-        return parts_size(self.parts())
 
     def file_size(self) -> int | None:
         """Size on disk without building the text (None for corpora made in memory)."""

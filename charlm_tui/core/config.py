@@ -135,6 +135,13 @@ class TrainEvent:
     def to_json(self) -> dict:
         return {k: v for k, v in asdict(self).items() if v is not None and v != ""}
 
+    @classmethod
+    def from_metrics(cls, m: dict, **extra) -> "TrainEvent":
+        """The eval event for one line of a run's metrics.jsonl (following another process's run)."""
+        return cls("eval", m["step"], m.get("epoch", 0.0), train_loss=m.get("train_loss"), val_nll=m["val_nll"],
+                   val_ppl=m["val_ppl"], val_bpc=m["val_bpc"], lr=m.get("lr"), chars_per_s=m.get("chars_per_s"),
+                   elapsed=m.get("elapsed", 0.0), **extra)
+
 
 # Presets: model keyword arguments and training settings. "default" is what `charlm-tui train`
 # uses with no options.

@@ -14,18 +14,19 @@ import torch
 from charlm_tui.core.batching import check_fits, split_train_val
 from charlm_tui.core.catalog import resolve
 from charlm_tui.core.corpus import Corpus, ProgressFn, TextOptions
+from charlm_tui.core.distributed import SINGLE, Dist
 from charlm_tui.core.errors import ConfigError, CorpusError, RunError
 from charlm_tui.core.model import CharLM, ModelConfig, resolve_device
 from charlm_tui.core.runs import Run, create_run, open_run
 from charlm_tui.core.training import TrainConfig, Trainer, TrainEvent
 
 
-FIXED_ON_RESUME = ("batch_size", "num_steps", "partition", "val_fraction", "seed")
+FIXED_ON_RESUME = ("num_steps", "partition", "val_fraction", "seed")
 
 
 @dataclass
 class TrainingJob:
-    run: Run
+    run: Run | None  # None on the ranks > 0 of a data-parallel run: only rank 0 writes the run folder
     trainer: Trainer
     corpus: Corpus
 
@@ -34,46 +35,66 @@ class TrainingJob:
         try:
             return self.trainer.run()
         except BaseException as e:
-            self.run.write_status(status="failed", reason="error", message=f"{type(e).__name__}: {e}")
+            if self.run is not None:
+                self.run.write_status(status="failed", reason="error", message=f"{type(e).__name__}: {e}")
             raise
         finally:
-            self.run.release_lock()
+            if self.run is not None:
+                self.run.release_lock()
 
 
-def _split(corpus: Corpus, cfg: TrainConfig):
+def _split(corpus: Corpus, cfg: TrainConfig, dist: Dist = SINGLE):
     train, val = split_train_val(corpus.ids, cfg.val_fraction)
-    check_fits(len(train), cfg.batch_size, cfg.num_steps)
+    check_fits(len(train), cfg.batch_size * dist.world, cfg.num_steps)
     return train, val
 
 
 def new_job(home: Path, corpus_spec: str, model_kw: dict, cfg: TrainConfig, *,
             opts: TextOptions | None = None, corpus: Corpus | None = None,
             callback: Callable[[TrainEvent], None] | None = None,
-            progress: ProgressFn | None = None, run_id: str | None = None) -> TrainingJob:
+            progress: ProgressFn | None = None, run_id: str | None = None, dist: Dist = SINGLE) -> TrainingJob:
     cfg = cfg.validate()
-    device = resolve_device(cfg.device)
+    device = _device(cfg, dist)
     corpus = corpus or resolve(corpus_spec, home, opts, progress)
-    train, val = _split(corpus, cfg)
+    train, val = _split(corpus, cfg, dist)
     mcfg = ModelConfig(vocab_size=corpus.vocab.size, **model_kw).validate()
     torch.manual_seed(cfg.seed)
     model = CharLM.from_config(mcfg)
-    run = create_run(home, corpus, mcfg, cfg, corpus_spec, run_id)
-    trainer = Trainer(model, train, val, cfg, device, callback=callback, sink=run)
+    run = create_run(home, corpus, mcfg, cfg, corpus_spec, run_id, dist.world) if dist.is_main else None
+    trainer = Trainer(model, train, val, cfg, device, callback=callback, sink=run, dist=dist)
     return TrainingJob(run, trainer, corpus)
+
+
+def _device(cfg: TrainConfig, dist: Dist):
+    device = resolve_device(cfg.device)
+    if dist.enabled and device.type == "cuda":
+        return torch.device("cuda", dist.local_rank)
+    return device
 
 
 def resume_job(home: Path, run_id: str, overrides: dict | None = None, *,
                callback: Callable[[TrainEvent], None] | None = None,
-               progress: ProgressFn | None = None) -> TrainingJob:
+               progress: ProgressFn | None = None, dist: Dist = SINGLE) -> TrainingJob:
     """Continue a run from its last state; ``overrides`` may raise limits (max_steps, ...)."""
     run = open_run(home, run_id)
     cfg_json = run.config
     stored = run.train_config()
-    fixed = [k for k in FIXED_ON_RESUME if k in (overrides or {}) and overrides[k] != getattr(stored, k)]
+    overrides = dict(overrides or {})
+    fixed = [k for k in FIXED_ON_RESUME if k in overrides and overrides[k] != getattr(stored, k)]
     if fixed:
         raise ConfigError(f"run {run.id}: {', '.join(fixed)} cannot change when resuming "
                           "(the saved data position depends on them); start a new run instead")
-    cfg = replace(stored, **(overrides or {})).validate()
+    stored_world = int(cfg_json.get("world_size", 1))
+    global_batch = stored.batch_size * stored_world
+    if "batch_size" not in overrides and dist.world != stored_world:
+        if global_batch % dist.world:
+            raise ConfigError(f"run {run.id} has a global batch of {global_batch}, which {dist.world} ranks "
+                              "cannot share evenly")
+        overrides["batch_size"] = global_batch // dist.world
+    if overrides.get("batch_size", stored.batch_size) * dist.world != global_batch:
+        raise ConfigError(f"run {run.id}: batch_size cannot change when resuming: the global batch (batch size "
+                          f"x ranks) must stay {global_batch}; start a new run instead")
+    cfg = replace(stored, **overrides).validate()
     mcfg = run.model_config()
     c = cfg_json["corpus"]
     opts = TextOptions(c.get("encoding", "utf-8"), c.get("normalize"), bool(c.get("lower", False)))
@@ -87,17 +108,21 @@ def resume_job(home: Path, run_id: str, overrides: dict | None = None, *,
     if not (run.path / "last.safetensors").exists():
         raise RunError(f"run {run.id} has no saved training state to resume from")
     tensors, meta = run.load_last_state()
+    if not dist.is_main:  # ranks > 0 read the run, never write it
+        train, val = _split(corpus, cfg, dist)
+        trainer = Trainer(CharLM.from_config(mcfg), train, val, cfg, _device(cfg, dist), dist=dist)
+        trainer.load_checkpoint_state(tensors, meta)
+        return TrainingJob(None, trainer, corpus)
     run.acquire_lock()
     run.ignore_pending_control()
     try:
-        train, val = _split(corpus, cfg)
+        train, val = _split(corpus, cfg, dist)
         model = CharLM.from_config(mcfg)
-        trainer = Trainer(model, train, val, cfg, resolve_device(cfg.device), callback=callback, sink=run)
+        trainer = Trainer(model, train, val, cfg, _device(cfg, dist), callback=callback, sink=run, dist=dist)
         trainer.load_checkpoint_state(tensors, meta)
-        trainer.p.best_nll = float(meta["progress"]["best_nll"])
         # update the stored config so later resumes keep the raised limits
         from charlm_tui.core.atomic import write_json
-        write_json(run.path / "config.json", {**cfg_json, "train": cfg.to_json()})
+        write_json(run.path / "config.json", {**cfg_json, "train": cfg.to_json(), "world_size": dist.world})
     except BaseException:
         run.release_lock()
         raise

@@ -157,6 +157,24 @@ class Run:
             pass
         return out
 
+    def new_metrics(self, offset: int) -> tuple[list[dict], int]:
+        """Evaluations appended since byte ``offset`` (whole lines only) and the new offset; for
+        following a run that another process is writing."""
+        try:
+            with open(self.path / "metrics.jsonl", "rb") as f:
+                f.seek(offset)
+                chunk = f.read()
+        except FileNotFoundError:
+            return [], offset
+        complete = chunk[: chunk.rfind(b"\n") + 1]  # a line still being written waits for the next call
+        out = []
+        for line in complete.decode("utf-8", "replace").splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue
+        return out, offset + len(complete)
+
     def write_status(self, **changes) -> None:
         st = self._status if self._status is not None else self.status()
         st.update(changes, updated=_now(), heartbeat=time.time(), pid=os.getpid(), host=socket.gethostname())
@@ -309,7 +327,8 @@ class Run:
 
 
 # -------------------------------------------------------------------- the store
-def create_run(home: Path, corpus, model_cfg, train_cfg, corpus_spec: str, run_id: str | None = None) -> Run:
+def create_run(home: Path, corpus, model_cfg, train_cfg, corpus_spec: str, run_id: str | None = None,
+               world_size: int = 1) -> Run:
     """A new run folder; ``run_id`` names it (a detached trainer gets its id from the parent)."""
     root = runs_dir(home)
     root.mkdir(parents=True, exist_ok=True)
@@ -336,7 +355,7 @@ def create_run(home: Path, corpus, model_cfg, train_cfg, corpus_spec: str, run_i
     write_json(path / "config.json", {
         "format_version": checkpoint.FORMAT_VERSION, "created": _now(),
         "model": model_cfg.to_json(), "train": train_cfg.to_json(),
-        "corpus": {**corpus.info(), "spec": corpus_spec}, "versions": versions()})
+        "corpus": {**corpus.info(), "spec": corpus_spec}, "versions": versions(), "world_size": world_size})
     run.write_status(status="created", reason=None, created=_now(), steps=0)
     return run
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Callable, Protocol
 
 import torch
@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from charlm_tui.core.batching import check_fits, eval_streams, make_batches
 from charlm_tui.core.config import FINISHED_REASONS, LN2, TrainConfig, TrainEvent  # noqa: F401 (re-exported)
+from charlm_tui.core.distributed import SINGLE, Dist
 from charlm_tui.core.model import CharLM
 
 
@@ -59,21 +60,24 @@ class TrainSink(Protocol):
 
 
 @torch.inference_mode()
-def evaluate(model: CharLM, data: torch.Tensor, batch_size: int, num_steps: int) -> EvalResult:
-    """Mean NLL per character over ``data``, state carried across batches."""
+def evaluate(model: CharLM, data: torch.Tensor, batch_size: int, num_steps: int, dist: Dist = SINGLE) -> EvalResult:
+    """Mean NLL per character over ``data``, state carried across batches. Under data parallelism
+    each rank evaluates its block of streams and the sums are all-reduced: the same number as
+    one process would get."""
     was_training = model.training
     model.eval()
-    batches = eval_streams(data, batch_size, num_steps)
+    batches = eval_streams(data, batch_size, num_steps, dist)
     state = None
-    total = torch.zeros((), dtype=torch.float64, device=data.device)
-    count = 0
-    for k in range(len(batches)):
-        b = batches.batch(0, k)
-        logits, state = model(b.x, state)
-        total += token_loss(logits, b.y, "sum").double()
-        count += b.tokens
+    sums = torch.zeros(2, dtype=torch.float64, device=data.device)  # [nll sum, tokens]
+    if batches.x.shape[0] > 0:
+        for k in range(len(batches)):
+            b = batches.batch(0, k)
+            logits, state = model(b.x, state)
+            sums[0] += token_loss(logits, b.y, "sum").double()
+            sums[1] += b.tokens
+    dist.all_reduce(sums)
     model.train(was_training)
-    return EvalResult(float(total) / count, count)
+    return EvalResult(float(sums[0]) / float(sums[1]), int(sums[1]))
 
 
 @dataclass
@@ -96,14 +100,20 @@ class Progress:
 class Trainer:
     def __init__(self, model: CharLM, train_ids: torch.Tensor, val_ids: torch.Tensor, cfg: TrainConfig,
                  device: torch.device | str = "cpu", callback: Callable[[TrainEvent], None] | None = None,
-                 sink: TrainSink | None = None, clock: Callable[[], float] = time.monotonic):
+                 sink: TrainSink | None = None, clock: Callable[[], float] = time.monotonic, dist: Dist = SINGLE):
         self.cfg = cfg.validate()
+        self.dist = dist
         self.device = torch.device(device)
         self.model = model.to(self.device)
+        self.net = self.model  # what the training step calls: the model, or its DDP wrapper
+        if dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel
+            self.net = DistributedDataParallel(self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         self.train_ids = train_ids.to(self.device)
         self.val_ids = val_ids.to(self.device)
         check_fits(len(self.val_ids), 1, 1, "validation split")
-        self.batches = make_batches(self.train_ids, cfg.partition, cfg.batch_size, cfg.num_steps, cfg.seed)
+        self.batches = make_batches(self.train_ids, cfg.partition, cfg.batch_size, cfg.num_steps, cfg.seed,
+                                    dist.rank, dist.world)
         self.optimizer = make_adam(self.model.parameters(), cfg.lr)
         self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             self.optimizer, mode="min", factor=cfg.lr_factor, patience=cfg.lr_patience, min_lr=cfg.min_lr)
@@ -171,7 +181,7 @@ class Trainer:
             state = None
         else:
             state = CharLM.detach_state(self.state)
-        logits, state = self.model(b.x, state)
+        logits, state = self.net(b.x, state)
         loss = token_loss(logits, b.y)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -189,8 +199,10 @@ class Trainer:
 
     # ------------------------------------------------------------------ evaluation
     def _evaluate_and_react(self) -> None:
-        res = evaluate(self.model, self.val_ids, self.cfg.batch_size, self.cfg.num_steps)
-        train_loss = self.p.loss_sum / self.p.loss_tokens if self.p.loss_tokens else None
+        res = evaluate(self.model, self.val_ids, self.cfg.batch_size * self.dist.world, self.cfg.num_steps, self.dist)
+        sums = self.dist.all_reduce(torch.tensor([self.p.loss_sum, float(self.p.loss_tokens)], dtype=torch.float64,
+                                                 device=self.device))
+        train_loss = float(sums[0] / sums[1]) if sums[1] > 0 else None
         self.p.loss_sum, self.p.loss_tokens = 0.0, 0
         self.p.last_eval_step = self.p.step
         self.p.history.append((self.p.step, res.nll))
@@ -217,16 +229,29 @@ class Trainer:
             self.request_stop("early_stop")
         if self.sink is not None:
             self.sink.save_last(self)
+        if self.dist.enabled:
+            self._agree_on_stop()
+
+    def _agree_on_stop(self) -> None:
+        """Ranks stop together: a stop request or the time budget on any rank stops all of them,
+        decided at evaluation steps (which every rank reaches at the same step)."""
+        local = self.stop_event.is_set() or (self.cfg.max_seconds is not None and self.p.elapsed >= self.cfg.max_seconds)
+        flag = self.dist.all_reduce(torch.tensor([1.0 if local else 0.0], device=self.device), "max")
+        if flag.item() > 0:
+            self.request_stop(self.stop_reason or "max_seconds")
+            self._synced_stop = True
 
     def _chars_per_s(self) -> float | None:
         return self._tokens_session / self._train_seconds_session if self._train_seconds_session > 0 else None
 
     # ------------------------------------------------------------------ main loop
-    def _limit_reached(self) -> str | None:
+    def _limit_reached(self, steps_only: bool = False) -> str | None:
         if self.cfg.max_steps is not None and self.p.step >= self.cfg.max_steps:
             return "max_steps"
         if self.p.epoch >= self.cfg.max_epochs:
             return "max_epochs"
+        if steps_only:
+            return None
         if self.cfg.max_seconds is not None and self.p.elapsed >= self.cfg.max_seconds:
             return "max_seconds"
         return None
@@ -256,11 +281,15 @@ class Trainer:
         what = "training" if self.p.step == 0 else f"resuming at step {self.p.step}:"
         self._emit("start", message=f"{what} {self.model.num_parameters():,} parameters, "
                                     f"{self.steps_per_epoch} steps per epoch on {self.device.type}")
+        self._synced_stop = False
         while True:
             if self.sink is not None:
                 self.sink.poll(self)
-            self._wait_while_paused()
-            reason = self.stop_reason if self.stop_event.is_set() else self._limit_reached()
+            if self.dist.enabled:  # no pausing, and stops only where all ranks agreed (or step limits)
+                reason = self.stop_reason if self._synced_stop else self._limit_reached(steps_only=True)
+            else:
+                self._wait_while_paused()
+                reason = self.stop_reason if self.stop_event.is_set() else self._limit_reached()
             if reason is not None:
                 break
             t0 = self.clock()
@@ -273,7 +302,8 @@ class Trainer:
             self.p.train_seconds += now - t0
             self.p.elapsed = base_elapsed + (now - session_start)
             eval_due = self.p.step - self.p.last_eval_step >= self.cfg.eval_every
-            emit_due = now - last_emit >= self.cfg.event_interval
+            # under DDP every host sync happens at evaluation steps, which all ranks share
+            emit_due = now - last_emit >= self.cfg.event_interval and not self.dist.enabled
             if not (eval_due or emit_due):
                 continue
             total = float(acc)  # the only host sync: at most once per event interval or evaluation
@@ -355,11 +385,11 @@ class Trainer:
         p["history"] = [tuple(h) for h in p.get("history", [])]
         self.p = Progress(**p)
         hidden = [tensors[f"hidden.{i}"].to(self.device) for i in range(2) if f"hidden.{i}" in tensors]
+        if self.dist.enabled or (hidden and hidden[0].shape[1] != self.batches.x.shape[0] if hasattr(self.batches, "x")
+                                 else False):
+            hidden = []  # saved by rank 0 for its own streams: other ranks/world sizes restart them at zero
         self.state = None if not hidden else (tuple(hidden) if self.model.cell == "lstm" else hidden[0])
         torch.set_rng_state(tensors["rng.cpu"].cpu())
         if "rng.cuda" in tensors and self.device.type == "cuda":
             torch.cuda.set_rng_state(tensors["rng.cuda"].cpu(), self.device)
         self.best_state = None
-
-    def with_config(self, **changes) -> TrainConfig:
-        return replace(self.cfg, **changes)

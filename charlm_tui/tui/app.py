@@ -7,7 +7,6 @@ SamplingControl. Torch is imported inside workers, never on the start-up path.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -289,7 +288,7 @@ class CharLMApp(App):
         self.train_state.state = "failed"
         self.train_state.log.append(f"failed: {msg.error}")
         self.notify(msg.error, severity="error", title="Training")
-        self.get_screen("train").redraw() if self.get_screen("train").is_mounted else None
+        self.get_screen("train").redraw()  # redraw() does nothing until the screen is mounted
 
     def _add_eval_point(self, step, train_loss, val_nll, val_ppl) -> None:
         st = self.train_state
@@ -386,27 +385,13 @@ class CharLMApp(App):
         run = self.attached
         if run is None:
             return
-        try:
-            with open(run.path / "metrics.jsonl", "rb") as f:
-                f.seek(self._attach_offset)
-                chunk = f.read()
-        except FileNotFoundError:
-            chunk = b""
-        complete = chunk[: chunk.rfind(b"\n") + 1]
-        self._attach_offset += len(complete)
+        records, self._attach_offset = run.new_metrics(self._attach_offset)
         info = run_info(run)
         status = run.status()
-        for line in complete.decode("utf-8", "replace").splitlines():
-            try:
-                m = json.loads(line)
-            except ValueError:
-                continue
-            self.on_train_update(TrainUpdate(TrainEvent(
-                "eval", m["step"], m.get("epoch", 0.0), status.get("total_steps"), train_loss=m.get("train_loss"),
-                val_nll=m["val_nll"], val_ppl=m["val_ppl"], val_bpc=m["val_bpc"], lr=m.get("lr"),
-                chars_per_s=m.get("chars_per_s"), elapsed=m.get("elapsed", 0.0),
-                best_val_nll=status.get("best_val_nll"), best_val_ppl=status.get("best_val_ppl"),
-                best_val_bpc=status.get("best_val_bpc"))))
+        for m in records:
+            self.on_train_update(TrainUpdate(TrainEvent.from_metrics(
+                m, total_steps=status.get("total_steps"), best_val_nll=status.get("best_val_nll"),
+                best_val_ppl=status.get("best_val_ppl"), best_val_bpc=status.get("best_val_bpc"))))
             if m.get("train_loss") is not None:
                 self.train_state.train_x.append(m["step"])
                 self.train_state.train_y.append(m["train_loss"])

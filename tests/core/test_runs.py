@@ -171,7 +171,7 @@ def test_checkpoint_header_round_trip(tmp_path):
 def test_resume_refuses_to_change_the_batch_geometry(home, tiny_file):
     from charlm_tui.core.errors import ConfigError
     job, _ = train_run(home, tiny_file, 5)
-    with pytest.raises(ConfigError, match="batch_size cannot change when resuming"):
+    with pytest.raises(ConfigError, match="batch_size cannot change when resuming: the global batch"):
         resume_job(home, job.run.id, {"batch_size": 8, "max_steps": 10})
     assert open_run(home, job.run.id).lock_holder() is None
 

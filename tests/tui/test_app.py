@@ -1,6 +1,5 @@
 """Pilot tests: each screen's flow with a tiny real model."""
 
-import asyncio
 import json
 
 import pytest
@@ -166,4 +165,3 @@ async def test_add_a_corpus_from_the_app_and_bad_input_notifies(home, tmp_path):
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.corpus is not None and app.corpus.name == "mine")
         assert (home / "corpora" / "mine.txt").exists()
-        await asyncio.sleep(0)
