@@ -313,8 +313,12 @@ class Trainer:
             window_sum += total
             window_tokens += pending_tokens
             pending_tokens = 0
-            if not math.isfinite(total):
+            bad = not math.isfinite(total)
+            if self.dist.enabled:  # every rank is at this (evaluation) step: agree, or they would diverge
+                bad = self.dist.all_reduce(torch.tensor([float(bad)], device=self.device), "max").item() > 0
+            if bad:
                 self.request_stop("nan")
+                self._synced_stop = True
                 continue
             if emit_due:
                 self._emit("progress", train_loss=window_sum / max(1, window_tokens),
