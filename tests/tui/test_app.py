@@ -50,6 +50,14 @@ async def train_tiny(pilot, app, **extra):
     await wait_for(pilot, lambda: app.train_state.state in ("finished", "stopped", "failed"))
 
 
+async def start_long_run(pilot, app):
+    """A tiny model that trains until told to stop."""
+    await wait_for(pilot, lambda: app.corpus is not None)
+    await configure_tiny(pilot, app, max_epochs="1000", eval_every="1000")
+    await pilot.press("ctrl+s")
+    await wait_for(pilot, lambda: app.train_state.state == "running")
+
+
 async def test_default_corpus_is_selected_and_described_on_first_launch(home):
     app = make_app(home)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -110,10 +118,7 @@ async def test_choose_train_generate_runs_resume(home, corpus_file):
 async def test_stop_key_saves_and_marks_stopped(home, corpus_file):
     app = make_app(home, corpus_spec="tiny")
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(pilot, lambda: app.corpus is not None)
-        await configure_tiny(pilot, app, max_epochs="1000", eval_every="1000")
-        await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: app.train_state.state == "running")
+        await start_long_run(pilot, app)
         await pilot.press("space")  # pause
         await wait_for(pilot, lambda: app.train_state.state == "paused")
         await pilot.press("space")
@@ -139,10 +144,7 @@ async def test_invalid_settings_are_refused_inline(home, corpus_file):
 async def test_quit_while_training_asks_then_saves_and_exits(home, corpus_file):
     app = make_app(home, corpus_spec="tiny")
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(pilot, lambda: app.corpus is not None)
-        await configure_tiny(pilot, app, max_epochs="1000", eval_every="1000")
-        await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: app.train_state.state == "running")
+        await start_long_run(pilot, app)
         await pilot.press("q")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.press("y")
