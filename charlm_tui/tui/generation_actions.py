@@ -1,0 +1,82 @@
+"""The app's generation actions: stream a continuation in a worker, batched every GEN_FLUSH_S."""
+
+from __future__ import annotations
+
+import threading
+
+from textual import work
+
+from charlm_tui.core.errors import CharLMError
+from charlm_tui.core.runs import open_run
+from charlm_tui.tui.messages import Generated
+
+GEN_FLUSH_S = 0.04      # generated characters are posted in batches this often
+
+
+class GenerationActions:
+    """Mixed into CharLMApp; state lives on the app (control, gen_*, streaming, _models)."""
+
+    def start_generation(self, prompt: str) -> bool:
+        if self.gen_run_id is None:
+            self.notify("No run to sample from yet: train one first.", severity="warning")
+            return False
+        self.stop_generation()
+        self._stream_id += 1
+        self._gen_stop = threading.Event()
+        self.streaming = True
+        self._gen_worker(self._stream_id, self.gen_run_id, self.gen_weights, prompt, self.gen_length, self._gen_stop)
+        return True
+
+    def stop_generation(self) -> None:
+        self._gen_stop.set()
+
+    def _load_for_generation(self, run_id: str, which: str):
+        run = open_run(self.home, run_id)
+        path = run.path / f"{which}.safetensors"
+        key = (run_id, which, path.stat().st_mtime_ns if path.exists() else 0)
+        if key not in self._models:
+            self._models = {key: run.load_model(which)}  # keep one model in memory
+        return self._models[key]
+
+    @work(thread=True, exclusive=True, group="generate", exit_on_error=False)
+    def _gen_worker(self, stream_id: int, run_id: str, which: str, prompt: str, length: int,
+                    stop: threading.Event) -> None:
+        from charlm_tui.core.sampling import generate
+        try:
+            model, vocab = self._load_for_generation(run_id, which)
+        except CharLMError as e:
+            self.post_message(Generated(stream_id, [], done=True))
+            self.call_from_thread(self.notify, str(e), severity="error", title="Generate")
+            return
+        enc = vocab.encode_prompt(prompt)
+        self.call_from_thread(self._stream_started, stream_id, prompt, set(enc.unknown), enc.unknown_count)
+        buf: list = []
+        last = self.clock()
+        for s in generate(model, vocab, prompt, length, self.control, stop_event=stop):
+            buf.append((s.char, s.prob))
+            now = self.clock()
+            if now - last >= GEN_FLUSH_S:
+                self.post_message(Generated(stream_id, buf))
+                buf, last = [], now
+        self.post_message(Generated(stream_id, buf, done=True))
+
+    def _stream_started(self, stream_id: int, prompt: str, unknown: set, count: int) -> None:
+        if stream_id != self._stream_id:
+            return
+        screen = self.get_screen("generate")
+        screen.stream_started(prompt, unknown)
+        if count:
+            chars = " ".join(repr(c) for c in sorted(unknown))
+            self.notify(f"{count} prompt character(s) the model never saw were replaced: {chars}",
+                        severity="warning")
+
+    def on_generated(self, msg: Generated) -> None:
+        if msg.stream_id != self._stream_id:
+            return
+        screen = self.get_screen("generate")
+        if msg.chars and screen.is_mounted:
+            screen.stream_chars(msg.chars)
+        if msg.done:
+            self.streaming = False
+            if screen.is_mounted:
+                screen.stream_ended("stopped" if self._gen_stop.is_set() else None)
