@@ -408,6 +408,11 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except BrokenPipeError:
         return 0
+    except OSError as e:  # disk full, an unusable data dir, ...: say which file and why, no traceback
+        where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+        print(f"{PROG}: error: {e.strerror or e}{where}; check the data dir ({home}) and free space",
+              file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         if args.command == "watch":
             return 0

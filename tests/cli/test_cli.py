@@ -69,6 +69,9 @@ def test_user_errors_are_one_line_exit_1(tmp_path, home):
     ]
     (tmp_path / "one.txt").write_text("zzzz")
     cases.append((["train", str(tmp_path / "one.txt")], "only one distinct character"))
+    (tmp_path / "a-file").write_text("not a folder")  # an unusable data dir: an OSError, not a traceback
+    cases.append((["train", "python-docs", "--home", str(tmp_path / "a-file"), "--max-steps", "2"],
+                  "Not a directory"))
     for args, msg in cases:
         r = cli(*args)
         assert r.returncode == 1, (args, r.stderr)
