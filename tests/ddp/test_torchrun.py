@@ -30,7 +30,7 @@ def test_two_ranks_match_one_process_with_the_same_global_batch(tmp_path, tiny_f
     ddp = torchrun("train", str(tiny_file), "--home", str(tmp_path / "b"), "--batch-size", "2",
                    "--partition", partition, *ARGS)
     assert ddp.returncode == 0, ddp.stderr[-3000:]
-    (s_evals, s_sum), (d_evals, d_sum) = evals(single.stdout), evals(ddp.stdout)
+    (s_evals, _), (d_evals, d_sum) = evals(single.stdout), evals(ddp.stdout)
     assert [e["step"] for e in d_evals] == [5, 10, 15] == [e["step"] for e in s_evals]
     for a, b in zip(s_evals, d_evals):
         assert b["val_nll"] == pytest.approx(a["val_nll"], abs=1e-5)

@@ -11,10 +11,10 @@ import time
 import urllib.request
 from pathlib import Path
 
-import pytest
 
 from charlm_tui.core.runs import list_runs, open_run
 from tests.conftest import cli
+from tests.tmux import Tmux, require_tmux_and_exe
 
 TINY = ["--embed-dim", "8", "--hidden-size", "16", "--num-layers", "1", "--batch-size", "4", "--num-steps", "10",
         "--eval-every", "5", "--max-steps", "100000000"]
@@ -109,26 +109,18 @@ async def test_tui_follows_and_stops_a_run_of_another_process(home, tiny_file):
 
 
 def test_sighup_under_the_tui_saves_and_marks_hangup(home, tmp_path):
-    import shutil
-    if shutil.which("tmux") is None:
-        pytest.fail("tmux is required for this test")
-    exe = Path(sys.executable).parent / "charlm-tui"
-    session = "charlm-hup"
-    subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "100", "-y", "30",
-                    f"CHARLM_TUI_HOME={home} {exe}"], check=True)
+    exe = require_tmux_and_exe()
+    t = Tmux("charlm-hup")
+    t.start(f"CHARLM_TUI_HOME={home} {exe}")
     try:
-        def screen():
-            return subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
-        wait(lambda: "465,048" in screen(), 60, "corpus on screen")
-        for key in ("Enter", "End", "C-u", "16", "Tab", "End", "C-u", "32"):
-            subprocess.run(["tmux", "send-keys", "-t", session, key])
-            time.sleep(0.15)
-        wait(lambda: "parameters" in screen(), 10, "configure screen")
-        subprocess.run(["tmux", "send-keys", "-t", session, "C-s"])
-        wait(lambda: list_runs(home) and list_runs(home)[0].steps > 0, 60, "training to start")
+        t.wait_screen("465,048")
+        t.keys("Enter")
+        t.wait_screen("parameters")  # the form has focus only once the screen is up: type after it
+        t.keys("End", "C-u", "16", "Tab", "End", "C-u", "32")
+        t.keys("C-s")
+        t.wait(lambda: list_runs(home) and list_runs(home)[0].steps > 0, 90, "training to start")
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)  # SIGHUP to the app
+        t.kill()  # SIGHUP to the app
     info = list_runs(home)[0]
     run = open_run(home, info.id)
     st = wait(lambda: run.status() if run.status().get("status") == "stopped" else None, 30, "status stopped")
