@@ -1,4 +1,5 @@
-"""Generation: warm up on the prompt in ONE forward pass, then yield one character at a time.
+"""Generation: warm up on the prompt in ONE forward pass, then yield one character at a time
+(each step through ``CharLM.stepper``: the single-step cell kernels, not a full RNN call).
 
 Temperature and top-k live in a mutable ``SamplingControl`` that is read before every
 character, so a caller (the REPL) can change them while a stream is running.
@@ -6,9 +7,7 @@ character, so a caller (the REPL) can change them while a stream is running.
 
 from __future__ import annotations
 
-import contextlib
 import threading
-import warnings
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -24,25 +23,6 @@ class Sampled:
     char: str
     id: int
     prob: float  # the probability the model gave this character (at temperature 1)
-
-
-@contextlib.contextmanager
-def _one_step_flags():
-    """oneDNN re-packs RNN weights on every call; for one-character steps plain kernels are faster."""
-    mkldnn = getattr(torch.backends, "mkldnn", None)
-    if mkldnn is None or not hasattr(mkldnn, "flags"):
-        yield
-        return
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # a TF32-on-Intel-GPU notice that says nothing about CPUs
-        cm = mkldnn.flags(enabled=False)
-        cm.__enter__()
-    try:
-        yield
-    finally:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            cm.__exit__(None, None, None)
 
 
 def start_ids(vocab: Vocab, prompt: EncodedPrompt) -> list[int]:
@@ -69,24 +49,24 @@ def generate(model: CharLM, vocab: Vocab, prompt: str, length: int = 500,
         x = torch.tensor([ids], dtype=torch.long, device=device)
         logits, state = model(x)  # warm-up: the whole prompt in one pass
         last = logits[0, -1].float()
-        with _one_step_flags():
-            for _ in range(length):
-                if stop_event is not None and stop_event.is_set():
-                    return
-                last[UNK_ID] = -float("inf")  # never emit <unk>
-                probs1 = torch.softmax(last, dim=-1)
-                t, k = control.temperature, control.top_k
-                if t <= 0.0:
-                    nxt = int(torch.argmax(last))
-                else:
-                    scaled = last / t
-                    if k and 0 < k < scaled.numel():
-                        kth = torch.topk(scaled, k).values[-1]
-                        scaled = scaled.masked_fill(scaled < kth, -float("inf"))
-                    nxt = int(torch.multinomial(torch.softmax(scaled, dim=-1), 1, generator=gen))
-                yield Sampled(vocab.itos(nxt), nxt, float(probs1[nxt]))
-                logits, state = model(torch.tensor([[nxt]], device=device), state)
-                last = logits[0, -1].float()
+        stepper = model.stepper()
+        layers = stepper.split(state)
+        for _ in range(length):
+            if stop_event is not None and stop_event.is_set():
+                return
+            last[UNK_ID] = -float("inf")  # never emit <unk>
+            probs1 = torch.softmax(last, dim=-1)
+            t, k = control.temperature, control.top_k
+            if t <= 0.0:
+                nxt = int(torch.argmax(last))
+            else:
+                scaled = last / t
+                if k and 0 < k < scaled.numel():
+                    kth = torch.topk(scaled, k).values[-1]
+                    scaled = scaled.masked_fill(scaled < kth, -float("inf"))
+                nxt = int(torch.multinomial(torch.softmax(scaled, dim=-1), 1, generator=gen))
+            yield Sampled(vocab.itos(nxt), nxt, float(probs1[nxt]))
+            last = stepper.step(nxt, layers).float()
     finally:
         model.train(was_training)
 

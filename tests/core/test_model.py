@@ -71,3 +71,25 @@ def test_state_of_the_stack_matches_layer_by_layer():
     _, s1 = m(x[:, :2])
     _, (h2, c2) = m(x[:, 2:], s1)
     assert torch.allclose(h, h2, atol=1e-6) and torch.allclose(c, c2, atol=1e-6)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+def test_stepper_matches_the_full_forward_one_token_at_a_time(cell):
+    torch.manual_seed(0)
+    m = CharLM(13, 6, 10, 3, 0.3, cell).eval()
+    ids = [3, 1, 4, 1, 5, 9, 2, 6]
+    with torch.inference_mode():
+        full, full_state = m(torch.tensor([ids]))
+        stepper = m.stepper()
+        _, state = m(torch.tensor([ids[:1]]))
+        layers = stepper.split(state)
+        for t, tok in enumerate(ids[1:], start=1):
+            logits = stepper.step(tok, layers)
+            assert logits.shape == (13,)
+            torch.testing.assert_close(logits, full[0, t], rtol=1e-5, atol=1e-6)
+        joined = stepper.join(layers)
+    if cell == "lstm":
+        for a, b in zip(joined, full_state):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    else:
+        torch.testing.assert_close(joined, full_state, rtol=1e-5, atol=1e-6)
