@@ -3,7 +3,8 @@ for the straightforward tutorial loop (benchmarks/throughput.py's baseline, eval
 end) and for the project's preset (Trainer with evaluation, LR plateau cuts and early stopping
 inside the budget). Same corpus, same split (last 10% validation), same metric code.
 
-    python benchmarks/quality.py [--seconds 300] [--corpus PATH|NAME] [--preset default] [--skip-baseline]
+    python -m benchmarks.quality [--seconds 300] [--corpus PATH|NAME] [--preset default] [--skip-baseline]
+                                 [--set KEY=VALUE ...]   (override a preset value, e.g. --set lr=5e-3)
 
 The corpus defaults to ../shared/corpora/tinyshakespeare.txt when present, else python-docs.
 """
@@ -20,7 +21,7 @@ from pathlib import Path
 import torch
 
 from charlm_tui.core.batching import split_train_val
-from charlm_tui.core.config import PRESETS, TrainConfig
+from charlm_tui.core.config import PRESETS, ModelConfig, TrainConfig
 from charlm_tui.core.jobs import new_job
 from charlm_tui.core.training import evaluate
 
@@ -68,19 +69,35 @@ def baseline(corpus, seconds: float) -> dict:
     return {"val_nll": res.nll, "val_bpc": res.bpc, "val_ppl": res.ppl}
 
 
+def _value(raw: str):
+    for kind in (int, float):
+        try:
+            return kind(raw)
+        except ValueError:
+            pass
+    return None if raw == "none" else raw
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=300)
     ap.add_argument("--corpus", default=str(SHAKESPEARE) if SHAKESPEARE.exists() else "python-docs")
     ap.add_argument("--preset", default="default")
     ap.add_argument("--skip-baseline", action="store_true")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a model or training value of the preset (repeatable)")
     args = ap.parse_args()
-    mk, tk = PRESETS[args.preset]
+    mk, tk = (dict(d) for d in PRESETS[args.preset])
+    for item in args.set:
+        key, _, raw = item.partition("=")
+        target = mk if key in ModelConfig.__dataclass_fields__ else tk
+        target[key] = _value(raw)
     with tempfile.TemporaryDirectory() as home:
         job = new_job(Path(home), args.corpus, mk, replace(TrainConfig(**tk), max_seconds=args.seconds))
         final = job.start()
         corpus = job.corpus
     out = {"benchmark": "quality", "corpus": corpus.name, "seconds": args.seconds, "preset": args.preset,
+           "overrides": args.set,
            "preset_val_nll": final.best_val_nll, "preset_val_bpc": final.best_val_bpc,
            "preset_val_ppl": final.best_val_ppl, "preset_steps": final.step,
            "preset_chars_per_s": final.chars_per_s}

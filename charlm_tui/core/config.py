@@ -10,6 +10,8 @@ from charlm_tui.core.errors import ConfigError
 
 CELL_NAMES = ("lstm", "gru", "rnn")
 PARTITIONS = ("sequential", "random")
+LR_SCHEDULES = ("plateau", "cosine")
+COSINE_FLOOR = 0.02  # the cosine schedule ends at this fraction of the peak LR
 LN2 = math.log(2.0)
 FINISHED_REASONS = ("max_steps", "max_epochs", "max_seconds", "early_stop")
 
@@ -73,6 +75,8 @@ class TrainConfig:
     clip: float = 1.0
     eval_every: int = 200
     patience: int = 5          # evaluations without improvement before early stopping
+    lr_schedule: str = "plateau"  # plateau: constant LR cut on plateaus; cosine: warmup + cosine decay to
+    warmup_steps: int = 0         # the end of the budget (max seconds/steps/epochs), plateau cuts on top
     lr_patience: int = 1       # evaluations without improvement before the LR is cut
     lr_factor: float = 0.5
     min_lr: float = 1e-5
@@ -95,6 +99,8 @@ class TrainConfig:
         need(self.clip > 0, f"clip must be positive, got {self.clip}")
         need(self.eval_every >= 1, f"eval interval must be at least 1 step, got {self.eval_every}")
         need(self.patience >= 1, f"patience must be at least 1, got {self.patience}")
+        need(self.lr_schedule in LR_SCHEDULES, f"LR schedule must be plateau or cosine, got {self.lr_schedule!r}")
+        need(self.warmup_steps >= 0, f"warmup steps must be 0 or more, got {self.warmup_steps}")
         need(self.lr_patience >= 0, f"LR patience must be 0 or more, got {self.lr_patience}")
         need(0 < self.lr_factor < 1, f"LR factor must be in (0, 1), got {self.lr_factor}")
         need(self.max_epochs >= 1, f"max epochs must be at least 1, got {self.max_epochs}")

@@ -18,7 +18,8 @@ import torch
 import torch.nn.functional as F
 
 from charlm_tui.core.batching import check_fits, eval_streams, make_batches
-from charlm_tui.core.config import FINISHED_REASONS, LN2, TrainConfig, TrainEvent  # noqa: F401 (re-exported)
+from charlm_tui.core.config import (  # noqa: F401 (re-exported)
+    COSINE_FLOOR, FINISHED_REASONS, LN2, TrainConfig, TrainEvent)
 from charlm_tui.core.distributed import SINGLE, Dist
 from charlm_tui.core.model import CharLM
 
@@ -94,6 +95,7 @@ class Progress:
     elapsed: float = 0.0
     loss_sum: float = 0.0   # train NLL summed over tokens since the last evaluation
     loss_tokens: int = 0
+    lr_scale: float = 1.0   # product of the plateau cuts (the cosine schedule multiplies it)
     history: list = field(default_factory=list)  # [(step, val_nll)] for charts after resume
 
 
@@ -145,6 +147,22 @@ class Trainer:
     def steps_per_epoch(self) -> int:
         return len(self.batches)
 
+    def budget_progress(self) -> float:
+        """How far through its budget the run is, in [0, 1]: the furthest of steps, epochs and time."""
+        done = self.p.step / max(1, self._total_steps())
+        if self.cfg.max_seconds:
+            done = max(done, self.p.elapsed / self.cfg.max_seconds)
+        return min(1.0, done)
+
+    def scheduled_lr(self) -> float:
+        """The cosine schedule's LR for the next step: linear warmup, then cosine decay from the
+        peak to COSINE_FLOOR x peak at the end of the budget, times the plateau cuts so far."""
+        peak = self.cfg.lr * self.p.lr_scale
+        if self.cfg.warmup_steps and self.p.step < self.cfg.warmup_steps:
+            return peak * (self.p.step + 1) / self.cfg.warmup_steps
+        cos = 0.5 * (1.0 + math.cos(math.pi * self.budget_progress()))
+        return peak * (COSINE_FLOOR + (1.0 - COSINE_FLOOR) * cos)
+
     def _epoch_float(self) -> float:
         return self.p.epoch + self.p.batch_index / max(1, self.steps_per_epoch)
 
@@ -177,6 +195,10 @@ class Trainer:
     # ------------------------------------------------------------------ one step
     def _train_step(self, acc: torch.Tensor) -> int:
         b = self.batches.batch(self.p.epoch, self.p.batch_index)
+        if self.cfg.lr_schedule == "cosine":
+            lr = self.scheduled_lr()
+            for g in self.optimizer.param_groups:
+                g["lr"] = lr
         if self.batches.reset_state_each_batch or self.p.batch_index == 0:
             state = None
         else:
@@ -224,6 +246,7 @@ class Trainer:
                 self.sink.save_best(self)
             self._emit("best", message=f"new best val ppl {res.ppl:.3f} at step {self.p.step}")
         if self.lr < lr_before:
+            self.p.lr_scale *= self.lr / lr_before
             self._emit("lr_reduced", message=f"val ppl plateaued: LR cut {lr_before:.3g} -> {self.lr:.3g}")
         if self.p.bad_evals >= self.cfg.patience:
             self.request_stop("early_stop")

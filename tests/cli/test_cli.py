@@ -1,4 +1,5 @@
 import json
+import math
 
 from tests.conftest import cli
 
@@ -95,3 +96,18 @@ def test_corpora_add_then_train_by_name(tiny_file, home):
     assert "mine" in r.stdout
     r = cli("train", "mine", *TINY[:-4], "--max-steps", "5")
     assert r.returncode == 0, r.stderr
+
+
+def test_cosine_schedule_from_the_command_line(tiny_file, home):
+    r = cli("train", str(tiny_file), "--home", str(home), "--json", *TINY, "--lr", "0.01",
+            "--lr-schedule", "cosine", "--warmup-steps", "2")
+    assert r.returncode == 0, r.stderr
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    lrs = [x["lr"] for x in lines if x["event"] == "eval"]
+    # the LR of the last step before each evaluation: steps 4 and 9 of a 10-step cosine from 0.01
+    assert lrs[0] <= 0.01 * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * 4 / 10))) + 1e-12
+    assert lrs[1] < lrs[0] and lrs[1] < 0.01 * 0.06
+    cfg = json.loads(next((home / "runs").iterdir()).joinpath("config.json").read_text())
+    assert cfg["train"]["lr_schedule"] == "cosine" and cfg["train"]["warmup_steps"] == 2
+    r = cli("train", str(tiny_file), "--lr-schedule", "linear")
+    assert r.returncode == 2 and "invalid choice" in r.stderr

@@ -219,3 +219,25 @@ def test_control_file_pauses_resumes_and_stops_a_trainer(home, tiny_file):
 def _time_sleep(s):
     import time as _time
     _time.sleep(s)
+
+
+def test_resume_of_a_cosine_run_matches_an_uninterrupted_one(home, tiny_file):
+    full, _ = train_run(home, tiny_file, 20, lr_schedule="cosine", warmup_steps=3)
+    holder = {}
+
+    def stop_at_10(ev):
+        if ev.kind == "eval" and ev.step == 10:
+            holder["job"].trainer.request_stop("stopped")
+    cfg = TrainConfig(batch_size=4, num_steps=10, eval_every=5, max_steps=20, event_interval=1e9, seed=3,
+                      lr_schedule="cosine", warmup_steps=3)
+    holder["job"] = half = new_job(home, str(tiny_file), MODEL, cfg, callback=stop_at_10)
+    assert half.start().step == 10
+    resumed = resume_job(home, half.run.id, {})
+    assert resumed.start().step == 20
+    a, b = full.run.metrics(), open_run(home, half.run.id).metrics()
+    assert [m["step"] for m in b] == [5, 10, 15, 20]
+    for x, y in zip(a, b):
+        assert x["lr"] == pytest.approx(y["lr"], rel=1e-12)
+        assert x["val_nll"] == pytest.approx(y["val_nll"], abs=1e-6)
+    for k, v in full.trainer.model.state_dict().items():
+        assert torch.allclose(resumed.trainer.model.state_dict()[k], v, atol=1e-6)

@@ -199,3 +199,46 @@ def test_tiny_model_overfits_tiny_repeated_text():
     tr, _ = make(cfg, hidden=64, cell="lstm", text="hello world\n" * 300)
     final = tr.run()
     assert final.best_val_ppl < 1.05
+
+
+def test_cosine_schedule_warms_up_decays_to_the_budget_and_keeps_plateau_cuts(monkeypatch):
+    script = iter([2.0, 1.5, 1.4, 1.45, 1.46, 1.3, 1.2, 1.1, 1.0, 0.9])
+    monkeypatch.setattr(training, "evaluate", lambda *a, **k: training.EvalResult(next(script), 100))
+    events = []
+    cfg = TrainConfig(batch_size=2, num_steps=5, eval_every=2, patience=10, lr_patience=1, lr_factor=0.5,
+                      lr=0.01, max_steps=20, event_interval=1e9, lr_schedule="cosine", warmup_steps=4)
+    tr, _ = make(cfg, events=events)
+    final = tr.run()
+
+    def expected(step_before: int, scale: float) -> float:  # the LR set before the step at index step_before
+        if step_before < 4:
+            return 0.01 * scale * (step_before + 1) / 4
+        cos = 0.5 * (1 + math.cos(math.pi * step_before / 20))
+        return 0.01 * scale * (training.COSINE_FLOOR + (1 - training.COSINE_FLOOR) * cos)
+
+    lrs = {e.step: e.lr for e in events if e.kind == "eval"}
+    assert lrs[2] == pytest.approx(0.005) and lrs[4] == pytest.approx(0.01)
+    assert lrs[6] == pytest.approx(expected(5, 1.0)) and lrs[8] == pytest.approx(expected(7, 1.0))
+    cuts = [e for e in events if e.kind == "lr_reduced"]
+    assert [e.step for e in cuts] == [10]  # two evaluations without improvement
+    assert lrs[10] == pytest.approx(expected(9, 1.0) * 0.5)
+    assert tr.p.lr_scale == pytest.approx(0.5)
+    assert lrs[12] == pytest.approx(expected(11, 0.5)) and lrs[20] == pytest.approx(expected(19, 0.5))
+    assert final.reason == "max_steps" and final.step == 20
+    assert expected(19, 1.0) < 0.01 * 0.03  # it ends near the floor
+
+
+def test_cosine_needs_no_finite_limit_but_uses_every_one_given():
+    cfg = TrainConfig(batch_size=2, num_steps=5, lr_schedule="cosine", max_epochs=3, max_seconds=100.0)
+    tr, _ = make(cfg)
+    total = tr._total_steps()
+    assert total == 3 * tr.steps_per_epoch
+    tr.p.step, tr.p.elapsed = total // 4, 80.0
+    assert tr.budget_progress() == pytest.approx(0.8)  # time is further along than steps
+    tr.p.elapsed = 1.0
+    assert tr.budget_progress() == pytest.approx(tr.p.step / total)
+
+
+def test_bad_schedule_is_refused():
+    with pytest.raises(Exception, match="LR schedule must be plateau or cosine"):
+        TrainConfig(lr_schedule="linear").validate()

@@ -167,3 +167,21 @@ async def test_add_a_corpus_from_the_app_and_bad_input_notifies(home, tmp_path):
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.corpus is not None and app.corpus.name == "mine")
         assert (home / "corpora" / "mine.txt").exists()
+
+
+async def test_cosine_schedule_is_chosen_in_the_form_and_reaches_the_run(home, corpus_file):
+    from textual.widgets import Select
+    app = make_app(home, corpus_spec="tiny")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.corpus is not None)
+        screen = await configure_tiny(pilot, app, max_epochs="2")
+        screen.query_one("#lr_schedule", Select).value = "cosine"
+        await pilot.pause()
+        assert "cosine" in str(screen.query_one("#lr-help").render())
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: app.current_mode == "train")
+        await wait_for(pilot, lambda: app.train_state.state == "finished")
+    run = open_run(home, list_runs(home)[0].id)
+    assert run.config["train"]["lr_schedule"] == "cosine"
+    lrs = [m["lr"] for m in run.metrics()]
+    assert lrs == sorted(lrs, reverse=True) and lrs[-1] < lrs[0]  # decays over the 2-epoch budget

@@ -13,13 +13,17 @@ from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
 
-from charlm_tui.core.config import (CELL_NAMES, PARTITIONS, PRESETS, ModelConfig, TrainConfig, count_parameters,
-                                    estimate_epoch_seconds)
+from charlm_tui.core.config import (CELL_NAMES, LR_SCHEDULES, PARTITIONS, PRESETS, ModelConfig, TrainConfig,
+                                    count_parameters, estimate_epoch_seconds)
 from charlm_tui.core.errors import ConfigError
 
 PARTITION_HELP = {
     "sequential": "sequential: B parallel streams; the hidden state carries over between batches (detached)",
     "random": "random: shuffled subsequences at random offsets; the hidden state is reset every batch",
+}
+LR_HELP = {
+    "plateau": "LR plateau: constant learning rate, halved when val ppl stops improving",
+    "cosine": "LR cosine: warmup, then decay to the end of the budget (max minutes or epochs); halved on plateaus",
 }
 # field id -> (label, kind, section)
 FIELDS = {
@@ -46,17 +50,21 @@ class ConfigureScreen(Screen):
         yield Header()
         with VerticalScroll(id="config-scroll"):
             yield Static("", id="config-corpus")
-            with Horizontal(id="config-selects"):
+            with Horizontal(classes="config-selects"):
                 yield Label("preset")
                 yield Select([(p, p) for p in PRESETS], value="default", allow_blank=False, id="preset")
                 yield Label("cell")
                 yield Select([(c, c) for c in CELL_NAMES], value="lstm", allow_blank=False, id="cell")
-                yield Label("partition")
-                yield Select([(p, p) for p in PARTITIONS], value="sequential", allow_blank=False, id="partition")
                 yield Label("device")
                 yield Select([(d, d) for d in ("auto", "cpu", "cuda", "mps")], value="auto", allow_blank=False,
                              id="device")
+            with Horizontal(classes="config-selects", id="config-selects-2"):
+                yield Label("partition")
+                yield Select([(p, p) for p in PARTITIONS], value="sequential", allow_blank=False, id="partition")
+                yield Label("LR schedule")
+                yield Select([(x, x) for x in LR_SCHEDULES], value="plateau", allow_blank=False, id="lr_schedule")
             yield Static(PARTITION_HELP["sequential"], id="partition-help")
+            yield Static(LR_HELP["plateau"], id="lr-help")
             with Grid(id="config-grid"):
                 for fid, (label, _kind, _sec) in FIELDS.items():
                     yield Label(label)
@@ -82,6 +90,7 @@ class ConfigureScreen(Screen):
         self.query_one("#cell", Select).value = model_kw.get("cell", "lstm")
         self.query_one("#partition", Select).value = cfg.partition
         self.query_one("#device", Select).value = cfg.device
+        self.query_one("#lr_schedule", Select).value = cfg.lr_schedule
         self.update_summary()
 
     def read_values(self) -> tuple[dict, TrainConfig]:
@@ -104,7 +113,8 @@ class ConfigureScreen(Screen):
             raise ConfigError("max minutes must be positive (or empty for no time limit)")
         cfg = dataclasses.replace(self.app.train_config, **train, max_seconds=None if mm is None else mm * 60,
                                   partition=self.query_one("#partition", Select).value,
-                                  device=self.query_one("#device", Select).value).validate()
+                                  device=self.query_one("#device", Select).value,
+                                  lr_schedule=self.query_one("#lr_schedule", Select).value).validate()
         ModelConfig(vocab_size=max(2, self._vocab_size()), **model_kw).validate()
         return model_kw, cfg
 
@@ -147,9 +157,13 @@ class ConfigureScreen(Screen):
         if event.select.id == "preset" and event.value in PRESETS:
             mk, tk = PRESETS[event.value]
             self.load_values(mk, dataclasses.replace(self.app.train_config, **tk))
-        if event.select.id == "partition":
-            self.query_one("#partition-help", Static).update(PARTITION_HELP[event.value])
+        if event.select.id in ("partition", "lr_schedule"):
+            self._update_help()
         self.update_summary()
+
+    def _update_help(self) -> None:
+        self.query_one("#partition-help", Static).update(PARTITION_HELP[self.query_one("#partition", Select).value])
+        self.query_one("#lr-help", Static).update(LR_HELP[self.query_one("#lr_schedule", Select).value])
 
     def action_cycle_preset(self) -> None:
         sel = self.query_one("#preset", Select)
