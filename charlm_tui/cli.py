@@ -12,6 +12,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from charlm_tui import __version__
+from charlm_tui.core.config import PRESETS
 from charlm_tui.core.errors import CharLMError
 from charlm_tui.paths import data_home
 
@@ -64,6 +65,8 @@ def build_parser() -> Parser:
     t.add_argument("corpus", nargs="?", help="built-in corpus name, file, folder, folder glob or URL")
     t.add_argument("--resume", metavar="RUN", help="continue a run from its last saved state")
     _add_home(t)
+    t.add_argument("--preset", choices=list(PRESETS),
+                   help="start from one of the app's presets (options given as well override it)")
     m = t.add_argument_group("model")
     m.add_argument("--cell", choices=["lstm", "gru", "rnn"])
     m.add_argument("--embed-dim", type=_positive_int)
@@ -178,6 +181,11 @@ def cmd_train(args, home: Path) -> int:
     train_names = {f.name for f in fields(TrainConfig)}
     train_kw = _overrides(args, TrainConfig, train_names)
     model_kw = _overrides(args, ModelConfig, {"cell", "embed_dim", "hidden_size", "num_layers", "dropout"})
+    if args.preset:
+        if args.resume:
+            raise CharLMError("--preset applies to a new run; a resumed run keeps its settings")
+        pm, pt = PRESETS[args.preset]
+        model_kw, train_kw = {**pm, **model_kw}, {**pt, **train_kw}
     dist = from_env(args.device or "auto")  # torchrun: join the process group; else a world of one
     try:
         return _train(args, home, dist, model_kw, train_kw)

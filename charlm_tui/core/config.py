@@ -153,11 +153,15 @@ class TrainEvent:
 # uses with no options.
 PRESETS: dict[str, tuple[dict, dict]] = {
     "quick": ({"cell": "lstm", "embed_dim": 32, "hidden_size": 128, "num_layers": 1, "dropout": 0.0},
-              {"batch_size": 32, "num_steps": 64, "lr": 3e-3, "eval_every": 100, "max_seconds": 120.0}),
-    "default": ({"cell": "lstm", "embed_dim": 64, "hidden_size": 256, "num_layers": 2, "dropout": 0.2},
-                {"batch_size": 32, "num_steps": 64, "lr": 3e-3, "eval_every": 200, "max_seconds": None}),
+              {"batch_size": 32, "num_steps": 64, "lr": 3e-3, "lr_schedule": "cosine", "warmup_steps": 50,
+               "eval_every": 100, "max_seconds": 120.0}),
+    # the best text in 5 minutes on a 2-core CPU (benchmarks/quality.py; README "Performance")
+    "default": ({"cell": "lstm", "embed_dim": 64, "hidden_size": 256, "num_layers": 2, "dropout": 0.1},
+                {"batch_size": 32, "num_steps": 64, "lr": 3e-3, "lr_schedule": "cosine", "warmup_steps": 100,
+                 "eval_every": 200, "max_seconds": 300.0}),
     "large": ({"cell": "lstm", "embed_dim": 128, "hidden_size": 512, "num_layers": 3, "dropout": 0.3},
-              {"batch_size": 64, "num_steps": 100, "lr": 2e-3, "eval_every": 300, "max_seconds": None}),
+              {"batch_size": 64, "num_steps": 100, "lr": 2e-3, "lr_schedule": "plateau", "warmup_steps": 0,
+               "eval_every": 300, "max_seconds": None}),
 }
 
 # Effective training FLOP/s assumed for time estimates before this machine has been measured

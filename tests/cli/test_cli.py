@@ -111,3 +111,15 @@ def test_cosine_schedule_from_the_command_line(tiny_file, home):
     assert cfg["train"]["lr_schedule"] == "cosine" and cfg["train"]["warmup_steps"] == 2
     r = cli("train", str(tiny_file), "--lr-schedule", "linear")
     assert r.returncode == 2 and "invalid choice" in r.stderr
+
+
+def test_preset_from_the_command_line_and_options_override_it(tiny_file, home):
+    r = cli("train", str(tiny_file), "--home", str(home), "--json", "--preset", "quick", "--hidden-size", "24",
+            "--batch-size", "4", "--num-steps", "10", "--max-steps", "3", "--eval-every", "3")
+    assert r.returncode == 0, r.stderr
+    cfg = json.loads(next((home / "runs").iterdir()).joinpath("config.json").read_text())
+    assert cfg["model"]["embed_dim"] == 32 and cfg["model"]["hidden_size"] == 24  # preset, then the option
+    assert cfg["train"]["lr_schedule"] == "cosine" and cfg["train"]["max_seconds"] == 120.0
+    run_id = json.loads(r.stdout.splitlines()[-1])["run_id"]
+    r = cli("train", "--resume", run_id, "--preset", "quick", "--home", str(home))
+    assert r.returncode == 1 and "--preset applies to a new run" in r.stderr

@@ -23,7 +23,7 @@ PARTITION_HELP = {
 }
 LR_HELP = {
     "plateau": "LR plateau: constant learning rate, halved when val ppl stops improving",
-    "cosine": "LR cosine: warmup, then decay to the end of the budget (max minutes or epochs); halved on plateaus",
+    "cosine": "LR cosine: warmup, then decay until the budget runs out; halved on plateaus",
 }
 # field id -> (label, kind, section)
 FIELDS = {
