@@ -14,6 +14,17 @@ from pathlib import Path
 import pytest
 
 
+def wait(cond, timeout: float = 60.0, what: str = "condition", context=lambda: ""):
+    """Poll ``cond`` until it returns something truthy (returned); fail naming ``what`` and ``context()``."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = cond()
+        if v:
+            return v
+        time.sleep(0.1)
+    pytest.fail(f"{what} not reached within {timeout:g} s{context()}")
+
+
 def require_tmux_and_exe() -> Path:
     if shutil.which("tmux") is None:
         pytest.fail("tmux is not installed: the end-to-end tests need it (apt-get install tmux)")
@@ -50,10 +61,4 @@ class Tmux:
         return self.wait(lambda: text in self.screen(), timeout, f"{text!r} on screen")
 
     def wait(self, cond, timeout: float, what: str):
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            v = cond()
-            if v:
-                return v
-            time.sleep(0.2)
-        pytest.fail(f"{what} not reached within {timeout:g} s; last screen:\n{self.screen()}")
+        return wait(cond, timeout, what, lambda: f"; last screen:\n{self.screen()}")

@@ -14,20 +14,10 @@ from pathlib import Path
 
 from charlm_tui.core.runs import list_runs, open_run
 from tests.conftest import cli
-from tests.tmux import Tmux, require_tmux_and_exe
+from tests.tmux import Tmux, require_tmux_and_exe, wait
 
 TINY = ["--embed-dim", "8", "--hidden-size", "16", "--num-layers", "1", "--batch-size", "4", "--num-steps", "10",
         "--eval-every", "5", "--max-steps", "100000000"]
-
-
-def wait(cond, timeout=60.0, what="condition"):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.1)
-    raise AssertionError(f"{what} not reached within {timeout} s")
 
 
 def n_metrics(run) -> int:
