@@ -75,8 +75,10 @@ class TrainConfig:
     clip: float = 1.0
     eval_every: int = 200
     patience: int = 5          # evaluations without improvement before early stopping
-    lr_schedule: str = "plateau"  # plateau: constant LR cut on plateaus; cosine: warmup + cosine decay to
-    warmup_steps: int = 0         # the end of the budget (max seconds/steps/epochs), plateau cuts on top
+    # plateau: constant LR, cut on plateaus; cosine: linear warmup over warmup_steps, then cosine decay
+    # to the end of the budget (max seconds/steps/epochs), with the plateau cuts on top
+    lr_schedule: str = "plateau"
+    warmup_steps: int = 0
     lr_patience: int = 1       # evaluations without improvement before the LR is cut
     lr_factor: float = 0.5
     min_lr: float = 1e-5

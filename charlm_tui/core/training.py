@@ -126,6 +126,7 @@ class Trainer:
         self.p = Progress()
         self.state = None  # hidden state carried between sequential batches
         self.best_state: dict | None = None  # in-memory copy of the best weights
+        self._agreed_elapsed = 0.0  # under DDP: elapsed time as all ranks agreed at the last evaluation
 
     # ------------------------------------------------------------------ control
     def request_stop(self, reason: str = "stopped") -> None:
@@ -151,7 +152,9 @@ class Trainer:
         """How far through its budget the run is, in [0, 1]: the furthest of steps, epochs and time."""
         done = self.p.step / max(1, self._total_steps())
         if self.cfg.max_seconds:
-            done = max(done, self.p.elapsed / self.cfg.max_seconds)
+            # under DDP, time as agreed at the last evaluation: ranks' clocks differ, their LRs must not
+            elapsed = self._agreed_elapsed if self.dist.enabled else self.p.elapsed
+            done = max(done, elapsed / self.cfg.max_seconds)
         return min(1.0, done)
 
     def scheduled_lr(self) -> float:
@@ -259,8 +262,10 @@ class Trainer:
         """Ranks stop together: a stop request or the time budget on any rank stops all of them,
         decided at evaluation steps (which every rank reaches at the same step)."""
         local = self.stop_event.is_set() or (self.cfg.max_seconds is not None and self.p.elapsed >= self.cfg.max_seconds)
-        flag = self.dist.all_reduce(torch.tensor([1.0 if local else 0.0], device=self.device), "max")
-        if flag.item() > 0:
+        flags = self.dist.all_reduce(torch.tensor([1.0 if local else 0.0, self.p.elapsed], dtype=torch.float64,
+                                                  device=self.device), "max")
+        self._agreed_elapsed = float(flags[1])  # the cosine schedule's clock: the same on every rank
+        if flags[0].item() > 0:
             self.request_stop(self.stop_reason or "max_seconds")
             self._synced_stop = True
 
@@ -305,6 +310,7 @@ class Trainer:
         self._emit("start", message=f"{what} {self.model.num_parameters():,} parameters, "
                                     f"{self.steps_per_epoch} steps per epoch on {self.device.type}")
         self._synced_stop = False
+        self._agreed_elapsed = self.p.elapsed  # equal on every rank at the start (same checkpoint)
         while True:
             if self.sink is not None:
                 self.sink.poll(self)

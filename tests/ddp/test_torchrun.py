@@ -1,5 +1,5 @@
 """DDP under torchrun: 2 CPU processes (gloo, loopback) train one run whose losses match a
-single process with the same global batch and seed (dropout 0)."""
+single process with the same global batch and seed (dropout 0), with either LR schedule."""
 
 import json
 import subprocess
@@ -21,18 +21,18 @@ def torchrun(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
                            "-m", "charlm_tui", *args], capture_output=True, text=True, timeout=timeout)
 
 
-@pytest.mark.parametrize("partition", ["sequential", "random"])
-def test_two_ranks_match_one_process_with_the_same_global_batch(tmp_path, tiny_file, partition):
+@pytest.mark.parametrize("partition,schedule", [("sequential", "plateau"), ("random", "cosine")])
+def test_two_ranks_match_one_process_with_the_same_global_batch(tmp_path, tiny_file, partition, schedule):
+    args = ["--partition", partition, "--lr-schedule", schedule, "--warmup-steps", "3", *ARGS]
     single = subprocess.run([sys.executable, "-m", "charlm_tui", "train", str(tiny_file), "--home", str(tmp_path / "a"),
-                             "--batch-size", "4", "--partition", partition, *ARGS],
-                            capture_output=True, text=True, timeout=240)
+                             "--batch-size", "4", *args], capture_output=True, text=True, timeout=240)
     assert single.returncode == 0, single.stderr
-    ddp = torchrun("train", str(tiny_file), "--home", str(tmp_path / "b"), "--batch-size", "2",
-                   "--partition", partition, *ARGS)
+    ddp = torchrun("train", str(tiny_file), "--home", str(tmp_path / "b"), "--batch-size", "2", *args)
     assert ddp.returncode == 0, ddp.stderr[-3000:]
     (s_evals, _), (d_evals, d_sum) = evals(single.stdout), evals(ddp.stdout)
     assert [e["step"] for e in d_evals] == [5, 10, 15] == [e["step"] for e in s_evals]
     for a, b in zip(s_evals, d_evals):
+        assert b["lr"] == pytest.approx(a["lr"], rel=1e-9)
         assert b["val_nll"] == pytest.approx(a["val_nll"], abs=1e-5)
         assert b["train_loss"] == pytest.approx(a["train_loss"], abs=1e-5)
     runs = list((tmp_path / "b" / "runs").iterdir())
