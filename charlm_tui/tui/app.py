@@ -22,7 +22,7 @@ from charlm_tui.core.config import PRESETS, SamplingControl, TrainConfig
 from charlm_tui.core.errors import CharLMError
 from charlm_tui.core.runs import delete_run, list_runs, open_run, rename_run
 from charlm_tui.tui.corpus_actions import CorpusActions
-from charlm_tui.tui.generation_actions import GenerationActions
+from charlm_tui.tui.generation_actions import DEFAULT_PACE, GenerationActions
 from charlm_tui.tui.screens.corpus import CorpusScreen
 from charlm_tui.tui.screens.help import ConfirmScreen, HelpScreen
 from charlm_tui.tui.training_actions import TrainState, TrainingActions
@@ -79,6 +79,7 @@ class CharLMApp(CorpusActions, TrainingActions, GenerationActions, App):
         self.gen_run_id: str | None = None
         self.gen_weights = "best"
         self.gen_length = 500
+        self.gen_pace = DEFAULT_PACE  # chars/s of a stream on screen; 0 = unpaced
         self.streaming = False
         self._gen_stop = threading.Event()
         self._stream_id = 0

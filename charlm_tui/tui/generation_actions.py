@@ -11,6 +11,10 @@ from charlm_tui.core.runs import open_run
 from charlm_tui.tui.messages import Generated
 
 GEN_FLUSH_S = 0.04      # generated characters are posted in batches this often
+# Stream speeds in chars/s (0: as fast as the model goes). A paced stream reads as typing and
+# leaves time to steer it: the model itself makes thousands of characters a second.
+PACES = (25, 50, 100, 200, 400, 800, 1600, 0)
+DEFAULT_PACE = 400
 
 
 class GenerationActions:
@@ -51,13 +55,18 @@ class GenerationActions:
         enc = vocab.encode_prompt(prompt)
         self.call_from_thread(self._stream_started, stream_id, prompt, set(enc.unknown), enc.unknown_count)
         buf: list = []
-        last = self.clock()
+        last = due = self.clock()
         for s in generate(model, vocab, prompt, length, self.control, stop_event=stop):
             buf.append((s.char, s.prob))
             now = self.clock()
             if now - last >= GEN_FLUSH_S:
                 self.post_message(Generated(stream_id, buf))
                 buf, last = [], now
+            pace = self.gen_pace  # read every character: a change applies at once
+            if pace:
+                due = max(due + 1.0 / pace, now - 0.1)  # after a stall, resume the pace, do not burst
+                if due > now and stop.wait(due - now):
+                    break
         self.post_message(Generated(stream_id, buf, done=True))
 
     def _stream_started(self, stream_id: int, prompt: str, unknown: set, count: int) -> None:

@@ -91,14 +91,26 @@ async def test_choose_train_generate_runs_resume(home, corpus_file):
         inp.value = "the Ωcat"
         await pilot.press("enter")
         await wait_for(pilot, lambda: len(app.screen.query_one("#gen-transcript").text) > 20)
+        assert any("never saw" in n.message for n in app._notifications)  # before it times out
         t0 = app.control.temperature
         await pilot.press("right_square_bracket")
         assert app.control.temperature == pytest.approx(t0 + 0.1)
+        # the stream's speed: down to 25 chars/s mid-stream, and the stream follows at once
+        for _ in range(4):
+            await pilot.press("left_parenthesis")
+        assert app.gen_pace == 25 and "speed 25/s" in str(app.screen.query_one("#gen-settings").render())
+        await pilot.pause(0.3)  # characters already posted at the old speed arrive
+        before = len(app.screen.query_one("#gen-transcript").text)
+        await pilot.pause(1.0)
+        grown = len(app.screen.query_one("#gen-transcript").text) - before
+        assert 0 < grown < 40  # at most 25/s (+0.1 s of catch-up) in 1 s; the stream is alive
+        for _ in range(10):
+            await pilot.press("right_parenthesis")
+        assert app.gen_pace == 0 and "speed max" in str(app.screen.query_one("#gen-settings").render())
         await pilot.press("escape")  # stop the stream
         await wait_for(pilot, lambda: not app.streaming)
         text = app.screen.query_one("#gen-transcript").text.plain
         assert "the \ufffdcat" in text and len(text) < 200_000
-        assert any("never saw" in n.message for n in app._notifications)
 
         # runs screen lists it; resume trains further and appends history
         await pilot.press("5")  # the prompt has the focus: a digit is text there

@@ -1,5 +1,5 @@
 """The REPL: choose a run, type a prompt, watch the continuation stream in; change the
-temperature, top-k and length live."""
+temperature, top-k, length and stream speed live."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Label, Select, Static
 
+from charlm_tui.tui.generation_actions import DEFAULT_PACE, PACES
 from charlm_tui.tui.widgets.history_input import HistoryInput
 from charlm_tui.tui.widgets.transcript import Transcript
 
@@ -24,6 +25,8 @@ class GenerateScreen(Screen):
         Binding("right_curly_bracket", "top_k(1)", "Top-k +", show=False),
         Binding("less_than_sign", "length(-100)", "Length -", show=False),
         Binding("greater_than_sign", "length(100)", "Length +", show=False),
+        Binding("left_parenthesis", "pace(-1)", "Slower", show=False),
+        Binding("right_parenthesis", "pace(1)", "Faster", show=False),
         Binding("c", "toggle_confidence", "Confidence"),
         Binding("w", "toggle_weights", "Best/last"),
         Binding("ctrl+l", "clear", "Clear", show=False),
@@ -86,6 +89,9 @@ class GenerateScreen(Screen):
         t.append(" { }   ")
         t.append(f"length {self.app.gen_length}", style="bold")
         t.append(" < >   ")
+        pace = self.app.gen_pace
+        t.append(f"speed {f'{pace}/s' if pace else 'max'}", style="bold")
+        t.append(" ( )   ")
         t.append(f"confidence {'on' if self.query_one(Transcript).confidence else 'off'}", style="bold")
         t.append(" c   ")
         t.append(f"weights {self.app.gen_weights}", style="bold")
@@ -133,6 +139,11 @@ class GenerateScreen(Screen):
 
     def action_length(self, delta: int) -> None:
         self.app.gen_length = max(100, min(20_000, self.app.gen_length + delta))
+        self.show_settings()
+
+    def action_pace(self, step: int) -> None:
+        i = PACES.index(self.app.gen_pace) if self.app.gen_pace in PACES else PACES.index(DEFAULT_PACE)
+        self.app.gen_pace = PACES[max(0, min(len(PACES) - 1, i + step))]
         self.show_settings()
 
     def action_toggle_confidence(self) -> None:

@@ -24,7 +24,7 @@ Configure   ctrl+s start training   ctrl+r next preset
 Train       space pause/resume   s stop (saves)   n sample now from the best weights
 Generate    enter send prompt   esc stop the stream   [ ] temperature -/+   { } top-k -/+
             < > length -/+   c confidence colours   w best/last weights   ctrl+l clear
-            up/down in the prompt: history
+            ( ) stream speed (25/s .. max)   up/down in the prompt: history
 Runs        enter open in Generate   r resume   w watch live (also runs of other processes)
             d delete   e rename   ctrl+r refresh
 
