@@ -81,21 +81,16 @@ class GenerateScreen(Screen):
     def show_settings(self) -> None:
         if not self.is_mounted:
             return
-        c = self.app.control
+        c, app = self.app.control, self.app
+        settings = [(f"temperature {c.temperature:.2f}", "[ ]"), (f"top-k {c.top_k or 'off'}", "{ }"),
+                    (f"length {app.gen_length}", "< >"),
+                    (f"speed {f'{app.gen_pace}/s' if app.gen_pace else 'max'}", "( )"),
+                    (f"confidence {'on' if self.query_one(Transcript).confidence else 'off'}", "c"),
+                    (f"weights {app.gen_weights}", "w")]
         t = Text()
-        t.append(f"temperature {c.temperature:.2f}", style="bold")
-        t.append(" [ ]   ")
-        t.append(f"top-k {c.top_k or 'off'}", style="bold")
-        t.append(" { }   ")
-        t.append(f"length {self.app.gen_length}", style="bold")
-        t.append(" < >   ")
-        pace = self.app.gen_pace
-        t.append(f"speed {f'{pace}/s' if pace else 'max'}", style="bold")
-        t.append(" ( )   ")
-        t.append(f"confidence {'on' if self.query_one(Transcript).confidence else 'off'}", style="bold")
-        t.append(" c   ")
-        t.append(f"weights {self.app.gen_weights}", style="bold")
-        t.append(" w")
+        for i, (value, keys) in enumerate(settings):
+            t.append(value, style="bold")
+            t.append(f" {keys}" + ("   " if i < len(settings) - 1 else ""))
         if self.app.streaming:
             t.append("   ● streaming (esc stops)", style="bold")
         self.query_one("#gen-settings", Static).update(t)
