@@ -1,7 +1,8 @@
 """Generation at batch 1: time to the first generated character after a 1,000-character prompt,
 and steady chars/s over 2,000 characters, for the project's sampler vs the tutorial's loop (the
 prompt fed one character at a time, then one step per character, oneDNN left on). Same untrained
-LSTM 2x256 (speed does not depend on the weights), medians of REPS runs.
+LSTM 2x256 (speed does not depend on the weights), medians of REPS runs. Also the step loop alone
+(stepper + draw, no prompt) with the CPU stepper vs the torch single-step cell kernels.
 
     python benchmarks/generation.py
 """
@@ -12,11 +13,13 @@ import json
 import statistics
 import time
 
+import numpy as np
 import torch
 
 from charlm_tui.core.config import SamplingControl
 from charlm_tui.core.model import CharLM
-from charlm_tui.core.sampling import generate
+from charlm_tui.core.sampling import generate, pick
+from charlm_tui.core.stepper import CpuStepper, TorchStepper
 from charlm_tui.core.vocab import Vocab
 
 PROMPT_CHARS, GEN_CHARS, REPS = 1000, 2000, 5
@@ -50,6 +53,17 @@ def project(model: CharLM, vocab: Vocab, prompt: str, n: int) -> tuple[float, fl
     return first, (n - 1) / (time.perf_counter() - t1)
 
 
+def step_loop(stepper, model: CharLM, n: int) -> float:
+    """chars/s of the bare loop: step, then draw the next id."""
+    rng = np.random.default_rng(0)
+    stepper.load(model.init_state(1))
+    nxt = 1
+    t0 = time.perf_counter()
+    for _ in range(n):
+        nxt, _ = pick(stepper.step(nxt), 0.8, None, rng)
+    return n / (time.perf_counter() - t0)
+
+
 def main() -> None:
     torch.manual_seed(0)
     text = "".join(chr(32 + (i * 7919) % 90) for i in range(5000))
@@ -61,12 +75,20 @@ def main() -> None:
     tutorial(model, ids[:10], 10)
     t = [tutorial(model, ids, GEN_CHARS) for _ in range(REPS)]
     p = [project(model, vocab, prompt, GEN_CHARS) for _ in range(REPS)]
+    cells = {"cpu": [], "torch": []}
+    for _ in range(REPS):
+        cells["cpu"].append(step_loop(CpuStepper(model), model, GEN_CHARS))
+        cells["torch"].append(step_loop(TorchStepper(model), model, GEN_CHARS))
+    cpu_cells, torch_cells = statistics.median(cells["cpu"]), statistics.median(cells["torch"])
     tf, ts = statistics.median(x[0] for x in t), statistics.median(x[1] for x in t)
     pf, ps = statistics.median(x[0] for x in p), statistics.median(x[1] for x in p)
     print(json.dumps({"benchmark": "generation", "prompt_chars": PROMPT_CHARS, "generated_chars": GEN_CHARS,
                       "project_first_char_ms": round(1000 * pf, 2), "tutorial_first_char_ms": round(1000 * tf, 2),
                       "first_char_speedup": round(tf / pf, 1), "project_chars_per_s": round(ps),
-                      "tutorial_chars_per_s": round(ts), "steady_speedup": round(ps / ts, 2), "reps": REPS}))
+                      "tutorial_chars_per_s": round(ts), "steady_speedup": round(ps / ts, 2),
+                      "step_loop_cpu_stepper_chars_per_s": round(cpu_cells),
+                      "step_loop_torch_cells_chars_per_s": round(torch_cells),
+                      "cpu_stepper_vs_torch_cells": round(cpu_cells / torch_cells, 2), "reps": REPS}))
 
 
 if __name__ == "__main__":

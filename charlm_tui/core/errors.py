@@ -19,3 +19,7 @@ class CheckpointError(CharLMError):
 
 class RunError(CharLMError):
     pass
+
+
+class GenerationError(CharLMError):
+    pass

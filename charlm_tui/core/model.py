@@ -9,7 +9,6 @@ from charlm_tui.core.config import ModelConfig, count_parameters, flops_per_char
 from charlm_tui.core.errors import ConfigError
 
 CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
-STEP_CELLS = {"rnn": torch.rnn_tanh_cell, "gru": torch.gru_cell, "lstm": torch.lstm_cell}
 
 
 class LockedDropout(nn.Module):
@@ -85,51 +84,14 @@ class CharLM(nn.Module):
         new_state = (torch.cat(hs), torch.cat(cs)) if lstm else torch.cat(hs)
         return self.head(h), new_state
 
-    def stepper(self) -> "Stepper":
-        """One character at a time at batch 1, for generation (see ``Stepper``)."""
-        return Stepper(self)
+    def stepper(self):
+        """One character at a time at batch 1, for generation (see ``charlm_tui.core.stepper``)."""
+        from charlm_tui.core.stepper import make_stepper
+
+        return make_stepper(self)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
-
-
-class Stepper:
-    """Advances the model by one token at batch 1 with the single-step cell kernels
-    (``torch.lstm_cell`` and friends): one ATen call per layer instead of a full ``nn.LSTM`` call
-    with its flattening, state slicing and re-concatenation. Same weights and the same maths as
-    ``CharLM.forward`` in eval mode (tests compare the two); 1.8x the characters per second at
-    batch 1 on a 2-core CPU (benchmarks/generation.py). Use under ``torch.inference_mode()``.
-
-    The state is the model's own: ``(h, c)`` of shape (num_layers, 1, H) for an LSTM, ``h`` otherwise.
-    """
-
-    def __init__(self, model: CharLM):
-        self.model = model
-        self.lstm = model.cell == "lstm"
-        self.fn = STEP_CELLS[model.cell]
-        self.weights = [(layer.weight_ih_l0, layer.weight_hh_l0, layer.bias_ih_l0, layer.bias_hh_l0)
-                        for layer in model.layers]
-
-    def split(self, state) -> list:
-        """Model state -> one (1, H) state (or (h, c) pair) per layer."""
-        if self.lstm:
-            return [(state[0][i], state[1][i]) for i in range(len(self.weights))]
-        return [state[i] for i in range(len(self.weights))]
-
-    def join(self, layers: list):
-        if self.lstm:
-            return torch.stack([h for h, _ in layers]), torch.stack([c for _, c in layers])
-        return torch.stack(layers)
-
-    def step(self, token: int, layers: list) -> torch.Tensor:
-        """Feed ``token``; updates ``layers`` (from ``split``) in place; returns logits (V,)."""
-        m = self.model
-        x = m.embed.weight[token:token + 1]
-        for i, w in enumerate(self.weights):
-            s = self.fn(x, layers[i], *w)
-            layers[i] = s
-            x = s[0] if self.lstm else s
-        return torch.addmm(m.head.bias, x, m.head.weight.t())[0]
 
 
 def resolve_device(name: str = "auto") -> torch.device:

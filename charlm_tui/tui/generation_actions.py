@@ -56,18 +56,22 @@ class GenerationActions:
         self.call_from_thread(self._stream_started, stream_id, prompt, set(enc.unknown), enc.unknown_count)
         buf: list = []
         last = due = self.clock()
-        for s in generate(model, vocab, prompt, length, self.control, stop_event=stop):
-            buf.append((s.char, s.prob))
-            now = self.clock()
-            if now - last >= GEN_FLUSH_S:
-                self.post_message(Generated(stream_id, buf))
-                buf, last = [], now
-            pace = self.gen_pace  # read every character: a change applies at once
-            if pace:
-                due = max(due + 1.0 / pace, now - 0.1)  # after a stall, resume the pace, do not burst
-                if due > now and stop.wait(due - now):
-                    break
-        self.post_message(Generated(stream_id, buf, done=True))
+        try:
+            for s in generate(model, vocab, prompt, length, self.control, stop_event=stop):
+                buf.append((s.char, s.prob))
+                now = self.clock()
+                if now - last >= GEN_FLUSH_S:
+                    self.post_message(Generated(stream_id, buf))
+                    buf, last = [], now
+                pace = self.gen_pace  # read every character: a change applies at once
+                if pace:
+                    due = max(due + 1.0 / pace, now - 0.1)  # after a stall, resume the pace, do not burst
+                    if due > now and stop.wait(due - now):
+                        break
+        except CharLMError as e:
+            self.call_from_thread(self.notify, str(e), severity="error", title="Generate")
+        finally:
+            self.post_message(Generated(stream_id, buf, done=True))
 
     def _stream_started(self, stream_id: int, prompt: str, unknown: set, count: int) -> None:
         if stream_id != self._stream_id:

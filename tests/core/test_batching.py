@@ -1,8 +1,13 @@
 import pytest
 import torch
 
-from charlm_tui.core.batching import (RandomBatches, SequentialBatches, check_fits, eval_streams,
-                                      split_train_val)
+from charlm_tui.core.batching import (
+    RandomBatches,
+    SequentialBatches,
+    check_fits,
+    eval_streams,
+    split_train_val,
+)
 from charlm_tui.core.errors import ConfigError
 
 

@@ -4,7 +4,8 @@ import time
 
 import pytest
 
-from charlm_tui.core import catalog, corpus as corpus_mod
+from charlm_tui.core import catalog
+from charlm_tui.core import corpus as corpus_mod
 from charlm_tui.core.catalog import add_to_user_dir, list_catalog, resolve
 from charlm_tui.core.corpus import TextOptions, corpus_from_text
 from charlm_tui.core.download import download

@@ -1,8 +1,10 @@
+import numpy as np
 import pytest
 import torch
 
 from charlm_tui.core.errors import ConfigError
 from charlm_tui.core.model import CharLM, ModelConfig, count_parameters
+from charlm_tui.core.stepper import CpuStepper, TorchStepper
 
 
 @pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
@@ -73,23 +75,42 @@ def test_state_of_the_stack_matches_layer_by_layer():
     assert torch.allclose(h, h2, atol=1e-6) and torch.allclose(c, c2, atol=1e-6)
 
 
+@pytest.mark.parametrize("backend", [CpuStepper, TorchStepper])
 @pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
-def test_stepper_matches_the_full_forward_one_token_at_a_time(cell):
+def test_stepper_matches_the_full_forward_one_token_at_a_time(cell, backend):
     torch.manual_seed(0)
     m = CharLM(13, 6, 10, 3, 0.3, cell).eval()
-    ids = [3, 1, 4, 1, 5, 9, 2, 6]
+    with torch.no_grad():  # sizeable biases, so a bias folded in twice or dropped would show
+        for name, p in m.named_parameters():
+            if "bias" in name:
+                p.uniform_(-1, 1)
+    ids = [3, 1, 4, 1, 5, 9, 2, 6, 12, 0]
     with torch.inference_mode():
         full, full_state = m(torch.tensor([ids]))
-        stepper = m.stepper()
+        stepper = backend(m)
         _, state = m(torch.tensor([ids[:1]]))
-        layers = stepper.split(state)
+        stepper.load(state)
         for t, tok in enumerate(ids[1:], start=1):
-            logits = stepper.step(tok, layers)
-            assert logits.shape == (13,)
-            torch.testing.assert_close(logits, full[0, t], rtol=1e-5, atol=1e-6)
-        joined = stepper.join(layers)
+            logits = stepper.step(tok)
+            assert isinstance(logits, np.ndarray) and logits.shape == (13,) and logits.dtype == np.float32
+            torch.testing.assert_close(torch.from_numpy(logits), full[0, t], rtol=1e-5, atol=1e-6)
+        joined = stepper.state()
     if cell == "lstm":
         for a, b in zip(joined, full_state):
             torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
     else:
         torch.testing.assert_close(joined, full_state, rtol=1e-5, atol=1e-6)
+
+
+def test_a_stepper_is_a_snapshot_and_a_cpu_model_gets_the_cpu_one():
+    torch.manual_seed(0)
+    m = CharLM(13, 6, 10, 2, 0.0, "lstm").eval()
+    stepper = m.stepper()
+    assert isinstance(stepper, CpuStepper)
+    stepper.load(m.init_state(1))
+    before = stepper.step(3)
+    with torch.no_grad():
+        m.head.bias.add_(1.0)  # training goes on; the stepper made earlier does not change
+        m.layers[0].weight_hh_l0.add_(1.0)
+    stepper.load(m.init_state(1))
+    assert np.array_equal(stepper.step(3), before)

@@ -1,9 +1,12 @@
 import threading
 
+import numpy as np
+import pytest
 import torch
 
+from charlm_tui.core.errors import GenerationError
 from charlm_tui.core.model import CharLM
-from charlm_tui.core.sampling import SamplingControl, generate, sample
+from charlm_tui.core.sampling import SamplingControl, generate, pick, sample
 from charlm_tui.core.vocab import UNK_ID, Vocab
 
 V = Vocab("abcdefgh \n")
@@ -89,3 +92,34 @@ def test_generation_leaves_model_mode_alone():
     m = model().train()
     list(sample(m, V, "a", 3, seed=0))
     assert m.training
+
+
+def test_pick_draws_from_softmax_at_the_temperature():
+    logits = np.log(np.array([1e-9, 1.0, 2.0, 3.0, 4.0], dtype=np.float32))  # id 0 is <unk>
+    rng = np.random.default_rng(0)
+    n = 40_000
+    for t in (1.0, 0.5, 2.0):
+        counts = np.bincount([pick(logits.copy(), t, None, rng)[0] for _ in range(n)], minlength=5)
+        want = np.array([0, 1, 2, 3, 4], dtype=float) ** (1 / t)
+        want /= want.sum()
+        assert counts[0] == 0  # <unk> is never drawn
+        # 5 standard deviations of a binomial count: a seeded draw, so this is exact and not flaky
+        assert np.all(np.abs(counts / n - want) <= 5 * np.sqrt(want * (1 - want) / n) + 1e-12), (t, counts / n)
+
+
+def test_pick_top_k_keeps_only_the_k_most_likely_and_reports_probability_at_t1():
+    logits = np.array([0.0, 1.0, 2.0, 3.0, 4.0], dtype=np.float32)
+    rng = np.random.default_rng(1)
+    drawn = {pick(logits.copy(), 1.5, 2, rng)[0] for _ in range(500)}
+    assert drawn == {3, 4}
+    nxt, prob = pick(logits.copy(), 0.0, None, rng)
+    p = np.exp(logits[1:]) / np.exp(logits[1:]).sum()  # <unk> excluded
+    assert nxt == 4 and prob == pytest.approx(p[-1], rel=1e-6)
+
+
+def test_a_model_with_nan_weights_gives_a_clear_error_not_garbage():
+    m = model()
+    with torch.no_grad():
+        m.head.bias[3] = float("nan")
+    with pytest.raises(GenerationError, match="not finite"):
+        list(sample(m, V, "ab", 5, seed=0))
