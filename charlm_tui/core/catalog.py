@@ -11,11 +11,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from charlm_tui.core.corpus import Corpus, Part, ProgressFn, TextOptions, decode_parts, existing_path
+from charlm_tui.core.config import DEFAULT_CORPUS  # noqa: F401 (re-exported)
+from charlm_tui.core.corpus import (
+    Corpus,
+    Part,
+    ProgressFn,
+    TextOptions,
+    decode_parts,
+    existing_path,
+)
 from charlm_tui.core.errors import CorpusError
 from charlm_tui.paths import user_corpora_dir
 
-DEFAULT_CORPUS = "python-docs"
 FOLDER_SEPARATOR = "\n\n"
 CODE_MAX_BYTES_ENV = "CHARLM_TUI_CODE_MAX_BYTES"
 _SKIP_STDLIB_DIRS = {"test", "tests", "idle_test", "site-packages", "dist-packages", "__pycache__", "lib2to3"}

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 
 from charlm_tui.core.errors import ConfigError
 
+DEFAULT_CORPUS = "python-docs"  # built in, no download (core.catalog)
 CELL_NAMES = ("lstm", "gru", "rnn")
 PARTITIONS = ("sequential", "random")
 LR_SCHEDULES = ("plateau", "cosine")

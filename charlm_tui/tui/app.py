@@ -17,15 +17,13 @@ from pathlib import Path
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 
-from charlm_tui.core.catalog import DEFAULT_CORPUS
-from charlm_tui.core.config import PRESETS, SamplingControl, TrainConfig
+from charlm_tui.core.config import DEFAULT_CORPUS, PRESETS, SamplingControl, TrainConfig
 from charlm_tui.core.errors import CharLMError
-from charlm_tui.core.runs import delete_run, list_runs, open_run, rename_run
 from charlm_tui.tui.corpus_actions import CorpusActions
 from charlm_tui.tui.generation_actions import DEFAULT_PACE, GenerationActions
 from charlm_tui.tui.screens.corpus import CorpusScreen
 from charlm_tui.tui.screens.help import ConfirmScreen, HelpScreen
-from charlm_tui.tui.training_actions import TrainState, TrainingActions
+from charlm_tui.tui.training_actions import TrainingActions, TrainState
 
 
 def _lazy_screen(module: str, cls: str):
@@ -119,7 +117,10 @@ class CharLMApp(CorpusActions, TrainingActions, GenerationActions, App):
 
 
     # ------------------------------------------------------------------ runs
+    # core.runs (and catalog, corpus) are imported when first needed, after the first paint
     def list_runs(self):
+        from charlm_tui.core.runs import list_runs
+
         try:
             return list_runs(self.home)
         except OSError as e:
@@ -127,12 +128,16 @@ class CharLMApp(CorpusActions, TrainingActions, GenerationActions, App):
             return []
 
     def run_metrics(self, run_id: str) -> list[dict]:
+        from charlm_tui.core.runs import open_run
+
         try:
             return open_run(self.home, run_id).metrics()
         except CharLMError:
             return []
 
     def delete_run(self, run_id: str) -> None:
+        from charlm_tui.core.runs import delete_run
+
         try:
             delete_run(self.home, run_id)
             self.notify(f"Deleted {run_id}")
@@ -140,6 +145,8 @@ class CharLMApp(CorpusActions, TrainingActions, GenerationActions, App):
             self.notify(str(e), severity="error")
 
     def rename_run(self, run_id: str, new: str) -> None:
+        from charlm_tui.core.runs import rename_run
+
         try:
             rename_run(self.home, run_id, new)
             if self.gen_run_id == run_id:

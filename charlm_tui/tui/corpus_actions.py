@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from textual import work
 
-from charlm_tui.core.catalog import CatalogEntry, list_catalog
 from charlm_tui.core.errors import CharLMError
-from charlm_tui.core.runs import recent_corpus_specs
 from charlm_tui.tui.messages import CorpusLoaded, CorpusProgress
 
 
@@ -15,6 +13,12 @@ class CorpusActions:
 
     def catalog_entries(self):
         """The catalog, then corpora that earlier runs used and the catalog does not list (paths, URLs)."""
+        from charlm_tui.core.catalog import (  # after the first paint
+            CatalogEntry,
+            list_catalog,
+        )
+        from charlm_tui.core.runs import recent_corpus_specs
+
         try:
             entries = list_catalog(self.home)
         except CharLMError as e:

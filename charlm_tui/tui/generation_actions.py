@@ -7,7 +7,6 @@ import threading
 from textual import work
 
 from charlm_tui.core.errors import CharLMError
-from charlm_tui.core.runs import open_run
 from charlm_tui.tui.messages import Generated
 
 GEN_FLUSH_S = 0.04      # generated characters are posted in batches this often
@@ -35,6 +34,8 @@ class GenerationActions:
         self._gen_stop.set()
 
     def _load_for_generation(self, run_id: str, which: str):
+        from charlm_tui.core.runs import open_run
+
         run = open_run(self.home, run_id)
         path = run.path / f"{which}.safetensors"
         key = (run_id, which, path.stat().st_mtime_ns if path.exists() else 0)

@@ -9,7 +9,6 @@ from textual import work
 
 from charlm_tui.core.config import FINISHED_REASONS, flops_per_char
 from charlm_tui.core.errors import CharLMError
-from charlm_tui.core.runs import open_run
 from charlm_tui.tui.messages import TrainFailed, TrainUpdate
 
 CHART_REDRAW_S = 2.0    # progress redraws of the charts at most this often (evals redraw at once)
@@ -175,6 +174,8 @@ class TrainingActions:
             self.switch_mode("train")
             return
         try:
+            from charlm_tui.core.runs import open_run
+
             run = open_run(self.home, run_id)
         except CharLMError as e:
             self.notify(str(e), severity="error")
