@@ -93,6 +93,11 @@ class RunInfo:
     def to_json(self) -> dict:
         return asdict(self)
 
+    @property
+    def status_text(self) -> str:
+        """"finished (max_seconds)", "stopped", "hangup": the reason only where it adds something."""
+        return self.status + (f" ({self.reason})" if self.reason and self.reason != self.status else "")
+
 
 class Run:
     def __init__(self, path: Path):

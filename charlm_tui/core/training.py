@@ -372,7 +372,10 @@ class Trainer:
                 self._evaluate_and_react()
             msg = {"early_stop": f"early stop: val ppl did not improve for {self.cfg.patience} evaluations",
                    "max_steps": "reached max steps", "max_epochs": "reached max epochs",
-                   "max_seconds": "reached the time budget"}.get(reason, f"stopped ({reason})")
+                   "max_seconds": "reached the time budget", "stopped": "stopped on request; state saved",
+                   "quit": "stopped: the app is quitting; state saved",
+                   "interrupt": "interrupted (Ctrl+C); state saved", "terminated": "terminated (SIGTERM); state saved",
+                   "hangup": "the terminal hung up; state saved"}.get(reason, f"stopped ({reason})")
             if self.sink is not None:
                 self.sink.save_last(self)
         return self._emit("done", reason=reason, message=msg, chars_per_s=self._chars_per_s())

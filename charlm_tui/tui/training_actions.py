@@ -216,7 +216,7 @@ class TrainingActions:
             self.train_state.chars_per_s = m.get("chars_per_s")
         if self.train_state.state != info.status:
             self.train_state.state = info.status
-            self.train_state.log.append(f"status: {info.status}" + (f" ({info.reason})" if info.reason else ""))
+            self.train_state.log.append(f"status: {info.status_text}")
             screen = self.get_screen("train")
             if screen.is_mounted:
                 screen.redraw()

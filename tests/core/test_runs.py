@@ -9,7 +9,7 @@ import torch
 from charlm_tui.core import checkpoint
 from charlm_tui.core.errors import CheckpointError, RunError
 from charlm_tui.core.jobs import new_job, resume_job
-from charlm_tui.core.runs import delete_run, list_runs, open_run, rename_run
+from charlm_tui.core.runs import RunInfo, delete_run, list_runs, open_run, rename_run
 from charlm_tui.core.training import TrainConfig
 
 MODEL = {"cell": "lstm", "embed_dim": 8, "hidden_size": 16, "num_layers": 2, "dropout": 0.2}
@@ -241,3 +241,11 @@ def test_resume_of_a_cosine_run_matches_an_uninterrupted_one(home, tiny_file):
         assert x["val_nll"] == pytest.approx(y["val_nll"], abs=1e-6)
     for k, v in full.trainer.model.state_dict().items():
         assert torch.allclose(resumed.trainer.model.state_dict()[k], v, atol=1e-6)
+
+
+def test_status_text_names_the_reason_only_where_it_adds_something():
+    def info(status, reason):
+        return RunInfo("r", "c", "lstm", "1x8", 1, None, None, status, reason, "", "")
+    assert info("stopped", "stopped").status_text == "stopped"
+    assert info("finished", "max_seconds").status_text == "finished (max_seconds)"
+    assert info("running", None).status_text == "running"

@@ -83,7 +83,7 @@ class RunsScreen(Screen):
         info = getattr(self, "_infos", {}).get(run_id)
         if info is None:
             return
-        text = f"{info.id}: {info.status}" + (f" ({info.reason})" if info.reason else "")
+        text = f"{info.id}: {info.status_text}"
         if info.damaged:
             text += f"\ndamaged: {info.damaged}"
         self.query_one("#runs-detail", Static).update(text)
