@@ -130,3 +130,13 @@ def test_help_screen(snap_compare, snap_home):
         await pilot.press("question_mark")
         await pilot.pause()
     assert snap_compare(make_app(snap_home), terminal_size=(100, 30), run_before=go)
+
+
+def test_help_screen_at_80x24_wraps_under_each_column(snap_compare, snap_home):
+    async def go(pilot):
+        await _corpus_ready(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        await pilot.press("pagedown")
+        await pilot.pause()
+    assert snap_compare(make_app(snap_home), terminal_size=(80, 24), run_before=go)

@@ -2,36 +2,80 @@
 
 from __future__ import annotations
 
+from rich.console import Group
+from rich.measure import Measurement
+from rich.table import Table
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
-HELP = """\
-charlm-tui: train character-level language models and play with them
+SCREENS_HELP = [  # (keys, screen, what it does)
+    ("1 / F2", "Corpus", "pick a built-in corpus, one of yours, or add a file / folder glob / URL"),
+    ("2 / F3", "Configure", "model and training settings, presets, parameter count, time estimate"),
+    ("3 / F4", "Train", "live loss / perplexity charts, progress, ETA, LR, early stopping"),
+    ("4 / F5", "Generate", "prompt -> streaming continuation; temperature changes live"),
+    ("5 / F6", "Runs", "every run in the data dir: generate, resume, curves, rename, delete"),
+    ("? / F1", "Help", "this screen;  ctrl+p command palette;  q / ctrl+q quit (asks if training)"),
+]
+KEYS_HELP = [  # (screen, its keys: each item is kept on one line)
+    ("Corpus", ["enter configure", "a add a file/folder/URL", "r refresh"]),
+    ("Configure", ["ctrl+s start training", "ctrl+r next preset"]),
+    ("Train", ["space pause/resume", "s stop (saves)", "n sample now from the best weights"]),
+    ("Generate", ["enter send prompt", "esc stop the stream", "[ ] temperature -/+", "{ } top-k -/+",
+                  "< > length -/+", "( ) stream speed (25/s .. max)", "c confidence colours",
+                  "w best/last weights", "ctrl+l clear", "up/down in the prompt: history"]),
+    ("Runs", ["enter open in Generate", "r resume", "w watch live (also runs of other processes)", "d delete",
+              "e rename", "ctrl+r refresh"]),
+]
+FOOTNOTE = ("Training keeps running when you change screens. Quitting while training stops the run after "
+            "saving its state; resume it later from Runs (r) or 'charlm-tui train --resume ID'.")
 
-Screens (digits when no text box has the focus; F-keys always)
-  1 / F2  Corpus     pick a built-in corpus, one of yours, or add a file / folder glob / URL
-  2 / F3  Configure  model and training settings, presets, parameter count, time estimate
-  3 / F4  Train      live loss / perplexity charts, progress, ETA, LR, early stopping
-  4 / F5  Generate   prompt -> streaming continuation; temperature changes live
-  5 / F6  Runs       every run in the data dir: generate, resume, curves, rename, delete
-  ? / F1  this help     ctrl+p  command palette     q / ctrl+q  quit (asks if training)
 
-Corpus      enter configure   a add a file/folder/URL   r refresh
-Configure   ctrl+s start training   ctrl+r next preset
-Train       space pause/resume   s stop (saves)   n sample now from the best weights
-Generate    enter send prompt   esc stop the stream   [ ] temperature -/+   { } top-k -/+
-            < > length -/+   c confidence colours   w best/last weights   ctrl+l clear
-            ( ) stream speed (25/s .. max)   up/down in the prompt: history
-Runs        enter open in Generate   r resume   w watch live (also runs of other processes)
-            d delete   e rename   ctrl+r refresh
+class ItemFlow:
+    """Items joined by " · ", wrapped between items only (never inside "< > length -/+")."""
 
-Data dir: {home}
-Training keeps running when you change screens. Quitting while training stops the run
-after saving its state; resume it later from Runs (r) or 'charlm-tui train --resume ID'.
-"""
+    SEP = " · "
+
+    def __init__(self, items: list[str]):
+        self.items = items
+
+    def __rich_measure__(self, console, options) -> Measurement:
+        return Measurement(max(map(len, self.items)), len(self.SEP.join(self.items)))
+
+    def __rich_console__(self, console, options):
+        lines, line = [], ""
+        for item in self.items:
+            candidate = f"{line}{self.SEP}{item}" if line else item
+            if line and len(candidate) > options.max_width:
+                lines.append(line)
+                candidate = item
+            line = candidate
+        lines.append(line)
+        yield Text("\n".join(lines))
+
+
+def help_renderable(home) -> Group:
+    """Tables, so that a long description wraps under itself (hanging indent) at 80 columns."""
+    screens = Table.grid(padding=(0, 2, 0, 0))
+    screens.add_column(no_wrap=True, style="bold")
+    screens.add_column(no_wrap=True)
+    screens.add_column(ratio=1)
+    for row in SCREENS_HELP:
+        screens.add_row(*row)
+    keys = Table.grid(padding=(0, 2, 0, 0))
+    keys.add_column(no_wrap=True, style="bold")
+    keys.add_column(ratio=1)
+    for screen, items in KEYS_HELP:
+        keys.add_row(screen, ItemFlow(items))
+    return Group(
+        Text("charlm-tui: train character-level language models and play with them", style="bold"), Text(),
+        Text("Screens (digits when no text box has the focus; F-keys always)"), screens, Text(),
+        Text("Keys"), keys, Text(),
+        Text(f"Data dir: {home}"), Text(FOOTNOTE),
+    )
 
 
 class HelpScreen(ModalScreen):
@@ -39,7 +83,7 @@ class HelpScreen(ModalScreen):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-box"):
-            yield Static(HELP.replace("{home}", str(self.app.home)), markup=False)
+            yield Static(help_renderable(self.app.home))
 
 
 class ConfirmScreen(ModalScreen[bool]):
