@@ -2,8 +2,8 @@
 
 Same model and hyperparameters (LSTM 2x256, embedding 64, dropout 0.3, batch 32, BPTT 35, Adam,
 clip 1.0, state carried and detached), on python-docs, alternated ROUNDS times in this process
-(each run in the main thread); medians, their ratio, and the model FLOP utilisation against a
-fp32 and a bf16 matmul measured here.
+(each run in the main thread, the order swapped every round); medians, their ratio, each run's
+figure, and the model FLOP utilisation against a fp32 and a bf16 matmul measured here.
 
     python benchmarks/throughput.py [--seconds 10] [--rounds 3]
 """
@@ -109,9 +109,13 @@ def main() -> None:
         corpus = resolve("python-docs", Path(d))
     ids, vocab = corpus.ids, corpus.vocab.size
     base, proj = [], []
-    for _ in range(args.rounds):
-        base.append(baseline_chars_per_s(ids, vocab, args.seconds))
-        proj.append(project_chars_per_s(ids, vocab, args.seconds))
+    for r in range(args.rounds):  # ABBA order: neither loop always runs first
+        if r % 2 == 0:
+            base.append(baseline_chars_per_s(ids, vocab, args.seconds))
+            proj.append(project_chars_per_s(ids, vocab, args.seconds))
+        else:
+            proj.append(project_chars_per_s(ids, vocab, args.seconds))
+            base.append(baseline_chars_per_s(ids, vocab, args.seconds))
     fp32, bf16 = matmul_flops(torch.float32), matmul_flops(torch.bfloat16)
     fpc = flops_per_char(ModelConfig(vocab, "lstm", EMBED, HIDDEN, LAYERS, DROPOUT))
     b, p = statistics.median(base), statistics.median(proj)
@@ -119,7 +123,8 @@ def main() -> None:
                       "ratio": round(p / b, 3), "flops_per_char": round(fpc), "matmul_fp32_gflops": round(fp32 / 1e9, 1),
                       "matmul_bf16_gflops": round(bf16 / 1e9, 1), "project_mfu_fp32": round(p * fpc / fp32, 3),
                       "project_mfu_bf16": round(p * fpc / bf16, 3), "baseline_mfu_fp32": round(b * fpc / fp32, 3),
-                      "seconds_each": args.seconds, "rounds": args.rounds, "threads": torch.get_num_threads()}))
+                      "seconds_each": args.seconds, "rounds": args.rounds, "threads": torch.get_num_threads(),
+                      "baseline_each": [round(x) for x in base], "project_each": [round(x) for x in proj]}))
 
 
 if __name__ == "__main__":

@@ -319,7 +319,8 @@ def _fmt(v, spec: str) -> str:
 
 
 def cmd_runs(args, home: Path) -> int:
-    from charlm_tui.core.runs import delete_run, list_runs, open_run, rename_run, run_info
+    from charlm_tui.core.run_store import delete_run, list_runs, rename_run, run_info
+    from charlm_tui.core.runs import open_run
 
     if args.action in ("show", "delete", "rename", "stop", "pause", "resume") and not args.run:
         raise CharLMError(f"'runs {args.action}' needs a run id")

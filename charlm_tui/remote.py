@@ -61,7 +61,8 @@ def watch(home: Path, run_id: str, as_json: bool = False, poll_s: float = 0.5, o
     """Print each evaluation of a run as it is written, until the run ends."""
     from charlm_tui.cli import format_eval
     from charlm_tui.core.config import TrainEvent
-    from charlm_tui.core.runs import open_run, run_info
+    from charlm_tui.core.run_store import run_info
+    from charlm_tui.core.runs import open_run
 
     run = open_run(home, run_id)
     offset, last_state = 0, None

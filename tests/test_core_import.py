@@ -22,7 +22,7 @@ def test_the_app_module_leaves_the_data_layer_until_after_the_first_paint():
     # the catalog, the corpus reader and the runs layer are imported when first used (after the
     # first paint); numpy only by a worker
     code = ("import sys, charlm_tui.tui.app; "
-            "bad = [m for m in ('charlm_tui.core.runs', 'charlm_tui.core.catalog', 'charlm_tui.core.corpus', "
+            "bad = [m for m in ('charlm_tui.core.runs', 'charlm_tui.core.run_store', 'charlm_tui.core.catalog', 'charlm_tui.core.corpus', "
             "'numpy') if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr

@@ -19,30 +19,28 @@ import os
 import platform
 import re
 import secrets
-import shutil
 import socket
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from charlm_tui.core import checkpoint
-from charlm_tui.core.atomic import pid_alive, remove_stale_temps, write_json
-from charlm_tui.core.errors import CharLMError, CheckpointError, RunError
+from charlm_tui.core.atomic import pid_alive, write_json
 from charlm_tui.core.config import FINISHED_REASONS, TrainEvent
+from charlm_tui.core.errors import CharLMError, CheckpointError, RunError
 from charlm_tui.paths import runs_dir
 
 STATUS_HEARTBEAT_S = 5.0
 STALLED_AFTER_S = 4 * STATUS_HEARTBEAT_S  # a running run whose status is older than this is "stalled"
 CONTROL_POLL_S = 0.2
 CONTROL_COMMANDS = ("pause", "resume", "stop")
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
-def _heartbeat_age(st: dict) -> float:
+def heartbeat_age(st: dict) -> float:
     try:
         return max(0.0, time.time() - float(st["heartbeat"]))
     except (KeyError, TypeError, ValueError):
@@ -73,30 +71,6 @@ def _read_json(path: Path, what: str):
         raise RunError(f"{path}: {what} is missing") from None
     except (OSError, UnicodeDecodeError, ValueError) as e:
         raise RunError(f"{path}: {what} is unreadable ({e}); fix or delete the run") from None
-
-
-@dataclass
-class RunInfo:
-    id: str
-    corpus: str
-    cell: str
-    size: str            # e.g. "2x256"
-    steps: int
-    best_val_ppl: float | None
-    best_val_bpc: float | None
-    status: str
-    reason: str | None
-    updated: str
-    created: str
-    damaged: str | None = None
-
-    def to_json(self) -> dict:
-        return asdict(self)
-
-    @property
-    def status_text(self) -> str:
-        """"finished (max_seconds)", "stopped", "hangup": the reason only where it adds something."""
-        return self.status + (f" ({self.reason})" if self.reason and self.reason != self.status else "")
 
 
 class Run:
@@ -338,7 +312,7 @@ def create_run(home: Path, corpus, model_cfg, train_cfg, corpus_spec: str, run_i
     root = runs_dir(home)
     root.mkdir(parents=True, exist_ok=True)
     if run_id is not None:
-        if not _ID_RE.match(run_id):
+        if not RUN_ID_RE.match(run_id):
             raise RunError(f"invalid run id {run_id!r}")
         path = root / run_id
         path.mkdir(exist_ok=True)
@@ -369,11 +343,11 @@ def open_run(home: Path, run_id: str) -> Run:
     """Find a run by id, unique id prefix, or 'latest'."""
     root = runs_dir(home)
     if run_id == "latest":
-        infos = list_runs(home)
-        if not infos:
+        runs = [Run(p) for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")] if root.is_dir() else []
+        if not runs:
             raise RunError(f"no runs yet in {root}; train one with 'charlm-tui train'")
-        return Run(root / max(infos, key=lambda i: i.created).id)
-    if _ID_RE.match(run_id) and (root / run_id).is_dir():
+        return max(runs, key=_created)
+    if RUN_ID_RE.match(run_id) and (root / run_id).is_dir():
         return Run(root / run_id)
     matches = [p for p in root.glob(f"{glob_escape(run_id)}*") if p.is_dir()] if root.is_dir() else []
     if len(matches) == 1:
@@ -383,92 +357,14 @@ def open_run(home: Path, run_id: str) -> Run:
     raise RunError(f"no run {run_id!r} in {root}; list them with 'charlm-tui runs'")
 
 
+def _created(run: Run) -> str:
+    """When the run was created (ISO time, sortable); "" when its files cannot say."""
+    try:
+        created = run.config.get("created")
+    except CharLMError:
+        created = None
+    return str(created or run.status().get("created") or "")
+
+
 def glob_escape(s: str) -> str:
     return re.sub(r"([*?\[])", r"[\1]", s)
-
-
-def run_info(run: Run) -> RunInfo:
-    st = run.status()
-    damaged = None
-    corpus = cell = size = "?"
-    created = st.get("created", "")
-    try:
-        cfg = run.config
-        corpus = cfg["corpus"].get("name", "?")
-        m = cfg["model"]
-        cell, size = m.get("cell", "?"), f"{m.get('num_layers', '?')}x{m.get('hidden_size', '?')}"
-        created = cfg.get("created", created)
-        run.vocab()
-        for name in ("best", "last"):
-            if (run.path / f"{name}.safetensors").exists():
-                checkpoint.read_header(run.path / f"{name}.safetensors")
-    except CharLMError as e:
-        damaged = str(e)
-    status = st.get("status", "unknown")
-    if status in ("running", "paused", "created"):
-        holder = run.lock_holder()
-        if holder is None:
-            status, st["reason"] = "interrupted", st.get("reason") or "process ended without saving a final status"
-        elif _heartbeat_age(st) > STALLED_AFTER_S:
-            status, st["reason"] = "stalled", f"no heartbeat for {_heartbeat_age(st):.0f} s"
-    return RunInfo(id=run.id, corpus=corpus, cell=cell, size=size, steps=int(st.get("steps") or 0),
-                   best_val_ppl=st.get("best_val_ppl"), best_val_bpc=st.get("best_val_bpc"),
-                   status="damaged" if damaged and status != "running" else status,
-                   reason=st.get("reason"), updated=st.get("updated", ""), created=created, damaged=damaged)
-
-
-def list_runs(home: Path) -> list[RunInfo]:
-    root = runs_dir(home)
-    if not root.is_dir():
-        return []
-    out = []
-    for p in sorted(root.iterdir()):
-        if p.is_dir() and not p.name.startswith("."):
-            remove_stale_temps(p)
-            out.append(run_info(Run(p)))
-    out.sort(key=lambda i: (i.updated or i.created), reverse=True)
-    return out
-
-
-def recent_corpus_specs(home: Path, limit: int = 10) -> list[str]:
-    """What recent runs were trained on, newest first, as the user typed it (a path, URL or name)."""
-    root = runs_dir(home)
-    if not root.is_dir():
-        return []
-    out: list[str] = []
-    for p in sorted(root.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True):
-        try:
-            spec = json.loads((p / "config.json").read_text("utf-8"))["corpus"]["spec"]
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-        if isinstance(spec, str) and spec not in out:
-            out.append(spec)
-        if len(out) >= limit:
-            break
-    return out
-
-
-def _refuse_if_training(run: Run, what: str) -> None:
-    holder = run.lock_holder()
-    if holder is not None:
-        raise RunError(f"cannot {what} run {run.id}: pid {holder.get('pid')} is training it; stop it first")
-
-
-def delete_run(home: Path, run_id: str) -> str:
-    run = open_run(home, run_id)
-    _refuse_if_training(run, "delete")
-    shutil.rmtree(run.path)
-    return run.id
-
-
-def rename_run(home: Path, run_id: str, new_id: str) -> str:
-    run = open_run(home, run_id)
-    if not _ID_RE.match(new_id):
-        raise RunError(f"invalid run name {new_id!r}: use letters, digits, '.', '_' and '-' (max 100)")
-    dest = run.path.parent / new_id
-    if dest.exists():
-        raise RunError(f"a run named {new_id!r} already exists")
-    _refuse_if_training(run, "rename")
-    run.path.rename(dest)
-    return new_id
-

@@ -17,7 +17,7 @@ class CorpusActions:
             CatalogEntry,
             list_catalog,
         )
-        from charlm_tui.core.runs import recent_corpus_specs
+        from charlm_tui.core.run_store import recent_corpus_specs
 
         try:
             entries = list_catalog(self.home)

@@ -199,7 +199,7 @@ class TrainingActions:
 
     def _poll_attached(self) -> None:
         from charlm_tui.core.config import TrainEvent
-        from charlm_tui.core.runs import run_info
+        from charlm_tui.core.run_store import run_info
         run = self.attached
         if run is None:
             return

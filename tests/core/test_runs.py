@@ -9,7 +9,8 @@ import torch
 from charlm_tui.core import checkpoint
 from charlm_tui.core.errors import CheckpointError, RunError
 from charlm_tui.core.jobs import new_job, resume_job
-from charlm_tui.core.runs import RunInfo, delete_run, list_runs, open_run, rename_run
+from charlm_tui.core.run_store import RunInfo, delete_run, list_runs, rename_run
+from charlm_tui.core.runs import open_run
 from charlm_tui.core.training import TrainConfig
 
 MODEL = {"cell": "lstm", "embed_dim": 8, "hidden_size": 16, "num_layers": 2, "dropout": 0.2}
@@ -177,7 +178,7 @@ def test_resume_refuses_to_change_the_batch_geometry(home, tiny_file):
 
 
 def test_recent_corpus_specs_newest_first(home, tiny_file):
-    from charlm_tui.core.runs import recent_corpus_specs
+    from charlm_tui.core.run_store import recent_corpus_specs
     train_run(home, tiny_file, 5)
     assert recent_corpus_specs(home) == [str(tiny_file)]
 

@@ -1,0 +1,127 @@
+"""The runs in a data dir as a collection: list them with their state (interrupted, stalled,
+damaged), what corpora they used, delete and rename. One run's folder is ``runs.Run``."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from charlm_tui.core import checkpoint
+from charlm_tui.core.atomic import remove_stale_temps
+from charlm_tui.core.errors import CharLMError, RunError
+from charlm_tui.core.runs import RUN_ID_RE, STALLED_AFTER_S, Run, heartbeat_age, open_run
+from charlm_tui.paths import runs_dir
+
+
+@dataclass
+class RunInfo:
+    id: str
+    corpus: str
+    cell: str
+    size: str            # e.g. "2x256"
+    steps: int
+    best_val_ppl: float | None
+    best_val_bpc: float | None
+    status: str
+    reason: str | None
+    updated: str
+    created: str
+    damaged: str | None = None
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @property
+    def status_text(self) -> str:
+        """"finished (max_seconds)", "stopped", "hangup": the reason only where it adds something."""
+        return self.status + (f" ({self.reason})" if self.reason and self.reason != self.status else "")
+
+
+
+def run_info(run: Run) -> RunInfo:
+    st = run.status()
+    damaged = None
+    corpus = cell = size = "?"
+    created = st.get("created", "")
+    try:
+        cfg = run.config
+        corpus = cfg["corpus"].get("name", "?")
+        m = cfg["model"]
+        cell, size = m.get("cell", "?"), f"{m.get('num_layers', '?')}x{m.get('hidden_size', '?')}"
+        created = cfg.get("created", created)
+        run.vocab()
+        for name in ("best", "last"):
+            if (run.path / f"{name}.safetensors").exists():
+                checkpoint.read_header(run.path / f"{name}.safetensors")
+    except CharLMError as e:
+        damaged = str(e)
+    status = st.get("status", "unknown")
+    if status in ("running", "paused", "created"):
+        holder = run.lock_holder()
+        if holder is None:
+            status, st["reason"] = "interrupted", st.get("reason") or "process ended without saving a final status"
+        elif heartbeat_age(st) > STALLED_AFTER_S:
+            status, st["reason"] = "stalled", f"no heartbeat for {heartbeat_age(st):.0f} s"
+    return RunInfo(id=run.id, corpus=corpus, cell=cell, size=size, steps=int(st.get("steps") or 0),
+                   best_val_ppl=st.get("best_val_ppl"), best_val_bpc=st.get("best_val_bpc"),
+                   status="damaged" if damaged and status != "running" else status,
+                   reason=st.get("reason"), updated=st.get("updated", ""), created=created, damaged=damaged)
+
+
+def list_runs(home: Path) -> list[RunInfo]:
+    root = runs_dir(home)
+    if not root.is_dir():
+        return []
+    out = []
+    for p in sorted(root.iterdir()):
+        if p.is_dir() and not p.name.startswith("."):
+            remove_stale_temps(p)
+            out.append(run_info(Run(p)))
+    out.sort(key=lambda i: (i.updated or i.created), reverse=True)
+    return out
+
+
+def recent_corpus_specs(home: Path, limit: int = 10) -> list[str]:
+    """What recent runs were trained on, newest first, as the user typed it (a path, URL or name)."""
+    root = runs_dir(home)
+    if not root.is_dir():
+        return []
+    out: list[str] = []
+    for p in sorted(root.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True):
+        try:
+            spec = json.loads((p / "config.json").read_text("utf-8"))["corpus"]["spec"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if isinstance(spec, str) and spec not in out:
+            out.append(spec)
+        if len(out) >= limit:
+            break
+    return out
+
+
+def _refuse_if_training(run: Run, what: str) -> None:
+    holder = run.lock_holder()
+    if holder is not None:
+        raise RunError(f"cannot {what} run {run.id}: pid {holder.get('pid')} is training it; stop it first")
+
+
+def delete_run(home: Path, run_id: str) -> str:
+    run = open_run(home, run_id)
+    _refuse_if_training(run, "delete")
+    shutil.rmtree(run.path)
+    return run.id
+
+
+def rename_run(home: Path, run_id: str, new_id: str) -> str:
+    run = open_run(home, run_id)
+    if not RUN_ID_RE.match(new_id):
+        raise RunError(f"invalid run name {new_id!r}: use letters, digits, '.', '_' and '-' (max 100)")
+    dest = run.path.parent / new_id
+    if dest.exists():
+        raise RunError(f"a run named {new_id!r} already exists")
+    _refuse_if_training(run, "rename")
+    run.path.rename(dest)
+    return new_id
+
