@@ -97,4 +97,5 @@ class CorpusActions:
     def _added(self, name: str) -> None:
         self.notify(f"Added corpus {name!r}")
         self.corpus_spec = name
-        self.get_screen("corpus").action_refresh()
+        self._corpus_screen_call("corpus_added")
+        self._corpus_screen_call("action_refresh")

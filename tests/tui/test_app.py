@@ -181,10 +181,12 @@ async def test_add_a_corpus_from_the_app_and_bad_input_notifies(home, tmp_path):
         inp.value = str(tmp_path / "missing.txt")
         await pilot.press("enter")
         await wait_for(pilot, lambda: any("no such file" in n.message for n in app._notifications))
+        assert inp.value == str(tmp_path / "missing.txt") and inp.has_focus  # kept, to be fixed in place
         inp.value = str(good)
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.corpus is not None and app.corpus.name == "mine")
         assert (home / "corpora" / "mine.txt").exists()
+        assert inp.value == "" and not inp.has_focus  # added: the box is cleared for the next one
 
 
 async def test_lr_schedule_is_chosen_in_the_form_and_reaches_the_run(home, corpus_file):

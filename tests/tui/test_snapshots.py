@@ -31,6 +31,9 @@ def snap_home(monkeypatch):
     with open(run / "metrics.jsonl", "w") as f:
         for i in range(1, 13):
             f.write(json.dumps({"step": 100 * i, "train_loss": 3.0 / i ** 0.5, "val_nll": 2.9 / i ** 0.45}) + "\n")
+    # a user corpus with a long name and a size: its catalog row must stay on one line
+    (SNAP_HOME / "corpora").mkdir()
+    (SNAP_HOME / "corpora" / "my-long-corpus-name-2026.txt").write_text("to be or not to be\n" * 600)
     monkeypatch.setenv("CHARLM_TUI_HOME", str(SNAP_HOME))
     yield SNAP_HOME
     shutil.rmtree(SNAP_HOME, ignore_errors=True)

@@ -72,8 +72,9 @@ class CorpusScreen(Screen):
         ol.clear_options()
         entries = self.app.catalog_entries()
         for e in entries:
-            label = Text()
-            label.append(f"{e.name:<18}", style="bold")
+            label = Text()  # one line per corpus: a long name is cut (the stats pane shows it whole)
+            name = e.name if len(e.name) <= 17 else e.name[:16] + "…"
+            label.append(f"{name:<17}", style="bold")
             size = e.file_size()
             label.append(f" {e.kind:<8} {human_bytes(size) if size is not None else '':>9}")
             ol.add_option(Option(label, id=e.name))
@@ -117,6 +118,9 @@ class CorpusScreen(Screen):
     @on(Input.Submitted, "#corpus-add")
     def _add(self, event: Input.Submitted) -> None:
         spec = event.value.strip()
-        if spec:
+        if spec:  # the text stays until it is added, so a typo can be fixed in place
             self.app.add_corpus(spec)
-            event.input.value = ""
+
+    def corpus_added(self) -> None:
+        self.query_one("#corpus-add", Input).value = ""
+        self.query_one("#corpus-list", OptionList).focus()
