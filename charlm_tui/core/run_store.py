@@ -114,13 +114,22 @@ def delete_run(home: Path, run_id: str) -> str:
     return run.id
 
 
+def run_name_problem(home: Path, new_id: str) -> str | None:
+    """Why ``new_id`` cannot name a run (None if it can): checked before renaming, and by the app's
+    rename dialog while it is still open."""
+    if not RUN_ID_RE.match(new_id):
+        return f"invalid run name {new_id!r}: use letters, digits, '.', '_' and '-' (max 100)"
+    if (runs_dir(home) / new_id).exists():
+        return f"a run named {new_id!r} already exists"
+    return None
+
+
 def rename_run(home: Path, run_id: str, new_id: str) -> str:
     run = open_run(home, run_id)
-    if not RUN_ID_RE.match(new_id):
-        raise RunError(f"invalid run name {new_id!r}: use letters, digits, '.', '_' and '-' (max 100)")
+    problem = run_name_problem(home, new_id)
+    if problem:
+        raise RunError(problem)
     dest = run.path.parent / new_id
-    if dest.exists():
-        raise RunError(f"a run named {new_id!r} already exists")
     _refuse_if_training(run, "rename")
     run.path.rename(dest)
     return new_id

@@ -207,3 +207,26 @@ async def test_lr_schedule_is_chosen_in_the_form_and_reaches_the_run(home, corpu
     run = open_run(home, list_runs(home)[0].id)
     assert run.config["train"]["lr_schedule"] == "plateau"
     assert run.metrics()[0]["lr"] == pytest.approx(3e-3)  # no warmup, no decay: the LR as set
+
+
+async def test_rename_dialog_says_what_is_wrong_and_stays_open(home, corpus_file):
+    from charlm_tui.tui.screens.help import AskScreen
+    app = make_app(home, corpus_spec="tiny")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await train_tiny(pilot, app)
+        [info] = list_runs(home)
+        await pilot.press("5")
+        await wait_for(pilot, lambda: app.current_mode == "runs")
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, AskScreen))
+        inp = app.screen.query_one("#ask-input", Input)
+        assert inp.value == info.id
+        inp.value = "no spaces/or slashes"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, AskScreen)  # still open, with the reason, to be fixed in place
+        assert "invalid run name" in str(app.screen.query_one("#ask-problem").render())
+        inp.value = "my-first-model"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: not isinstance(app.screen, AskScreen))
+        assert [i.id for i in list_runs(home)] == ["my-first-model"]

@@ -112,17 +112,24 @@ class AskScreen(ModalScreen[str | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, question: str, value: str = ""):
+    def __init__(self, question: str, value: str = "", check=None):
+        """``check(text)`` returns why the text will not do (the dialog stays open and says so) or None."""
         super().__init__()
-        self.question, self.value = question, value
+        self.question, self.value, self.check = question, value, check
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Static(self.question, markup=False)
             yield Input(self.value, id="ask-input")
+            yield Static("", id="ask-problem", markup=False)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.dismiss(event.value.strip() or None)
+        text = event.value.strip()
+        problem = self.check(text) if (text and self.check) else None
+        if problem:
+            self.query_one("#ask-problem", Static).update(problem)
+            return
+        self.dismiss(text or None)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

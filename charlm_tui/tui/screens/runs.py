@@ -129,8 +129,13 @@ class RunsScreen(Screen):
         if not rid:
             return
 
+        from charlm_tui.core.run_store import run_name_problem
+
         def done(name: str | None) -> None:
             if name and name != rid:
                 self.app.rename_run(rid, name)
                 self.action_refresh()
-        self.app.push_screen(AskScreen(f"New name for {rid}:", rid), done)
+
+        def check(name: str) -> str | None:
+            return None if name == rid else run_name_problem(self.app.home, name)
+        self.app.push_screen(AskScreen(f"New name for {rid}:", rid, check), done)
