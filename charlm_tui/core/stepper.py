@@ -8,7 +8,7 @@ backends, same maths as ``CharLM.forward`` in eval mode (tests compare them toke
   into a (V, G) table (a row lookup per step, biases included); the recurrent products of ALL layers
   are one ``torch.bmm`` (they depend only on the previous state), so MKL spreads them over the cores;
   the pointwise gate maths runs in NumPy on views of the same buffers (~1 us a call on a 1024-float
-  vector against ~3-5 us for a torch call). 1.29x the characters per second of the torch cell
+  vector against ~3-5 us for a torch call). 1.3x the characters per second of the torch cell
   kernels on a 2-core CPU (benchmarks/generation.py, ``cpu_stepper_vs_torch_cells``).
 - ``TorchStepper`` (CUDA, MPS): the single-step cell kernels (``torch.lstm_cell`` and friends) on
   the model's device.
@@ -67,7 +67,8 @@ class CpuStepper:
         self.c = np.zeros((L, H), dtype=np.float32)
         self.gh_t = torch.empty(L, 1, G)
         self.gh = self.gh_t.numpy()
-        self.gi_t = torch.empty(1, G)
+        self.gi_t = torch.empty(1, G)  # a layer's input projection (layers above the first)
+        self.gi = self.gi_t.numpy()[0]
         self.logits_t = torch.empty(1, self.head_w.shape[1])
         self.scratch = np.empty(G, dtype=np.float32)
 
@@ -87,13 +88,12 @@ class CpuStepper:
         """Feed ``token``; returns float32 logits (V,)."""
         H, s = self.H, self.scratch
         torch.bmm(self.h_t, self.w_hh, out=self.gh_t)  # every layer's recurrent product at once
-        gi_np = self.gi_t.numpy()[0]
         for i in range(self.num_layers):
             if i == 0:
                 gi = self.table[token]  # a view: never written to
             else:
                 torch.mm(self.h_t[i - 1], self.w_ih[i], out=self.gi_t)  # the new output of the layer below
-                gi = gi_np
+                gi = self.gi
                 gi += self.b_in[i]
             g, h = self.gh[i, 0], self.h[i, 0]
             if self.lstm:  # gates i, f, g, o
