@@ -188,9 +188,12 @@ def cmd_train(args, home: Path) -> int:
         model_kw, train_kw = {**pm, **model_kw}, {**pt, **train_kw}
     dist = from_env(args.device or "auto")  # torchrun: join the process group; else a world of one
     try:
-        return _train(args, home, dist, model_kw, train_kw)
-    finally:
-        shutdown(dist)
+        rc = _train(args, home, dist, model_kw, train_kw)
+    except BaseException:
+        shutdown(dist, finished=False)
+        raise
+    shutdown(dist)
+    return rc
 
 
 def _train(args, home: Path, dist, model_kw: dict, train_kw: dict) -> int:

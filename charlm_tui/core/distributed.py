@@ -58,8 +58,17 @@ def from_env(device: str = "auto") -> Dist:
     return Dist(rank=tdist.get_rank(), world=tdist.get_world_size(), local_rank=local_rank)
 
 
-def shutdown(d: Dist) -> None:
+def shutdown(d: Dist, finished: bool = True) -> None:
+    """Leave the process group. After a normal finish the ranks leave together (a barrier first),
+    so that no rank tears down its Gloo connections while another still talks on them (seen once
+    in CI as a SIGABRT, "terminate called without an active exception", in the rank that left
+    first). After an error, no barrier: the other ranks may be inside a collective."""
     if d.enabled:
         import torch.distributed as tdist
         if tdist.is_initialized():
+            if finished:
+                try:
+                    tdist.barrier()
+                except RuntimeError:  # a peer is already gone (it failed): leave anyway
+                    pass
             tdist.destroy_process_group()
