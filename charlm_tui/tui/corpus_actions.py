@@ -13,10 +13,7 @@ class CorpusActions:
 
     def catalog_entries(self):
         """The catalog, then corpora that earlier runs used and the catalog does not list (paths, URLs)."""
-        from charlm_tui.core.catalog import (  # after the first paint
-            CatalogEntry,
-            list_catalog,
-        )
+        from charlm_tui.core.catalog import CatalogEntry, list_catalog  # imported after the first paint
         from charlm_tui.core.run_store import recent_corpus_specs
 
         try:
