@@ -3,7 +3,9 @@
 Same model and hyperparameters (LSTM 2x256, embedding 64, dropout 0.3, batch 32, BPTT 35, Adam,
 clip 1.0, state carried and detached), on python-docs, alternated ROUNDS times in this process
 (each run in the main thread, the order swapped every round); medians, their ratio, each run's
-figure, and the model FLOP utilisation against a fp32 and a bf16 matmul measured here.
+figure, and the model FLOP utilisation against a fp32 and a bf16 matmul measured here. Also, each
+round, the two LSTM layers' forward+backward ALONE (same shapes, no embedding, head, loss or
+optimizer): the ceiling any trainer of this model meets here, as a ratio to the baseline.
 
     python benchmarks/throughput.py [--seconds 10] [--rounds 3]
 """
@@ -91,6 +93,24 @@ def project_chars_per_s(ids: torch.Tensor, vocab: int, seconds: float) -> float:
     return tr._tokens_session / tr._train_seconds_session
 
 
+def lstm_kernels_chars_per_s(seconds: float) -> float:
+    torch.manual_seed(0)
+    layers = [nn.LSTM(EMBED, HIDDEN, 1, batch_first=True), nn.LSTM(HIDDEN, HIDDEN, 1, batch_first=True)]
+    x = torch.randn(BATCH, BPTT, EMBED, requires_grad=True)
+    grad_out = torch.randn(BATCH, BPTT, HIDDEN)
+    chars, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        h = x
+        for layer in layers:
+            h, _ = layer(h)
+        h.backward(grad_out)
+        for layer in layers:
+            layer.zero_grad(set_to_none=True)
+        x.grad = None
+        chars += BATCH * BPTT
+    return chars / (time.perf_counter() - t0)
+
+
 def matmul_flops(dtype: torch.dtype, n: int = 1024, reps: int = 30) -> float:
     a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     a @ b
@@ -108,7 +128,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         corpus = resolve("python-docs", Path(d))
     ids, vocab = corpus.ids, corpus.vocab.size
-    base, proj = [], []
+    base, proj, kern = [], [], []
     for r in range(args.rounds):  # ABBA order: neither loop always runs first
         if r % 2 == 0:
             base.append(baseline_chars_per_s(ids, vocab, args.seconds))
@@ -116,15 +136,18 @@ def main() -> None:
         else:
             proj.append(project_chars_per_s(ids, vocab, args.seconds))
             base.append(baseline_chars_per_s(ids, vocab, args.seconds))
+        kern.append(lstm_kernels_chars_per_s(args.seconds))
     fp32, bf16 = matmul_flops(torch.float32), matmul_flops(torch.bfloat16)
     fpc = flops_per_char(ModelConfig(vocab, "lstm", EMBED, HIDDEN, LAYERS, DROPOUT))
-    b, p = statistics.median(base), statistics.median(proj)
+    b, p, k = statistics.median(base), statistics.median(proj), statistics.median(kern)
     print(json.dumps({"benchmark": "throughput", "baseline_chars_per_s": round(b), "project_chars_per_s": round(p),
-                      "ratio": round(p / b, 3), "flops_per_char": round(fpc), "matmul_fp32_gflops": round(fp32 / 1e9, 1),
+                      "ratio": round(p / b, 3), "lstm_kernels_chars_per_s": round(k),
+                      "lstm_kernels_vs_baseline": round(k / b, 3), "project_vs_lstm_kernels": round(p / k, 3), "flops_per_char": round(fpc), "matmul_fp32_gflops": round(fp32 / 1e9, 1),
                       "matmul_bf16_gflops": round(bf16 / 1e9, 1), "project_mfu_fp32": round(p * fpc / fp32, 3),
                       "project_mfu_bf16": round(p * fpc / bf16, 3), "baseline_mfu_fp32": round(b * fpc / fp32, 3),
                       "seconds_each": args.seconds, "rounds": args.rounds, "threads": torch.get_num_threads(),
-                      "baseline_each": [round(x) for x in base], "project_each": [round(x) for x in proj]}))
+                      "baseline_each": [round(x) for x in base], "project_each": [round(x) for x in proj],
+                      "lstm_kernels_each": [round(x) for x in kern]}))
 
 
 if __name__ == "__main__":

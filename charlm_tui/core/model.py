@@ -67,6 +67,11 @@ class CharLM(nn.Module):
 
     def forward(self, x: torch.Tensor, state=None):
         """x: (B, T) ids -> logits (B, T, V), new state."""
+        h, new_state = self.features(x, state)
+        return self.head(h), new_state
+
+    def features(self, x: torch.Tensor, state=None):
+        """x: (B, T) ids -> the last layer's outputs (B, T, H) (after dropout), new state."""
         if state is None:
             state = self.init_state(x.shape[0])
         lstm = self.cell == "lstm"
@@ -82,7 +87,7 @@ class CharLM(nn.Module):
                 hs.append(s)
             h = self.drop(h)  # between layers, and before the output layer
         new_state = (torch.cat(hs), torch.cat(cs)) if lstm else torch.cat(hs)
-        return self.head(h), new_state
+        return h, new_state
 
     def stepper(self):
         """One character at a time at batch 1, for generation (see ``charlm_tui.core.stepper``)."""

@@ -74,15 +74,17 @@ def generate(model: CharLM, vocab: Vocab, prompt: str, length: int = 500,
     ids = start_ids(vocab, vocab.encode_prompt(prompt))
     try:
         x = torch.tensor([ids], dtype=torch.long, device=device)
-        logits, state = model(x)  # warm-up: the whole prompt in one pass
-        last = logits[0, -1].float().cpu().numpy()
-        stepper = model.stepper()
-        stepper.load(state)
+        h, state = model.features(x)  # warm-up: the whole prompt in one pass
+        last = model.head(h[0, -1]).float().cpu().numpy()  # only the last position's logits
+        stepper = None
         for _ in range(length):
             if stop_event is not None and stop_event.is_set():
                 return
             nxt, prob = pick(last, control.temperature, control.top_k, rng)
             yield Sampled(vocab.itos(nxt), nxt, prob)
+            if stepper is None:  # made after the first character is out: it is not needed for it
+                stepper = model.stepper()
+                stepper.load(state)
             last = stepper.step(nxt)
     finally:
         model.train(was_training)

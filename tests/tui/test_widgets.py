@@ -22,3 +22,13 @@ def test_help_key_items_wrap_between_items_never_inside_one():
 
 def test_an_item_longer_than_the_width_gets_a_line_of_its_own():
     assert render(ItemFlow(["a", "b" * 12, "c"]), 8)[:1] == ["a"]
+
+
+def test_corpus_rows_keep_a_paths_end_and_a_names_start():
+    from charlm_tui.tui.screens.corpus import row_name
+
+    assert row_name("python-docs") == "python-docs"
+    assert row_name("my-long-corpus-name-2026.txt") == "my-long-corpus-n…"
+    assert row_name("/home/me/data/novels/war-and-peace.txt") == "…ar-and-peace.txt"
+    assert row_name("https://example.org/texts/sonnets.txt") == "…exts/sonnets.txt"
+    assert all(len(row_name(n)) <= 17 for n in ("x" * 40, "/a/" + "y" * 40))

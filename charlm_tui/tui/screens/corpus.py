@@ -42,6 +42,16 @@ def stats_text(corpus, val_fraction: float = 0.1) -> Text:
     return t
 
 
+def row_name(name: str, width: int = 17) -> str:
+    """A corpus name cut to ``width`` characters: a path or URL keeps its end (the file's name),
+    anything else its start."""
+    if len(name) <= width:
+        return name
+    if "/" in name or "\\" in name:
+        return "…" + name[-(width - 1):]
+    return name[:width - 1] + "…"
+
+
 class CorpusScreen(Screen):
     BINDINGS = [
         Binding("enter", "use_corpus", "Configure"),
@@ -73,8 +83,7 @@ class CorpusScreen(Screen):
         entries = self.app.catalog_entries()
         for e in entries:
             label = Text()  # one line per corpus: a long name is cut (the stats pane shows it whole)
-            name = e.name if len(e.name) <= 17 else e.name[:16] + "…"
-            label.append(f"{name:<17}", style="bold")
+            label.append(f"{row_name(e.name):<17}", style="bold")
             size = e.file_size()
             label.append(f" {e.kind:<8} {human_bytes(size) if size is not None else '':>9}")
             ol.add_option(Option(label, id=e.name))
