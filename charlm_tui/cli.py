@@ -83,7 +83,7 @@ def build_parser() -> Parser:
                    help="plateau: constant LR, halved when val ppl plateaus; cosine: warmup, then cosine decay "
                         "to the end of the budget (max seconds/steps/epochs), plateau cuts on top")
     o.add_argument("--warmup-steps", type=int, metavar="N", help="cosine schedule: linear warmup over N steps")
-    o.add_argument("--eval-every", type=_positive_int, metavar="N", help="evaluate every N steps")
+    o.add_argument("--eval-every", type=_positive_int, metavar="N", help="evaluate every N steps (and at least once per epoch)")
     o.add_argument("--patience", type=_positive_int, help="evaluations without improvement before stopping")
     o.add_argument("--max-epochs", type=_positive_int)
     o.add_argument("--max-steps", type=_positive_int)

@@ -74,7 +74,7 @@ class TrainConfig:
     partition: str = "sequential"
     lr: float = 3e-3
     clip: float = 1.0
-    eval_every: int = 200
+    eval_every: int = 200      # steps between evaluations (the trainer also evaluates at least once per epoch)
     patience: int = 5          # evaluations without improvement before early stopping
     # plateau: constant LR, cut on plateaus; cosine: linear warmup over warmup_steps, then cosine decay
     # to the end of the budget (max seconds/steps/epochs), with the plateau cuts on top

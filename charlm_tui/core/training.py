@@ -148,6 +148,12 @@ class Trainer:
     def steps_per_epoch(self) -> int:
         return len(self.batches)
 
+    @property
+    def eval_interval(self) -> int:
+        """Steps between evaluations: ``eval_every``, but at least once per epoch (on a small corpus
+        a preset's interval can be many epochs, and the charts would wait that long for a point)."""
+        return min(self.cfg.eval_every, self.steps_per_epoch)
+
     def budget_progress(self) -> float:
         """How far through its budget the run is, in [0, 1]: the furthest of steps, epochs and time."""
         done = self.p.step / max(1, self._total_steps())
@@ -330,7 +336,7 @@ class Trainer:
             self._train_seconds_session += now - t0
             self.p.train_seconds += now - t0
             self.p.elapsed = base_elapsed + (now - session_start)
-            eval_due = self.p.step - self.p.last_eval_step >= self.cfg.eval_every
+            eval_due = self.p.step - self.p.last_eval_step >= self.eval_interval
             # under DDP every host sync happens at evaluation steps, which all ranks share
             emit_due = now - last_emit >= self.cfg.event_interval and not self.dist.enabled
             if not (eval_due or emit_due):

@@ -242,3 +242,14 @@ def test_cosine_needs_no_finite_limit_but_uses_every_one_given():
 def test_bad_schedule_is_refused():
     with pytest.raises(Exception, match="LR schedule must be plateau or cosine"):
         TrainConfig(lr_schedule="linear").validate()
+
+
+def test_evaluates_at_least_once_per_epoch_whatever_the_interval():
+    events = []
+    tr, _ = make(TrainConfig(batch_size=2, num_steps=5, eval_every=10_000, max_epochs=3), events=events)
+    spe = tr.steps_per_epoch
+    assert 1 < spe < 10_000 and tr.eval_interval == spe
+    tr.run()
+    assert [e.step for e in events if e.kind == "eval"] == [spe, 2 * spe, 3 * spe]
+    short, _ = make(TrainConfig(batch_size=2, num_steps=5, eval_every=2, max_steps=6))
+    assert short.eval_interval == 2  # a shorter interval stands

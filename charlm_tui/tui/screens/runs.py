@@ -37,7 +37,8 @@ class RunsScreen(Screen):
 
     def on_mount(self) -> None:
         t = self.query_one(DataTable)
-        t.add_columns("run", "corpus", "model", "steps", "val ppl", "bpc", "status", "updated")
+        # what tells runs apart first; the corpus last (a run's id starts with it unless renamed)
+        t.add_columns("run", "status", "val ppl", "steps", "model", "updated", "corpus")
         self.action_refresh()
         self.set_interval(2.0, self._auto_refresh)
 
@@ -55,8 +56,8 @@ class RunsScreen(Screen):
         self._infos = {i.id: i for i in infos}
         t.clear()
         for i in infos:
-            t.add_row(i.id, i.corpus, f"{i.cell} {i.size}", f"{i.steps:,}", fmt(i.best_val_ppl, ".3f"),
-                      fmt(i.best_val_bpc, ".3f"), i.status, i.updated[:16].replace("T", " "), key=i.id)
+            t.add_row(i.id, i.status, fmt(i.best_val_ppl, ".3f"), f"{i.steps:,}", f"{i.cell} {i.size}",
+                      i.updated[:16].replace("T", " "), i.corpus, key=i.id)
         if keep in self._infos:
             t.move_cursor(row=t.get_row_index(keep))
         if not infos:
@@ -83,7 +84,9 @@ class RunsScreen(Screen):
         info = getattr(self, "_infos", {}).get(run_id)
         if info is None:
             return
-        text = f"{info.id}: {info.status_text}"
+        text = f"{info.id}: {info.status_text}; corpus {info.corpus}"
+        if info.best_val_ppl is not None:
+            text += f"; best val ppl {info.best_val_ppl:.3f} = {fmt(info.best_val_bpc, '.3f')} bits/char"
         if info.damaged:
             text += f"\ndamaged: {info.damaged}"
         self.query_one("#runs-detail", Static).update(text)
