@@ -226,8 +226,11 @@ class Run:
         path = self.path / f"{which}.safetensors"
         if not path.exists():
             other = "last" if which == "best" else "best"
-            hint = f"; try --{other}" if (self.path / f"{other}.safetensors").exists() else "; train it first"
-            raise CheckpointError(f"{path}: run {self.id} has no {which} weights yet{hint}")
+            if (self.path / f"{other}.safetensors").exists():
+                raise CheckpointError(f"run {self.id} has no {which} weights yet; its {other} weights can be "
+                                      f"used (--{other}; in the app, w switches)")
+            raise CheckpointError(f"run {self.id} has no saved weights yet: they are saved at its first "
+                                  "evaluation and when it stops")
         tensors, _meta = checkpoint.load(path, which)
         model = CharLM.from_config(self.model_config())
         sd = {k[6:] if k.startswith("model.") else k: v for k, v in tensors.items()

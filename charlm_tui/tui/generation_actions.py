@@ -51,7 +51,7 @@ class GenerationActions:
             model, vocab = self._load_for_generation(run_id, which)
         except CharLMError as e:
             self.post_message(Generated(stream_id, [], done=True))
-            self.call_from_thread(self.notify, str(e), severity="error", title="Generate")
+            self.call_from_thread(self.notify, str(e), severity="error", title="Generate", timeout=10)
             return
         enc = vocab.encode_prompt(prompt)
         self.call_from_thread(self._stream_started, stream_id, prompt, set(enc.unknown), enc.unknown_count)

@@ -250,3 +250,14 @@ def test_status_text_names_the_reason_only_where_it_adds_something():
     assert info("stopped", "stopped").status_text == "stopped"
     assert info("finished", "max_seconds").status_text == "finished (max_seconds)"
     assert info("running", None).status_text == "running"
+
+
+def test_missing_weights_say_what_exists_and_when_they_are_saved(home, tiny_file):
+    job, _ = train_run(home, tiny_file, 10)
+    run = open_run(home, job.run.id)
+    (run.path / "best.safetensors").unlink()
+    with pytest.raises(CheckpointError, match=r"no best weights yet; its last weights can be used \(--last"):
+        run.load_model("best")
+    (run.path / "last.safetensors").unlink()
+    with pytest.raises(CheckpointError, match="no saved weights yet: they are saved at its first evaluation"):
+        run.load_model("last")

@@ -32,3 +32,14 @@ def test_corpus_rows_keep_a_paths_end_and_a_names_start():
     assert row_name("/home/me/data/novels/war-and-peace.txt") == "…ar-and-peace.txt"
     assert row_name("https://example.org/texts/sonnets.txt") == "…exts/sonnets.txt"
     assert all(len(row_name(n)) <= 17 for n in ("x" * 40, "/a/" + "y" * 40))
+
+
+def test_run_picker_says_no_eval_yet_instead_of_a_zero_perplexity():
+    from types import SimpleNamespace
+
+    from charlm_tui.tui.screens.generate import run_label
+
+    run = SimpleNamespace(id="docs-1", cell="lstm", size="2x256", best_val_ppl=None)
+    assert run_label(run) == "docs-1  lstm 2x256  no eval yet"
+    run.best_val_ppl = 3.14159
+    assert run_label(run) == "docs-1  lstm 2x256  ppl 3.14"

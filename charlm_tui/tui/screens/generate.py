@@ -16,6 +16,12 @@ from charlm_tui.tui.widgets.history_input import HistoryInput
 from charlm_tui.tui.widgets.transcript import Transcript
 
 
+def run_label(info) -> str:
+    """A run in the picker: id, model, best validation perplexity ("no eval yet" before the first)."""
+    ppl = f"ppl {info.best_val_ppl:.2f}" if info.best_val_ppl is not None else "no eval yet"
+    return f"{info.id}  {info.cell} {info.size}  {ppl}"
+
+
 class GenerateScreen(Screen):
     BINDINGS = [
         Binding("escape", "stop_stream", "Stop stream"),
@@ -57,7 +63,7 @@ class GenerateScreen(Screen):
     def refresh_runs(self) -> None:
         sel = self.query_one("#gen-run", Select)
         infos = [i for i in self.app.list_runs() if i.damaged is None]
-        options = [(f"{i.id}  {i.cell} {i.size}  ppl {i.best_val_ppl or 0:.2f}", i.id) for i in infos]
+        options = [(run_label(i), i.id) for i in infos]
         current = self.app.gen_run_id
         with self.prevent(Select.Changed):
             sel.set_options(options)
