@@ -128,11 +128,12 @@ def build_parser() -> Parser:
     e.add_argument("--json", action="store_true")
     _add_home(e)
 
-    r = sub.add_parser("runs", help="list runs; show, delete or rename one")
-    r.add_argument("action", nargs="?", choices=["list", "show", "delete", "rename", "stop", "pause", "resume"],
-                   default="list")
+    r = sub.add_parser("runs", help="list runs; show, compare, delete or rename them")
+    r.add_argument("action", nargs="?", default="list",
+                   choices=["list", "show", "compare", "delete", "rename", "stop", "pause", "resume"])
     r.add_argument("run", nargs="?")
     r.add_argument("new_name", nargs="?")
+    r.add_argument("more", nargs="*", help=argparse.SUPPRESS)  # compare: the third and fourth run
     r.add_argument("--json", action="store_true")
     _add_home(r)
 
@@ -352,6 +353,8 @@ def cmd_runs(args, home: Path) -> int:
         info["metrics"] = run.metrics()[-5:]
         print(json.dumps(info, indent=2))
         return 0
+    if args.action == "compare":
+        return _compare(home, [r for r in (args.run, args.new_name, *args.more) if r], args.json)
     if args.action == "delete":
         print(f"deleted run {delete_run(home, args.run)}")
         return 0
@@ -362,6 +365,28 @@ def cmd_runs(args, home: Path) -> int:
     if not args.new_name:
         raise CharLMError("'runs rename' needs the run id and the new name")
     print(f"renamed to {rename_run(home, args.run, args.new_name)}")
+    return 0
+
+
+def _compare(home: Path, ids: list[str], as_json: bool) -> int:
+    """Best validation first, then the settings in which the runs differ."""
+    from charlm_tui.core.compare import compare_runs, format_setting
+
+    cmp = compare_runs(home, ids)
+    if as_json:
+        for r in cmp.runs:
+            print(json.dumps({"id": r.id, "best_val_nll": r.best_val_nll, "best_val_ppl": r.best_val_ppl,
+                              "best_val_bpc": r.best_val_bpc, "steps": r.steps, "minutes": round(r.minutes, 3),
+                              "settings": r.settings}))
+        return 0
+    width = max(len(r.id) for r in cmp.runs)
+    print(f"{'RUN':<{width}} {'PPL':>7} {'BPC':>6} {'STEPS':>7} {'MINUTES':>7}"
+          + "".join(f" {name.upper():>10}" for name in cmp.differing))
+    for r in cmp.runs:
+        print(f"{r.id:<{width}} {_fmt(r.best_val_ppl, '.3f'):>7} {_fmt(r.best_val_bpc, '.3f'):>6} {r.steps:>7} "
+              f"{r.minutes:>7.1f}" + "".join(f" {format_setting(r.settings[n]):>10}" for n in cmp.differing))
+    if not cmp.differing:
+        print("(same settings in every run)")
     return 0
 
 

@@ -123,3 +123,23 @@ def test_preset_from_the_command_line_and_options_override_it(tiny_file, home):
     run_id = json.loads(r.stdout.splitlines()[-1])["run_id"]
     r = cli("train", "--resume", run_id, "--preset", "quick", "--home", str(home))
     assert r.returncode == 1 and "--preset applies to a new run" in r.stderr
+
+
+def test_runs_compare_ranks_runs_and_shows_what_differs(home):
+    from tests.core.test_compare import make_run
+
+    make_run(home, "run-a", 128, 0.003, [(100, 60, 2.0), (200, 120, 1.7)])
+    make_run(home, "run-b", 256, 0.003, [(100, 90, 1.9), (200, 180, 1.5)])
+    r = cli("runs", "compare", "run-a", "run-b", "--home", str(home))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [
+        "RUN       PPL    BPC   STEPS MINUTES     HIDDEN",
+        "run-b   4.482  2.164     205     3.1        256",
+        "run-a   5.474  2.453     205     2.1        128",
+    ]
+    rows = [json.loads(line) for line in cli("runs", "compare", "run-a", "run-b", "--json", "--home",
+                                             str(home)).stdout.splitlines()]
+    assert [(x["id"], x["best_val_nll"], x["settings"]["hidden"]) for x in rows] == [("run-b", 1.5, 256),
+                                                                                     ("run-a", 1.7, 128)]
+    r = cli("runs", "compare", "run-a", "--home", str(home))
+    assert r.returncode == 1 and "compare 2 to 4 runs at a time, not 1" in r.stderr

@@ -230,3 +230,36 @@ async def test_rename_dialog_says_what_is_wrong_and_stays_open(home, corpus_file
         await pilot.press("enter")
         await wait_for(pilot, lambda: not isinstance(app.screen, AskScreen))
         assert [i.id for i in list_runs(home)] == ["my-first-model"]
+
+
+async def test_mark_runs_to_compare_their_curves_side_by_side(home, corpus_file):
+    from tests.core.test_compare import make_run
+
+    make_run(home, "run-a", 128, 0.003, [(100, 60, 2.0), (200, 120, 1.7)])
+    make_run(home, "run-b", 256, 0.003, [(100, 90, 1.9), (200, 180, 1.5)])
+    app = make_app(home, corpus_spec="tiny")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.corpus is not None)
+        await pilot.press("5")
+        await wait_for(pilot, lambda: app.current_mode == "runs")
+        screen = app.screen
+        table = screen.query_one(DataTable)
+        detail = lambda: str(screen.query_one("#runs-detail").render())  # noqa: E731
+        chart = screen.query_one("#runs-chart")
+        await pilot.press("space")
+        await pilot.pause()
+        first = screen.selected_id()
+        assert table.get_cell(first, "mark") == "*" and "marked runs" not in detail()  # one run: its own curves
+        await pilot.press("down", "space")
+        await pilot.pause()
+        assert screen._marked == [first, screen.selected_id()]
+        text = detail()
+        assert "2 marked runs, best first" in text
+        a, b = text.splitlines()[1:3]
+        assert a.startswith("A • run-b  ppl 4.482 = 2.164 bpc  205 steps  3.1 min  hidden 256")
+        assert b.startswith("B x run-a  ppl 5.474 = 2.453 bpc  205 steps  2.1 min  hidden 128")
+        assert chart._xlabel == "training minutes" and list(chart._series) == ["A", "B"]
+        assert chart._series["A"] == ([1.5, 3.0], [1.9, 1.5])
+        await pilot.press("space")  # unmark: back to the selected run's own curves
+        await pilot.pause()
+        assert "marked runs" not in detail() and chart._xlabel == "step"

@@ -17,7 +17,7 @@ SCREENS_HELP = [  # (keys, screen, what it does)
     ("2 / F3", "Configure", "model and training settings, presets, parameter count, time estimate"),
     ("3 / F4", "Train", "live loss / perplexity charts, progress, ETA, LR, early stopping"),
     ("4 / F5", "Generate", "prompt -> streaming continuation; temperature changes live"),
-    ("5 / F6", "Runs", "every run in the data dir: generate, resume, curves, rename, delete"),
+    ("5 / F6", "Runs", "every run in the data dir: generate, resume, curves, compare, rename, delete"),
     ("? / F1", "Help", "this screen;  ctrl+p command palette;  q / ctrl+q quit (asks if training)"),
 ]
 KEYS_HELP = [  # (screen, its keys: each item is kept on one line)
@@ -27,8 +27,8 @@ KEYS_HELP = [  # (screen, its keys: each item is kept on one line)
     ("Generate", ["enter send prompt", "esc stop the stream", "[ ] temperature -/+", "{ } top-k -/+",
                   "< > length -/+", "( ) stream speed (25/s .. max)", "c confidence colours",
                   "w best/last weights", "ctrl+l clear", "up/down in the prompt: history"]),
-    ("Runs", ["enter open in Generate", "r resume", "w watch live (also runs of other processes)", "d delete",
-              "e rename", "ctrl+r refresh"]),
+    ("Runs", ["enter open in Generate", "r resume", "w watch live (also runs of other processes)",
+              "space mark to compare (2-4 runs)", "d delete", "e rename", "ctrl+r refresh"]),
 ]
 FOOTNOTE = ("Training keeps running when you change screens. Quitting while training stops the run after "
             "saving its state; resume it later from Runs (r) or 'charlm-tui train --resume ID'.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -9,8 +10,9 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
+from charlm_tui.core.errors import CharLMError
 from charlm_tui.tui.screens.help import AskScreen, ConfirmScreen
-from charlm_tui.tui.widgets.metrics_chart import MetricsChart
+from charlm_tui.tui.widgets.metrics_chart import MARKERS, MetricsChart
 
 
 def fmt(v, spec):
@@ -20,6 +22,7 @@ def fmt(v, spec):
 class RunsScreen(Screen):
     BINDINGS = [
         Binding("enter", "generate", "Generate"),
+        Binding("space", "mark", "Mark to compare"),
         Binding("r", "resume", "Resume"),
         Binding("w", "watch", "Watch live"),
         Binding("d", "delete", "Delete"),
@@ -35,9 +38,13 @@ class RunsScreen(Screen):
             yield MetricsChart("curves of the selected run", "nats/char", id="runs-chart")
         yield Footer()
 
+    _marked: list[str] = []  # run ids marked for comparison, in the order they were marked
+
     def on_mount(self) -> None:
+        self._marked = []
         t = self.query_one(DataTable)
         # what tells runs apart first; the corpus last (a run's id starts with it unless renamed)
+        t.add_column(" ", key="mark")  # "*": marked for comparison
         t.add_columns("run", "status", "val ppl", "steps", "model", "updated", "corpus")
         self.action_refresh()
         self.set_interval(2.0, self._auto_refresh)
@@ -54,9 +61,10 @@ class RunsScreen(Screen):
         keep = self.selected_id()
         infos = self.app.list_runs()
         self._infos = {i.id: i for i in infos}
+        self._marked = [rid for rid in self._marked if rid in self._infos]
         t.clear()
         for i in infos:
-            t.add_row(i.id, i.status, fmt(i.best_val_ppl, ".3f"), f"{i.steps:,}", f"{i.cell} {i.size}",
+            t.add_row("*" if i.id in self._marked else " ", i.id, i.status, fmt(i.best_val_ppl, ".3f"), f"{i.steps:,}", f"{i.cell} {i.size}",
                       i.updated[:16].replace("T", " "), i.corpus, key=i.id)
         if keep in self._infos:
             t.move_cursor(row=t.get_row_index(keep))
@@ -80,7 +88,49 @@ class RunsScreen(Screen):
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._show(event.row_key.value if event.row_key else None)
 
+    def action_mark(self) -> None:
+        from charlm_tui.core.compare import MAX_COMPARED
+
+        rid = self.selected_id()
+        if not rid:
+            return
+        if rid in self._marked:
+            self._marked.remove(rid)
+        elif len(self._marked) >= MAX_COMPARED:
+            self.notify(f"Compare up to {MAX_COMPARED} runs at a time: unmark one first (space).", severity="warning")
+            return
+        else:
+            self._marked.append(rid)
+        t = self.query_one(DataTable)
+        t.update_cell(rid, "mark", "*" if rid in self._marked else " ")
+        self._show(rid)
+
+    def _show_comparison(self) -> None:
+        from charlm_tui.core.compare import compare_runs, format_setting
+
+        try:
+            cmp = compare_runs(self.app.home, self._marked)
+        except CharLMError as e:
+            self.query_one("#runs-detail", Static).update(f"cannot compare: {e}")
+            return
+        text = Text(f"{len(cmp.runs)} marked runs, best first (space unmarks):", no_wrap=True, overflow="ellipsis")
+        series = {}
+        for k, r in enumerate(cmp.runs):
+            label = "ABCD"[k]
+            series[label] = r.curve
+            line = f"\n{label} {MARKERS[k]} {r.id}  "
+            line += (f"ppl {r.best_val_ppl:.3f} = {r.best_val_bpc:.3f} bpc" if r.best_val_nll is not None
+                     else "no eval yet")
+            line += f"  {r.steps:,} steps  {r.minutes:.1f} min"
+            line += "".join(f"  {name} {format_setting(r.settings[name])}" for name in cmp.differing)
+            text.append(line)
+        self.query_one("#runs-detail", Static).update(text)
+        self.query_one(MetricsChart).set_series(series, "training minutes", "val loss of the marked runs")
+
     def _show(self, run_id: str | None) -> None:
+        if len(self._marked) >= 2:
+            self._show_comparison()
+            return
         info = getattr(self, "_infos", {}).get(run_id)
         if info is None:
             return

@@ -21,13 +21,14 @@ class MetricsChart(PlotextPlot):
         super().__init__(**kw)
         self.title, self.ylabel = title, ylabel
         self._series: dict[str, tuple[list, list]] = {}
+        self._xlabel, self._title = "step", None  # the title for the current series, if not the default
 
     def on_mount(self) -> None:
         super().on_mount()
         self._draw()
 
-    def set_series(self, series: dict[str, tuple[list, list]]) -> None:
-        self._series = series
+    def set_series(self, series: dict[str, tuple[list, list]], xlabel: str = "step", title: str | None = None) -> None:
+        self._series, self._xlabel, self._title = series, xlabel, title
         if self.is_mounted:
             self._draw()
 
@@ -35,8 +36,9 @@ class MetricsChart(PlotextPlot):
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
-        plt.title(self.title)
-        plt.xlabel("step")
+        title = self._title or self.title
+        plt.title(title)
+        plt.xlabel(self._xlabel)
         plt.ylabel(self.ylabel)
         drawn = False
         for i, (label, (xs, ys)) in enumerate(self._series.items()):
@@ -48,5 +50,5 @@ class MetricsChart(PlotextPlot):
             plt.plot(px, py, label=f"{label} {marker}", marker=marker)
             drawn = True
         if not drawn:
-            plt.title(f"{self.title}: waiting for data")
+            plt.title(f"{title}: waiting for data")
         self.refresh()

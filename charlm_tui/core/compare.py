@@ -1,0 +1,88 @@
+"""Runs side by side: the settings in which they differ, their best validation figures, and their
+validation curves against training time (what matters when the budget is minutes, and fair across
+batch sizes and BPTT lengths, which make "a step" mean different amounts of work)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from charlm_tui.core.config import LN2
+from charlm_tui.core.errors import RunError
+from charlm_tui.core.runs import open_run
+
+MAX_COMPARED = 4  # one chart marker each: colour alone says nothing under NO_COLOR
+
+# (name shown, where it lives in config.json)
+SETTINGS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("corpus", ("corpus", "name")), ("cell", ("model", "cell")), ("embed", ("model", "embed_dim")),
+    ("hidden", ("model", "hidden_size")), ("layers", ("model", "num_layers")), ("dropout", ("model", "dropout")),
+    ("batch", ("train", "batch_size")), ("bptt", ("train", "num_steps")), ("lr", ("train", "lr")),
+    ("schedule", ("train", "lr_schedule")), ("clip", ("train", "clip")), ("partition", ("train", "partition")),
+    ("seed", ("train", "seed")), ("ranks", ("world_size",)),
+)
+
+
+def _setting(config: dict, path: tuple[str, ...]):
+    v = config
+    for key in path:
+        if not isinstance(v, dict) or key not in v:
+            return None
+        v = v[key]
+    return v
+
+
+@dataclass
+class ComparedRun:
+    id: str
+    best_val_nll: float | None
+    steps: int
+    minutes: float                      # training time so far, as of its last evaluation
+    settings: dict[str, object]
+    curve: tuple[list[float], list[float]]  # (training minutes, val NLL) at each evaluation
+
+    @property
+    def best_val_ppl(self) -> float | None:
+        return None if self.best_val_nll is None else math.exp(min(self.best_val_nll, 700.0))
+
+    @property
+    def best_val_bpc(self) -> float | None:
+        return None if self.best_val_nll is None else self.best_val_nll / LN2
+
+
+@dataclass
+class Comparison:
+    runs: list[ComparedRun]   # best validation first; runs not yet evaluated last
+    differing: list[str]      # the settings whose values are not the same in every run
+
+
+def compared_run(home: Path, run_id: str) -> ComparedRun:
+    run = open_run(home, run_id)
+    config = run.config
+    xs, ys, steps, minutes = [], [], 0, 0.0
+    for m in run.metrics():
+        steps = max(steps, int(m.get("step") or 0))
+        nll, elapsed = m.get("val_nll"), m.get("elapsed")
+        if elapsed is not None:
+            minutes = max(minutes, elapsed / 60.0)
+        if nll is not None and elapsed is not None and math.isfinite(nll):
+            xs.append(elapsed / 60.0)
+            ys.append(nll)
+    return ComparedRun(id=run.id, best_val_nll=min(ys) if ys else None, steps=steps, minutes=minutes,
+                       settings={name: _setting(config, path) for name, path in SETTINGS}, curve=(xs, ys))
+
+
+def compare_runs(home: Path, run_ids: list[str]) -> Comparison:
+    if not 2 <= len(run_ids) <= MAX_COMPARED:
+        raise RunError(f"compare 2 to {MAX_COMPARED} runs at a time, not {len(run_ids)}")
+    runs = [compared_run(home, rid) for rid in run_ids]
+    runs.sort(key=lambda r: (r.best_val_nll is None, r.best_val_nll or 0.0))
+    differing = [name for name, _ in SETTINGS if len({repr(r.settings[name]) for r in runs}) > 1]
+    return Comparison(runs, differing)
+
+
+def format_setting(value) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    return "-" if value is None else str(value)
