@@ -376,15 +376,16 @@ def _compare(home: Path, ids: list[str], as_json: bool) -> int:
     if as_json:
         for r in cmp.runs:
             print(json.dumps({"id": r.id, "best_val_nll": r.best_val_nll, "best_val_ppl": r.best_val_ppl,
-                              "best_val_bpc": r.best_val_bpc, "steps": r.steps, "minutes": round(r.minutes, 3),
+                              "best_val_bpc": r.best_val_bpc, "best_at_minutes": r.best_minutes, "steps": r.steps,
                               "settings": r.settings}))
         return 0
     width = max(len(r.id) for r in cmp.runs)
-    print(f"{'RUN':<{width}} {'PPL':>7} {'BPC':>6} {'STEPS':>7} {'MINUTES':>7}"
+    print(f"{'RUN':<{width}} {'PPL':>7} {'BPC':>6} {'AT MIN':>6} {'STEPS':>7}"
           + "".join(f" {name.upper():>10}" for name in cmp.differing))
     for r in cmp.runs:
-        print(f"{r.id:<{width}} {_fmt(r.best_val_ppl, '.3f'):>7} {_fmt(r.best_val_bpc, '.3f'):>6} {r.steps:>7} "
-              f"{r.minutes:>7.1f}" + "".join(f" {format_setting(r.settings[n]):>10}" for n in cmp.differing))
+        print(f"{r.id:<{width}} {_fmt(r.best_val_ppl, '.3f'):>7} {_fmt(r.best_val_bpc, '.3f'):>6} "
+              f"{_fmt(r.best_minutes, '.1f'):>6} {r.steps:>7}"
+              + "".join(f" {format_setting(r.settings[n]):>10}" for n in cmp.differing))
     if not cmp.differing:
         print("(same settings in every run)")
     return 0

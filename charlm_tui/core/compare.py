@@ -37,8 +37,8 @@ def _setting(config: dict, path: tuple[str, ...]):
 class ComparedRun:
     id: str
     best_val_nll: float | None
-    steps: int
-    minutes: float                      # training time so far, as of its last evaluation
+    steps: int                          # steps trained so far
+    best_minutes: float | None          # training minutes when the best validation was reached
     settings: dict[str, object]
     curve: tuple[list[float], list[float]]  # (training minutes, val NLL) at each evaluation
 
@@ -60,16 +60,16 @@ class Comparison:
 def compared_run(home: Path, run_id: str) -> ComparedRun:
     run = open_run(home, run_id)
     config = run.config
-    xs, ys, steps, minutes = [], [], 0, 0.0
+    xs, ys, steps = [], [], int(run.status().get("steps") or 0)
     for m in run.metrics():
         steps = max(steps, int(m.get("step") or 0))
         nll, elapsed = m.get("val_nll"), m.get("elapsed")
-        if elapsed is not None:
-            minutes = max(minutes, elapsed / 60.0)
         if nll is not None and elapsed is not None and math.isfinite(nll):
             xs.append(elapsed / 60.0)
             ys.append(nll)
-    return ComparedRun(id=run.id, best_val_nll=min(ys) if ys else None, steps=steps, minutes=minutes,
+    best = min(range(len(ys)), key=ys.__getitem__) if ys else None
+    return ComparedRun(id=run.id, best_val_nll=ys[best] if ys else None, steps=steps,
+                       best_minutes=xs[best] if ys else None,
                        settings={name: _setting(config, path) for name, path in SETTINGS}, curve=(xs, ys))
 
 

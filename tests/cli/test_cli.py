@@ -133,9 +133,9 @@ def test_runs_compare_ranks_runs_and_shows_what_differs(home):
     r = cli("runs", "compare", "run-a", "run-b", "--home", str(home))
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == [
-        "RUN       PPL    BPC   STEPS MINUTES     HIDDEN",
-        "run-b   4.482  2.164     205     3.1        256",
-        "run-a   5.474  2.453     205     2.1        128",
+        "RUN       PPL    BPC AT MIN   STEPS     HIDDEN",
+        "run-b   4.482  2.164    3.0     205        256",
+        "run-a   5.474  2.453    2.0     205        128",
     ]
     rows = [json.loads(line) for line in cli("runs", "compare", "run-a", "run-b", "--json", "--home",
                                              str(home)).stdout.splitlines()]

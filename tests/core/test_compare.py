@@ -7,7 +7,7 @@ from charlm_tui.core.compare import compare_runs, format_setting
 from charlm_tui.core.errors import RunError
 
 
-def make_run(home, run_id, hidden, lr, evals, corpus="python-docs", world=1):
+def make_run(home, run_id, hidden, lr, evals, corpus="python-docs", world=1, status_steps=None):
     """A run folder as training leaves it; ``evals``: (step, elapsed seconds, val NLL)."""
     d = home / "runs" / run_id
     d.mkdir(parents=True)
@@ -23,21 +23,25 @@ def make_run(home, run_id, hidden, lr, evals, corpus="python-docs", world=1):
             f.write(json.dumps({"step": step, "elapsed": elapsed, "train_loss": nll + 0.1, "val_nll": nll}) + "\n")
             f.write(json.dumps({"step": step + 5, "elapsed": elapsed + 6, "train_loss": nll}) + "\n")  # no eval
         f.write('{"step": 99999, "val_n')  # a line torn by a kill: ignored
+    if status_steps is not None:
+        (d / "status.json").write_text(json.dumps({"status": "stopped", "steps": status_steps}))
 
 
 def test_compare_sorts_best_first_and_lists_only_differing_settings(tmp_path):
-    make_run(tmp_path, "small", 128, 0.003, [(100, 60, 2.0), (200, 120, 1.7), (300, 180, 1.8)])
+    make_run(tmp_path, "small", 128, 0.003, [(100, 60, 2.0), (200, 120, 1.7), (300, 180, 1.8)], status_steps=321)
     make_run(tmp_path, "big", 256, 0.003, [(100, 90, 1.9), (200, 180, 1.5)])
     make_run(tmp_path, "fresh", 256, 0.001, [], corpus="python-code")
     cmp = compare_runs(tmp_path, ["small", "fresh", "big"])
     assert [r.id for r in cmp.runs] == ["big", "small", "fresh"]  # best val first, never evaluated last
     assert cmp.differing == ["corpus", "hidden", "lr"]
     big, small, fresh = cmp.runs
-    assert big.best_val_nll == 1.5 and big.steps == 205 and big.minutes == pytest.approx(186 / 60)
+    assert big.best_val_nll == 1.5 and big.steps == 205 and big.best_minutes == 3.0
     assert big.best_val_ppl == pytest.approx(math.exp(1.5)) and big.best_val_bpc == pytest.approx(1.5 / math.log(2))
     assert small.curve == ([1.0, 2.0, 3.0], [2.0, 1.7, 1.8])  # x: training minutes at each evaluation
-    assert small.best_val_nll == 1.7
-    assert fresh.best_val_nll is None and fresh.best_val_ppl is None and fresh.curve == ([], [])
+    assert small.best_val_nll == 1.7 and small.best_minutes == 2.0  # when the best came, not the last
+    assert small.steps == 321  # as the run's status says: it trained on after its last evaluation
+    assert fresh.best_val_nll is None and fresh.best_val_ppl is None and fresh.best_minutes is None
+    assert fresh.curve == ([], []) and fresh.steps == 0
     assert [format_setting(r.settings["lr"]) for r in cmp.runs] == ["0.003", "0.003", "0.001"]
     assert format_setting(None) == "-" and format_setting(256) == "256"
 

@@ -256,8 +256,8 @@ async def test_mark_runs_to_compare_their_curves_side_by_side(home, corpus_file)
         text = detail()
         assert "2 marked runs, best first" in text
         a, b = text.splitlines()[1:3]
-        assert a.startswith("A • run-b  ppl 4.482 = 2.164 bpc  205 steps  3.1 min  hidden 256")
-        assert b.startswith("B x run-a  ppl 5.474 = 2.453 bpc  205 steps  2.1 min  hidden 128")
+        assert a.startswith("A • run-b  ppl 4.482 = 2.164 bpc at 3.0 min  205 steps  hidden 256")
+        assert b.startswith("B x run-a  ppl 5.474 = 2.453 bpc at 2.0 min  205 steps  hidden 128")
         assert chart._xlabel == "training minutes" and list(chart._series) == ["A", "B"]
         assert chart._series["A"] == ([1.5, 3.0], [1.9, 1.5])
         await pilot.press("space")  # unmark: back to the selected run's own curves

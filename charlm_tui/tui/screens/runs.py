@@ -119,12 +119,14 @@ class RunsScreen(Screen):
             label = "ABCD"[k]
             series[label] = r.curve
             line = f"\n{label} {MARKERS[k]} {r.id}  "
-            line += (f"ppl {r.best_val_ppl:.3f} = {r.best_val_bpc:.3f} bpc" if r.best_val_nll is not None
-                     else "no eval yet")
-            line += f"  {r.steps:,} steps  {r.minutes:.1f} min"
+            line += (f"ppl {r.best_val_ppl:.3f} = {r.best_val_bpc:.3f} bpc at {r.best_minutes:.1f} min"
+                     if r.best_val_nll is not None else "no eval yet")
+            line += f"  {r.steps:,} steps"
             line += "".join(f"  {name} {format_setting(r.settings[name])}" for name in cmp.differing)
             text.append(line)
-        self.query_one("#runs-detail", Static).update(text)
+        detail = self.query_one("#runs-detail", Static)
+        detail.add_class("compare")  # a line per run, cut at the edge rather than wrapped
+        detail.update(text)
         self.query_one(MetricsChart).set_series(series, "training minutes", "val loss of the marked runs")
 
     def _show(self, run_id: str | None) -> None:
@@ -134,6 +136,7 @@ class RunsScreen(Screen):
         info = getattr(self, "_infos", {}).get(run_id)
         if info is None:
             return
+        self.query_one("#runs-detail", Static).remove_class("compare")
         text = f"{info.id}: {info.status_text}; corpus {info.corpus}"
         if info.best_val_ppl is not None:
             text += f"; best val ppl {info.best_val_ppl:.3f} = {fmt(info.best_val_bpc, '.3f')} bits/char"
