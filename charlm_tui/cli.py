@@ -199,7 +199,7 @@ def cmd_train(args, home: Path) -> int:
 
 def _train(args, home: Path, dist, model_kw: dict, train_kw: dict) -> int:
     from charlm_tui.core.corpus import TextOptions
-    from charlm_tui.core.jobs import new_job, resume_job
+    from charlm_tui.core.jobs import another_round, new_job, resume_job
     from charlm_tui.core.training import TrainConfig
 
     def callback(ev):
@@ -216,6 +216,12 @@ def _train(args, home: Path, dist, model_kw: dict, train_kw: dict) -> int:
         if model_kw:
             raise CharLMError("the model of a resumed run cannot change; drop "
                               + ", ".join("--" + k.replace("_", "-") for k in model_kw))
+        if not any(k in train_kw for k in ("max_seconds", "max_steps", "max_epochs", "patience")):
+            # limits are totals: a run that ended at one gets another round of it, as in the app
+            extra, why = another_round(home, args.resume)
+            train_kw = {**extra, **train_kw}
+            if why and dist.is_main and not args.json:
+                print(f"resuming: {why}", flush=True)
         job = resume_job(home, args.resume, train_kw, callback=callback, dist=dist)
     else:
         if not args.corpus:

@@ -122,8 +122,54 @@ def resume_job(home: Path, run_id: str, overrides: dict | None = None, *,
         trainer.load_checkpoint_state(tensors, meta)
         # update the stored config so later resumes keep the raised limits
         from charlm_tui.core.atomic import write_json
-        write_json(run.path / "config.json", {**cfg_json, "train": cfg.to_json(), "world_size": dist.world})
+        write_json(run.path / "config.json", {**cfg_json, "train": cfg.to_json(), "world_size": dist.world,
+                                              "first_train": cfg_json.get("first_train", cfg_json["train"])})
     except BaseException:
         run.release_lock()
         raise
     return TrainingJob(run, trainer, corpus)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.3g}s"
+    m, s = divmod(int(round(seconds)), 60)
+    return f"{m}m{s:02d}s"
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n:,} {what}" + ("" if n == 1 else "s")
+
+
+def another_round(home: Path, run_id: str) -> tuple[dict, str | None]:
+    """Overrides that give a run which ended at one of its limits another round of the same size,
+    and a sentence saying so; ``({}, None)`` for a run that did not (it just continues).
+
+    Limits are totals (a 5-minute run has ``max_seconds`` 300 and, when finished, 300 s behind it),
+    so resuming a finished run as it is would stop at once. Another round: the time budget grows by
+    its size (the cosine schedule stretches over the longer budget), or the step or epoch limit, or,
+    after an early stop, the patience starts again."""
+    from charlm_tui.core import checkpoint
+
+    run = open_run(home, run_id)
+    reason = run.status().get("reason")
+    if reason not in ("max_seconds", "max_steps", "max_epochs", "early_stop"):
+        return {}, None
+    # a round is as big as the run's limits were when it was created (config.json's "train" holds
+    # the limits as raised by the last resume)
+    first = run.config.get("first_train")
+    cfg = TrainConfig.from_json(first) if isinstance(first, dict) else run.train_config()
+    p = checkpoint.read_header(run.path / "last.safetensors")["meta"].get("progress", {})
+    if reason == "max_seconds" and cfg.max_seconds:
+        return ({"max_seconds": float(p.get("elapsed", cfg.max_seconds)) + cfg.max_seconds},
+                f"it had used its time budget; training {_duration(cfg.max_seconds)} more")
+    if reason == "max_steps" and cfg.max_steps:
+        return {"max_steps": int(p.get("step", cfg.max_steps)) + cfg.max_steps}, \
+            f"it had reached its step limit; training {_count(cfg.max_steps, 'more step')}"
+    if reason == "max_epochs":
+        return {"max_epochs": int(p.get("epoch", cfg.max_epochs)) + cfg.max_epochs}, \
+            f"it had reached its epoch limit; training {_count(cfg.max_epochs, 'more epoch')}"
+    if reason == "early_stop":
+        return {"patience": int(p.get("bad_evals", cfg.patience)) + cfg.patience}, \
+            f"it had stopped early; its patience starts again ({cfg.patience} evaluations)"
+    return {}, None

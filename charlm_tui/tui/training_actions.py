@@ -74,7 +74,7 @@ class TrainingActions:
 
     @work(thread=True, exclusive=True, group="train", exit_on_error=False)
     def _train_worker(self, resume_id: str | None) -> None:
-        from charlm_tui.core.jobs import new_job, resume_job
+        from charlm_tui.core.jobs import another_round, new_job, resume_job
         post = lambda ev: self.post_message(TrainUpdate(ev))  # noqa: E731
         try:
             if resume_id is None:
@@ -82,8 +82,12 @@ class TrainingActions:
                                                                           UI_EVENT_INTERVAL_S))
                 job = new_job(self.home, self.corpus_spec, self.model_kw, cfg, corpus=self.corpus, callback=post)
             else:
-                job = resume_job(self.home, resume_id, {"max_epochs": max(self.train_config.max_epochs, 1),
-                                                        "event_interval": UI_EVENT_INTERVAL_S}, callback=post)
+                # a run that ended at a limit gets another round of it; an unfinished one just goes on
+                extra, why = another_round(self.home, resume_id)
+                job = resume_job(self.home, resume_id, {**extra, "event_interval": UI_EVENT_INTERVAL_S},
+                                 callback=post)
+                if why:
+                    self.call_from_thread(self.notify, f"Resuming {resume_id}: {why}.", title="Resume")
         except CharLMError as e:
             self.post_message(TrainFailed(str(e)))
             return

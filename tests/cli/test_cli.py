@@ -143,3 +143,13 @@ def test_runs_compare_ranks_runs_and_shows_what_differs(home):
                                                                                      ("run-a", 1.7, 128)]
     r = cli("runs", "compare", "run-a", "--home", str(home))
     assert r.returncode == 1 and "compare 2 to 4 runs at a time, not 1" in r.stderr
+
+
+def test_resume_of_a_finished_run_trains_another_round_unless_limits_are_given(tiny_file, home):
+    rid = train_json(tiny_file, home)[-1]["run_id"]
+    steps = json.loads(cli("runs", "--json", "--home", str(home)).stdout.splitlines()[0])["steps"]
+    r = cli("train", "--resume", rid, "--home", str(home))
+    assert r.returncode == 0, r.stderr
+    assert f"resuming: it had reached its step limit; training {steps} more steps" in r.stdout
+    r = cli("train", "--resume", rid, "--max-steps", str(3 * steps + 1), "--json", "--home", str(home))
+    assert "resuming:" not in r.stdout and json.loads(r.stdout.splitlines()[-1])["steps"] == 3 * steps + 1

@@ -261,3 +261,38 @@ def test_missing_weights_say_what_exists_and_when_they_are_saved(home, tiny_file
     (run.path / "last.safetensors").unlink()
     with pytest.raises(CheckpointError, match="no saved weights yet: they are saved at its first evaluation"):
         run.load_model("last")
+
+
+def test_resuming_a_run_that_ended_at_a_limit_gives_it_another_round_of_the_same_size(home, tiny_file):
+    from charlm_tui.core.jobs import another_round
+
+    job, final = train_run(home, tiny_file, 10)
+    rid = job.run.id
+    assert final.reason == "max_steps" and final.step == 10
+    for n in (20, 30):  # each round is the size the run was created with, not the raised limit
+        extra, why = another_round(home, rid)
+        assert extra == {"max_steps": n} and why == "it had reached its step limit; training 10 more steps"
+        assert resume_job(home, rid, extra).start().step == n
+    # stopped by hand: nothing to extend, it just goes on with its limits
+    status = job.run.path / "status.json"
+    st = json.loads(status.read_text())
+    status.write_text(json.dumps({**st, "reason": "stopped", "status": "stopped"}))
+    assert another_round(home, rid) == ({}, None)
+    # an early stop: the patience starts again
+    status.write_text(json.dumps({**st, "reason": "early_stop"}))
+    bad = checkpoint.read_header(job.run.path / "last.safetensors")["meta"]["progress"]["bad_evals"]
+    extra, why = another_round(home, rid)
+    assert extra == {"patience": bad + 5} and "patience starts again (5 evaluations)" in why
+
+
+def test_a_time_budget_grows_by_its_size(home, tiny_file):
+    from charlm_tui.core.jobs import another_round
+
+    cfg = TrainConfig(batch_size=4, num_steps=10, eval_every=5, max_seconds=0.3, event_interval=1e9, seed=3)
+    job = new_job(home, str(tiny_file), MODEL, cfg)
+    assert job.start().reason == "max_seconds"
+    elapsed = checkpoint.read_header(job.run.path / "last.safetensors")["meta"]["progress"]["elapsed"]
+    extra, why = another_round(home, job.run.id)
+    assert extra == {"max_seconds": elapsed + 0.3} and why == "it had used its time budget; training 0.3s more"
+    again = resume_job(home, job.run.id, extra).start()
+    assert again.reason == "max_seconds" and again.elapsed >= elapsed + 0.3

@@ -126,11 +126,12 @@ async def test_choose_train_generate_runs_resume(home, corpus_file):
         table = app.screen.query_one(DataTable)
         assert table.row_count == 1
         steps_before = info.steps
-        app.train_config = app.train_config.__class__(**{**app.train_config.to_json(), "max_epochs": 2})
-        await pilot.press("r")
+        await pilot.press("r")  # it finished at its epoch limit (1): resuming trains another epoch
         await wait_for(pilot, lambda: app.train_state.state == "finished" and app.train_state.last.step > steps_before)
         metrics = open_run(home, info.id).metrics()
         assert metrics[0]["step"] == 5 and metrics[-1]["step"] > steps_before
+        assert app.train_state.last.epoch == pytest.approx(2.0)
+        assert any("epoch limit; training 1 more epoch" in n.message for n in app._notifications)
 
 
 async def test_stop_key_saves_and_marks_stopped(home, corpus_file):
