@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from charlm_tui.core import checkpoint
-from charlm_tui.core.atomic import pid_alive, write_json
+from charlm_tui.core.atomic import pid_alive, write_bytes, write_json
 from charlm_tui.core.config import FINISHED_REASONS, TrainEvent
 from charlm_tui.core.errors import CharLMError, CheckpointError, RunError
 from charlm_tui.paths import runs_dir
@@ -122,6 +122,17 @@ class Run:
             return {"status": "unknown"}
         except (OSError, ValueError):
             return {"status": "damaged", "reason": "status.json unreadable"}
+
+    def save_sample(self, text: str) -> Path:
+        """Keep generated text: ``samples/<time>.txt`` in the run's folder (never overwritten)."""
+        folder = self.path / "samples"
+        folder.mkdir(exist_ok=True)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        path, n = folder / f"{stamp}.txt", 1
+        while path.exists():
+            path, n = folder / f"{stamp}-{n}.txt", n + 1
+        write_bytes(path, text.encode("utf-8"))
+        return path
 
     def metrics(self) -> list[dict]:
         out = []

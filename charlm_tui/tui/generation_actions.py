@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 from textual import work
 
@@ -29,6 +30,24 @@ class GenerationActions:
         self.streaming = True
         self._gen_worker(self._stream_id, self.gen_run_id, self.gen_weights, prompt, self.gen_length, self._gen_stop)
         return True
+
+    def save_sample(self, text: str) -> Path | None:
+        """Write the transcript into the selected run's samples/ folder; say where, or why not."""
+        from charlm_tui.core.runs import open_run
+
+        if not text.strip():
+            self.notify("Nothing to save yet: generate some text first.", severity="warning")
+            return None
+        if self.gen_run_id is None:
+            self.notify("No run selected to save the text with.", severity="warning")
+            return None
+        try:
+            path = open_run(self.home, self.gen_run_id).save_sample(text)
+        except (CharLMError, OSError) as e:
+            self.notify(f"Could not save the text: {e}", severity="error", timeout=10)
+            return None
+        self.notify(f"Saved {len(text):,} characters to {path}", title="Generate", timeout=8)
+        return path
 
     def stop_generation(self) -> None:
         self._gen_stop.set()

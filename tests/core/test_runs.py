@@ -296,3 +296,12 @@ def test_a_time_budget_grows_by_its_size(home, tiny_file):
     assert extra == {"max_seconds": elapsed + 0.3} and why == "it had used its time budget; training 0.3s more"
     again = resume_job(home, job.run.id, extra).start()
     assert again.reason == "max_seconds" and again.elapsed >= elapsed + 0.3
+
+
+def test_saved_samples_are_utf8_files_never_overwritten(home, tiny_file):
+    job, _ = train_run(home, tiny_file, 5)
+    run = open_run(home, job.run.id)
+    a, b = run.save_sample("» the Ωcat\nsat"), run.save_sample("again")
+    assert a != b and a.parent == b.parent == run.path / "samples"
+    assert a.read_text(encoding="utf-8") == "» the Ωcat\nsat" and b.read_text(encoding="utf-8") == "again"
+    assert [i.id for i in list_runs(home)] == [job.run.id] and list_runs(home)[0].damaged is None

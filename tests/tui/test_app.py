@@ -264,3 +264,24 @@ async def test_mark_runs_to_compare_their_curves_side_by_side(home, corpus_file)
         await pilot.press("space")  # unmark: back to the selected run's own curves
         await pilot.pause()
         assert "marked runs" not in detail() and chart._xlabel == "step"
+
+
+async def test_ctrl_s_saves_the_generated_text_into_the_run(home, corpus_file):
+    app = make_app(home, corpus_spec="tiny")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await train_tiny(pilot, app)
+        await pilot.press("4")
+        await wait_for(pilot, lambda: app.current_mode == "generate")
+        await pilot.press("ctrl+s")  # nothing generated yet: says so, writes nothing
+        assert any("Nothing to save yet" in n.message for n in app._notifications)
+        [info] = list_runs(home)
+        assert not (open_run(home, info.id).path / "samples").exists()
+        app.gen_length, app.gen_pace = 50, 0
+        app.screen.query_one("#gen-prompt", Input).value = "the "
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: not app.streaming and len(app.screen.query_one("#gen-transcript").text) > 50)
+        shown = app.screen.query_one("#gen-transcript").text.plain
+        await pilot.press("ctrl+s")
+        [saved] = (open_run(home, info.id).path / "samples").iterdir()
+        assert saved.read_text(encoding="utf-8") == shown and shown.startswith("» the ")
+        assert any(str(saved) in n.message for n in app._notifications)

@@ -36,6 +36,7 @@ class GenerateScreen(Screen):
         Binding("c", "toggle_confidence", "Confidence"),
         Binding("w", "toggle_weights", "Best/last"),
         Binding("ctrl+l", "clear", "Clear", show=False),
+        Binding("ctrl+s", "save_text", "Save text"),
     ]
 
     def compose(self) -> ComposeResult:
@@ -155,6 +156,9 @@ class GenerateScreen(Screen):
     def action_toggle_weights(self) -> None:
         sel = self.query_one("#gen-weights", Select)
         sel.value = "last" if sel.value == "best" else "best"
+
+    def action_save_text(self) -> None:
+        self.app.save_sample(self.query_one(Transcript).text.plain)
 
     def action_clear(self) -> None:
         self.query_one(Transcript).clear()

@@ -26,7 +26,8 @@ KEYS_HELP = [  # (screen, its keys: each item is kept on one line)
     ("Train", ["space pause/resume", "s stop (saves)", "n sample now from the best weights"]),
     ("Generate", ["enter send prompt", "esc stop the stream", "[ ] temperature -/+", "{ } top-k -/+",
                   "< > length -/+", "( ) stream speed (25/s .. max)", "c confidence colours",
-                  "w best/last weights", "ctrl+l clear", "up/down in the prompt: history"]),
+                  "w best/last weights", "ctrl+s save the text", "ctrl+l clear",
+                  "up/down in the prompt: history"]),
     ("Runs", ["enter open in Generate", "r resume", "w watch live (also runs of other processes)",
               "space mark to compare (2-4 runs)", "d delete", "e rename", "ctrl+r refresh"]),
 ]
