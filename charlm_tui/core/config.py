@@ -140,6 +140,8 @@ class TrainEvent:
     patience_left: int | None = None
     reason: str | None = None
     message: str = ""
+    budget: float | None = None       # how far through its limits the run is, 0..1 (steps, epochs or time)
+    time_budget: float | None = None  # max_seconds, when the run has a time limit
 
     def to_json(self) -> dict:
         return {k: v for k, v in asdict(self).items() if v is not None and v != ""}

@@ -194,7 +194,8 @@ class Trainer:
                         total_steps=self._total_steps(), lr=self.lr, elapsed=self.p.elapsed,
                         best_val_nll=best, best_val_ppl=math.exp(best) if best is not None else None,
                         best_val_bpc=best / LN2 if best is not None else None,
-                        patience_left=self.cfg.patience - self.p.bad_evals, **kw)
+                        patience_left=self.cfg.patience - self.p.bad_evals,
+                        budget=round(self.budget_progress(), 4), time_budget=self.cfg.max_seconds, **kw)
         if self.sink is not None:
             self.sink.on_event(ev)
         if self.callback is not None:

@@ -253,3 +253,15 @@ def test_evaluates_at_least_once_per_epoch_whatever_the_interval():
     assert [e.step for e in events if e.kind == "eval"] == [spe, 2 * spe, 3 * spe]
     short, _ = make(TrainConfig(batch_size=2, num_steps=5, eval_every=2, max_steps=6))
     assert short.eval_interval == 2  # a shorter interval stands
+
+
+def test_events_say_how_far_through_its_limits_the_run_is():
+    events = []
+    tr, _ = make(TrainConfig(batch_size=2, num_steps=5, eval_every=5, max_steps=10), events=events)
+    tr.run()
+    evals = [(e.step, e.budget, e.time_budget) for e in events if e.kind == "eval"]
+    assert evals == [(5, 0.5, None), (10, 1.0, None)]
+    events.clear()
+    tr, _ = make(TrainConfig(batch_size=2, num_steps=5, eval_every=5, max_steps=10, max_seconds=1000.0), events=events)
+    tr.run()
+    assert [(e.budget, e.time_budget) for e in events if e.kind == "eval"] == [(0.5, 1000.0), (1.0, 1000.0)]

@@ -63,13 +63,14 @@ def events():
         step = 100 * i
         out.append(TrainEvent("progress", step, step / 205, 2000, train_loss=3.2 / i ** 0.5, lr=3e-3,
                               chars_per_s=31000.0, elapsed=6.6 * i, eta=6.6 * (20 - i), best_val_nll=1.3,
-                              best_val_ppl=3.67, best_val_bpc=1.876, patience_left=5))
+                              best_val_ppl=3.67, best_val_bpc=1.876, patience_left=5, time_budget=300.0,
+                              budget=6.6 * i / 300))  # a 5-minute run: time is the limit that binds
         if i % 2 == 0:
             out.append(TrainEvent("eval", step, step / 205, 2000, train_loss=3.2 / i ** 0.5, val_nll=2.6 / i ** 0.4,
                                   val_ppl=2.718 ** (2.6 / i ** 0.4), val_bpc=3.75 / i ** 0.4, lr=3e-3,
                                   elapsed=6.6 * i, best_val_nll=1.3, best_val_ppl=3.67, best_val_bpc=1.876,
-                                  patience_left=5))
-    out.append(TrainEvent("lr_reduced", 800, 3.9, 2000, lr=1.5e-3, elapsed=53.0,
+                                  patience_left=5, time_budget=300.0, budget=6.6 * i / 300))
+    out.append(TrainEvent("lr_reduced", 800, 3.9, 2000, lr=1.5e-3, elapsed=53.0, time_budget=300.0, budget=53 / 300,
                           message="val ppl plateaued: LR cut 0.003 -> 0.0015"))
     return out
 

@@ -76,9 +76,16 @@ class TrainScreen(Screen):
     def show_progress(self, ev) -> None:
         st = self.app.train_state
         bar = self.query_one("#train-progress", ProgressBar)
-        bar.update(total=ev.total_steps or None, progress=ev.step)
         eta = f"ETA {fmt_duration(ev.eta)}" if ev.eta is not None else ""
-        self.query_one("#train-eta", Static).update(f" step {ev.step:,}/{ev.total_steps or '?':,}  {eta}")
+        if ev.budget is not None:  # the furthest of the step, epoch and time limits: where the run ends
+            bar.update(total=100, progress=100 * ev.budget)
+        else:  # a run followed from its metrics file: steps only
+            bar.update(total=ev.total_steps or None, progress=ev.step)
+        if ev.time_budget:
+            where = f" step {ev.step:,}  {fmt_duration(ev.elapsed)} of {fmt_duration(ev.time_budget)}"
+        else:
+            where = f" step {ev.step:,}/{ev.total_steps or '?':,}"
+        self.query_one("#train-eta", Static).update(f"{where}  {eta}")
         lr = f"{ev.lr:.2e}" if ev.lr is not None else "-"
         if st.lr_cuts:
             lr += f" (cut at step {st.lr_cuts[-1]})"
