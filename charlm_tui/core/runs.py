@@ -304,7 +304,8 @@ class Run:
                 f.flush()
                 os.fsync(f.fileno())
         common = {"steps": ev.step, "best_val_nll": ev.best_val_nll, "best_val_ppl": ev.best_val_ppl,
-                  "best_val_bpc": ev.best_val_bpc, "epoch": ev.epoch, "total_steps": ev.total_steps}
+                  "best_val_bpc": ev.best_val_bpc, "epoch": ev.epoch, "total_steps": ev.total_steps,
+                  "budget": ev.budget, "time_budget": ev.time_budget}
         if ev.kind == "start":
             self.write_status(status="running", reason=None, **common)
         elif ev.kind == "paused":

@@ -213,7 +213,8 @@ class TrainingActions:
         for m in records:
             self.on_train_update(TrainUpdate(TrainEvent.from_metrics(
                 m, total_steps=status.get("total_steps"), best_val_nll=status.get("best_val_nll"),
-                best_val_ppl=status.get("best_val_ppl"), best_val_bpc=status.get("best_val_bpc"))))
+                best_val_ppl=status.get("best_val_ppl"), best_val_bpc=status.get("best_val_bpc"),
+                budget=status.get("budget"), time_budget=status.get("time_budget"))))
             if m.get("train_loss") is not None:
                 self.train_state.train_x.append(m["step"])
                 self.train_state.train_y.append(m["train_loss"])

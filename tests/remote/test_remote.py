@@ -92,6 +92,8 @@ async def test_tui_follows_and_stops_a_run_of_another_process(home, tiny_file):
                 break
             await pilot.pause(0.1)
         assert len(app.train_state.val_x) > seen  # new metrics keep arriving
+        last = app.train_state.last  # how far through its limits, as the run's status says
+        assert last.budget is not None and 0 < last.budget <= 1
         await pilot.press("s")
         for _ in range(300):
             if app.train_state.state == "stopped":
