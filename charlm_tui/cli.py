@@ -323,113 +323,6 @@ def cmd_eval(args, home: Path) -> int:
     return 0
 
 
-# ---------------------------------------------------------------- runs / corpora
-def _fmt(v, spec: str) -> str:
-    return "-" if v is None else format(v, spec)
-
-
-def cmd_runs(args, home: Path) -> int:
-    from charlm_tui.core.run_store import delete_run, list_runs, rename_run, run_info
-    from charlm_tui.core.runs import open_run
-
-    if args.action in ("show", "delete", "rename", "stop", "pause", "resume") and not args.run:
-        raise CharLMError(f"'runs {args.action}' needs a run id")
-    if args.action == "list":
-        infos = list_runs(home)
-        if args.json:
-            for i in infos:
-                print(json.dumps(i.to_json()))
-            return 0
-        if not infos:
-            print(f"no runs yet in {home / 'runs'}; start one with '{PROG} train python-docs'")
-            return 0
-        print(f"{'ID':<36} {'CORPUS':<14} {'MODEL':<11} {'STEPS':>7} {'PPL':>7} {'BPC':>6} {'STATUS':<11} UPDATED")
-        for i in infos:
-            print(f"{i.id:<36} {i.corpus[:14]:<14} {i.cell + ' ' + i.size:<11} {i.steps:>7} "
-                  f"{_fmt(i.best_val_ppl, '.3f'):>7} {_fmt(i.best_val_bpc, '.3f'):>6} {i.status:<11} {i.updated[:19]}")
-        return 0
-    if args.action == "show":
-        run = open_run(home, args.run)
-        info = run_info(run).to_json()
-        info["path"] = str(run.path)
-        try:
-            info["config"] = run.config
-        except CharLMError as e:
-            info["config_error"] = str(e)
-        info["metrics"] = run.metrics()[-5:]
-        print(json.dumps(info, indent=2))
-        return 0
-    if args.action == "compare":
-        return _compare(home, [r for r in (args.run, args.new_name, *args.more) if r], args.json)
-    if args.action == "delete":
-        print(f"deleted run {delete_run(home, args.run)}")
-        return 0
-    if args.action in ("stop", "pause", "resume"):
-        from charlm_tui.remote import control
-        print(f"run {open_run(home, args.run).id}: {control(home, args.run, args.action)}")
-        return 0
-    if not args.new_name:
-        raise CharLMError("'runs rename' needs the run id and the new name")
-    print(f"renamed to {rename_run(home, args.run, args.new_name)}")
-    return 0
-
-
-def _compare(home: Path, ids: list[str], as_json: bool) -> int:
-    """Best validation first, then the settings in which the runs differ."""
-    from charlm_tui.core.compare import compare_runs, format_setting
-
-    cmp = compare_runs(home, ids)
-    if as_json:
-        for r in cmp.runs:
-            print(json.dumps({"id": r.id, "best_val_nll": r.best_val_nll, "best_val_ppl": r.best_val_ppl,
-                              "best_val_bpc": r.best_val_bpc, "best_at_minutes": r.best_minutes, "steps": r.steps,
-                              "settings": r.settings}))
-        return 0
-    width = max(len(r.id) for r in cmp.runs)
-    print(f"{'RUN':<{width}} {'PPL':>7} {'BPC':>6} {'AT MIN':>6} {'STEPS':>7}"
-          + "".join(f" {name.upper():>10}" for name in cmp.differing))
-    for r in cmp.runs:
-        print(f"{r.id:<{width}} {_fmt(r.best_val_ppl, '.3f'):>7} {_fmt(r.best_val_bpc, '.3f'):>6} "
-              f"{_fmt(r.best_minutes, '.1f'):>6} {r.steps:>7}"
-              + "".join(f" {format_setting(r.settings[n]):>10}" for n in cmp.differing))
-    if not cmp.differing:
-        print("(same settings in every run)")
-    return 0
-
-
-def cmd_corpora(args, home: Path) -> int:
-    from charlm_tui.core.catalog import add_to_user_dir, list_catalog
-    from charlm_tui.core.corpus import decode_parts
-
-    if args.action == "add":
-        if not args.source:
-            raise CharLMError("'corpora add' needs a file, folder or URL")
-        dest = add_to_user_dir(args.source, home, args.name, download_progress=_download_progress)
-        print(f"added {dest.stem} ({dest.stat().st_size:,} bytes) -> {dest}")
-        return 0
-    for e in list_catalog(home):
-        try:
-            c = decode_parts(e.name, e.source, e.parts())
-            row = {"name": e.name, "kind": e.kind, "source": e.source, "chars": c.stats.chars,
-                   "vocab_size": c.vocab.size, "sha256": c.sha256, "description": e.description}
-        except CharLMError as err:
-            row = {"name": e.name, "kind": e.kind, "source": e.source, "error": str(err)}
-        if args.json:
-            print(json.dumps(row))
-        elif "error" in row:
-            print(f"{e.name:<18} {e.kind:<9} unusable: {row['error']}")
-        else:
-            print(f"{e.name:<18} {e.kind:<9} {row['chars']:>11,} chars  vocab {row['vocab_size']:>4}  {e.description}")
-    return 0
-
-
-def _download_progress(done: int, total: int | None) -> None:
-    if sys.stderr.isatty():
-        pct = f" {100 * done / total:5.1f}%" if total else ""
-        sys.stderr.write(f"\rdownloading {done / 1e6:7.2f} MB{pct}")
-        sys.stderr.flush()
-
-
 def cmd_watch(args, home: Path) -> int:
     from charlm_tui.remote import watch
     return watch(home, args.run, args.json)
@@ -445,6 +338,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = [a for a in argv[argv.index(args.command) + 1:]] if args.command else []
     home = data_home(args.home)
+    from charlm_tui.cli_store import cmd_corpora, cmd_runs  # here: it imports PROG from this module
+
     commands = {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "runs": cmd_runs,
                 "corpora": cmd_corpora, "watch": cmd_watch, "serve": cmd_serve}
     try:

@@ -11,17 +11,19 @@ from __future__ import annotations
 import math
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Protocol
 
 import torch
 import torch.nn.functional as F
 
+from charlm_tui.core import train_state
 from charlm_tui.core.batching import check_fits, eval_streams, make_batches
 from charlm_tui.core.config import (  # noqa: F401 (re-exported)
     COSINE_FLOOR, FINISHED_REASONS, LN2, TrainConfig, TrainEvent)
 from charlm_tui.core.distributed import SINGLE, Dist
 from charlm_tui.core.model import CharLM
+from charlm_tui.core.train_state import Progress
 
 
 
@@ -79,24 +81,6 @@ def evaluate(model: CharLM, data: torch.Tensor, batch_size: int, num_steps: int,
     dist.all_reduce(sums)
     model.train(was_training)
     return EvalResult(float(sums[0]) / float(sums[1]), int(sums[1]))
-
-
-@dataclass
-class Progress:
-    """Everything needed to continue a run exactly where it stopped (JSON-able)."""
-    step: int = 0
-    epoch: int = 0
-    batch_index: int = 0
-    best_nll: float = math.inf
-    best_step: int = 0
-    bad_evals: int = 0
-    last_eval_step: int = 0
-    train_seconds: float = 0.0
-    elapsed: float = 0.0
-    loss_sum: float = 0.0   # train NLL summed over tokens since the last evaluation
-    loss_tokens: int = 0
-    lr_scale: float = 1.0   # product of the plateau cuts (the cosine schedule multiplies it)
-    history: list = field(default_factory=list)  # [(step, val_nll)] for charts after resume
 
 
 class Trainer:
@@ -390,49 +374,7 @@ class Trainer:
     # ------------------------------------------------------------------ resumable state
     def checkpoint_state(self) -> tuple[dict[str, torch.Tensor], dict]:
         """Tensors (weights, optimizer moments, hidden state, RNG) and JSON metadata."""
-        tensors = {f"model.{k}": v.detach() for k, v in self.model.state_dict().items()}
-        opt = self.optimizer.state_dict()
-        opt_meta: dict = {"param_groups": opt["param_groups"], "state": {}}
-        for pid, st in opt["state"].items():
-            opt_meta["state"][str(pid)] = {}
-            for key, val in st.items():
-                if torch.is_tensor(val):
-                    tensors[f"optim.{pid}.{key}"] = val
-                else:
-                    opt_meta["state"][str(pid)][key] = val
-        if self.state is not None:
-            parts = self.state if isinstance(self.state, tuple) else (self.state,)
-            for i, s in enumerate(parts):
-                tensors[f"hidden.{i}"] = s
-        tensors["rng.cpu"] = torch.get_rng_state()
-        if self.device.type == "cuda":
-            tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
-        meta = {"progress": asdict(self.p), "optimizer": opt_meta,
-                "scheduler": self.scheduler.state_dict(), "train_config": self.cfg.to_json()}
-        return tensors, meta
+        return train_state.checkpoint_state(self)
 
     def load_checkpoint_state(self, tensors: dict[str, torch.Tensor], meta: dict) -> None:
-        model_sd = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
-        self.model.load_state_dict(model_sd)
-        opt_meta = meta["optimizer"]
-        state = {}
-        for pid, st in opt_meta["state"].items():
-            st = dict(st)
-            for k, v in tensors.items():
-                if k.startswith(f"optim.{pid}."):
-                    st[k.split(".", 2)[2]] = v.to(self.device) if v.dim() else v
-            state[int(pid)] = st
-        self.optimizer.load_state_dict({"state": state, "param_groups": opt_meta["param_groups"]})
-        self.scheduler.load_state_dict(meta["scheduler"])
-        p = dict(meta["progress"])
-        p["history"] = [tuple(h) for h in p.get("history", [])]
-        self.p = Progress(**p)
-        hidden = [tensors[f"hidden.{i}"].to(self.device) for i in range(2) if f"hidden.{i}" in tensors]
-        if self.dist.enabled or (hidden and hidden[0].shape[1] != self.batches.x.shape[0] if hasattr(self.batches, "x")
-                                 else False):
-            hidden = []  # saved by rank 0 for its own streams: other ranks/world sizes restart them at zero
-        self.state = None if not hidden else (tuple(hidden) if self.model.cell == "lstm" else hidden[0])
-        torch.set_rng_state(tensors["rng.cpu"].cpu())
-        if "rng.cuda" in tensors and self.device.type == "cuda":
-            torch.cuda.set_rng_state(tensors["rng.cuda"].cpu(), self.device)
-        self.best_state = None
+        train_state.load_checkpoint_state(self, tensors, meta)
