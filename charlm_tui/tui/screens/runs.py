@@ -38,7 +38,7 @@ class RunsScreen(Screen):
             yield MetricsChart("curves of the selected run", "nats/char", id="runs-chart")
         yield Footer()
 
-    _marked: list[str] = []  # run ids marked for comparison, in the order they were marked
+    _marked: list[str]  # run ids marked for comparison, in the order they were marked
 
     def on_mount(self) -> None:
         self._marked = []
@@ -64,8 +64,8 @@ class RunsScreen(Screen):
         self._marked = [rid for rid in self._marked if rid in self._infos]
         t.clear()
         for i in infos:
-            t.add_row("*" if i.id in self._marked else " ", i.id, i.status, fmt(i.best_val_ppl, ".3f"), f"{i.steps:,}", f"{i.cell} {i.size}",
-                      i.updated[:16].replace("T", " "), i.corpus, key=i.id)
+            t.add_row("*" if i.id in self._marked else " ", i.id, i.status, fmt(i.best_val_ppl, ".3f"),
+                      f"{i.steps:,}", f"{i.cell} {i.size}", i.updated[:16].replace("T", " "), i.corpus, key=i.id)
         if keep in self._infos:
             t.move_cursor(row=t.get_row_index(keep))
         if not infos:
@@ -113,7 +113,7 @@ class RunsScreen(Screen):
         except CharLMError as e:
             self.query_one("#runs-detail", Static).update(f"cannot compare: {e}")
             return
-        text = Text(f"{len(cmp.runs)} marked runs, best first (space unmarks):", no_wrap=True, overflow="ellipsis")
+        text = Text(f"{len(cmp.runs)} marked runs, best first (space unmarks):")
         series = {}
         for k, r in enumerate(cmp.runs):
             label = "ABCD"[k]
