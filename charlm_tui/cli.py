@@ -12,7 +12,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from charlm_tui import __version__
-from charlm_tui.core.config import PRESETS
+from charlm_tui.core.config import PRESETS, format_duration
 from charlm_tui.core.errors import CharLMError
 from charlm_tui.paths import data_home
 
@@ -147,17 +147,10 @@ def build_parser() -> Parser:
 
 
 # ---------------------------------------------------------------- train
-def _fmt_duration(s: float | None) -> str:
-    if s is None or not math.isfinite(s):
-        return "?"
-    s = int(s)
-    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
-
-
 def format_eval(ev) -> str:
     return (f"step {ev.step:>6}  epoch {ev.epoch:6.2f}  train {ev.train_loss or float('nan'):.4f}  "
             f"val nll {ev.val_nll:.4f} ppl {ev.val_ppl:.3f} bpc {ev.val_bpc:.3f}  lr {ev.lr:.2e}  "
-            f"{(ev.chars_per_s or 0) / 1000:.1f}k chars/s  elapsed {_fmt_duration(ev.elapsed)}")
+            f"{(ev.chars_per_s or 0) / 1000:.1f}k chars/s  elapsed {format_duration(ev.elapsed)}")
 
 
 def _overrides(args, cls, names) -> dict:

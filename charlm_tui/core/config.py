@@ -120,6 +120,14 @@ class TrainConfig:
         return cls(**{k: obj[k] for k in cls.__dataclass_fields__ if k in obj}).validate()
 
 
+def format_duration(seconds: float | None) -> str:
+    """'4m07s', '1h05m'; '?' when unknown."""
+    if seconds is None or not math.isfinite(seconds):
+        return "?"
+    s = int(seconds)
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
 @dataclass
 class TrainEvent:
     kind: str  # start | progress | eval | best | lr_reduced | paused | resumed | done

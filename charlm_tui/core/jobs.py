@@ -12,6 +12,7 @@ from typing import Callable
 import torch
 
 from charlm_tui.core.batching import check_fits, split_train_val
+from charlm_tui.core.config import format_duration
 from charlm_tui.core.catalog import resolve
 from charlm_tui.core.corpus import Corpus, ProgressFn, TextOptions
 from charlm_tui.core.distributed import SINGLE, Dist
@@ -131,10 +132,7 @@ def resume_job(home: Path, run_id: str, overrides: dict | None = None, *,
 
 
 def _duration(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.3g}s"
-    m, s = divmod(int(round(seconds)), 60)
-    return f"{m}m{s:02d}s"
+    return f"{seconds:.3g}s" if seconds < 60 else format_duration(seconds)
 
 
 def _count(n: int, what: str) -> str:

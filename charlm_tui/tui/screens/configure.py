@@ -14,7 +14,7 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
 
 from charlm_tui.core.config import (CELL_NAMES, LR_SCHEDULES, PARTITIONS, PRESETS, ModelConfig, TrainConfig,
-                                    count_parameters, estimate_epoch_seconds)
+                                    count_parameters, estimate_epoch_seconds, format_duration)
 from charlm_tui.core.errors import ConfigError
 
 PARTITION_HELP = {
@@ -35,11 +35,6 @@ FIELDS = {
     "max_epochs": ("max epochs", int, "train"), "max_minutes": ("max minutes", float, "train"),
     "seed": ("seed", int, "train"),
 }
-
-
-def fmt_duration(s: float) -> str:
-    s = int(s)
-    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 
 class ConfigureScreen(Screen):
@@ -145,7 +140,7 @@ class ConfigureScreen(Screen):
         steps = -(-max(1, (chars - 1) // cfg.batch_size) // cfg.num_steps) if chars else 0
         txt = f"parameters {n:,}   steps/epoch {steps:,}"
         if est is not None:
-            txt += f"   ≈{fmt_duration(est)} per epoch here"
+            txt += f"   ≈{format_duration(est)} per epoch here"
         self.query_one("#config-summary", Static).update(txt)
 
     @on(Input.Changed)

@@ -12,7 +12,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Log, ProgressBar, Static
 
-from charlm_tui.tui.screens.configure import fmt_duration
+from charlm_tui.core.config import format_duration
 from charlm_tui.tui.widgets.metrics_chart import MetricsChart
 
 
@@ -76,13 +76,13 @@ class TrainScreen(Screen):
     def show_progress(self, ev) -> None:
         st = self.app.train_state
         bar = self.query_one("#train-progress", ProgressBar)
-        eta = f"ETA {fmt_duration(ev.eta)}" if ev.eta is not None else ""
+        eta = f"ETA {format_duration(ev.eta)}" if ev.eta is not None else ""
         if ev.budget is not None:  # the furthest of the step, epoch and time limits: where the run ends
             bar.update(total=100, progress=100 * ev.budget)
         else:  # a run followed from its metrics file: steps only
             bar.update(total=ev.total_steps or None, progress=ev.step)
         if ev.time_budget:
-            where = f" step {ev.step:,}  {fmt_duration(ev.elapsed)} of {fmt_duration(ev.time_budget)}"
+            where = f" step {ev.step:,}  {format_duration(ev.elapsed)} of {format_duration(ev.time_budget)}"
         else:
             where = f" step {ev.step:,}/{ev.total_steps or '?':,}"
         self.query_one("#train-eta", Static).update(f"{where}  {eta}")
@@ -92,7 +92,7 @@ class TrainScreen(Screen):
         speed = f"{st.chars_per_s / 1000:.1f}k" if st.chars_per_s else "-"
         t = Text()
         t.append(f"{st.state:<9}", style="bold reverse" if st.state in ("paused", "failed") else "bold")
-        t.append(f" epoch {ev.epoch:.2f}  {speed} chars/s  lr {lr}  elapsed {fmt_duration(ev.elapsed)}\n")
+        t.append(f" epoch {ev.epoch:.2f}  {speed} chars/s  lr {lr}  elapsed {format_duration(ev.elapsed)}\n")
         t.append(f"best val ppl {fmt(ev.best_val_ppl, '.3f')}  bpc {fmt(ev.best_val_bpc, '.3f')}  "
                  f"last val ppl {fmt(st.val_ppl[-1] if st.val_ppl else None, '.3f')}  "
                  f"patience left {ev.patience_left if ev.patience_left is not None else '-'}")
