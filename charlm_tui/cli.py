@@ -37,6 +37,16 @@ def _positive_int(s: str) -> int:
     return v
 
 
+def _port(s: str) -> int:
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {s!r}") from None
+    if not 1 <= v <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is between 1 and 65535, got {v}")
+    return v
+
+
 def _float(s: str) -> float:
     try:
         v = float(s)
@@ -107,7 +117,7 @@ def build_parser() -> Parser:
 
     v = sub.add_parser("serve", help="serve the app in a web browser (textual-serve)")
     v.add_argument("--host", default="127.0.0.1")
-    v.add_argument("--port", type=int, default=8000)
+    v.add_argument("--port", type=_port, default=8000)
     v.add_argument("--public", action="store_true", help="allow a non-loopback --host (no authentication!)")
     _add_home(v)
 
@@ -140,7 +150,8 @@ def build_parser() -> Parser:
     k = sub.add_parser("corpora", help="list the corpus catalog, or add a corpus")
     k.add_argument("action", nargs="?", choices=["list", "add"], default="list")
     k.add_argument("source", nargs="?", help="for add: a file, folder (glob) or URL")
-    k.add_argument("--name")
+    k.add_argument("--name", help="for add: the corpus name (letters, digits, '.', '_', '-')")
+    k.add_argument("--replace", action="store_true", help="for add: replace an existing corpus of that name")
     k.add_argument("--json", action="store_true")
     _add_home(k)
     return parser

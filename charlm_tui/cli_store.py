@@ -90,7 +90,7 @@ def cmd_corpora(args, home: Path) -> int:
     if args.action == "add":
         if not args.source:
             raise CharLMError("'corpora add' needs a file, folder or URL")
-        dest = add_to_user_dir(args.source, home, args.name, download_progress=_download_progress)
+        dest = add_to_user_dir(args.source, home, args.name, args.replace, download_progress=_download_progress)
         print(f"added {dest.stem} ({dest.stat().st_size:,} bytes) -> {dest}")
         return 0
     for e in list_catalog(home):

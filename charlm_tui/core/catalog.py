@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from charlm_tui.core.atomic import remove_stale_temps
 from charlm_tui.core.config import DEFAULT_CORPUS  # noqa: F401 (re-exported)
 from charlm_tui.core.corpus import (
     Corpus,
@@ -21,6 +22,7 @@ from charlm_tui.core.corpus import (
     existing_path,
 )
 from charlm_tui.core.errors import CorpusError
+from charlm_tui.core.names import child
 from charlm_tui.paths import user_corpora_dir
 
 FOLDER_SEPARATOR = "\n\n"
@@ -123,6 +125,7 @@ def user_entries(home: Path) -> list[CatalogEntry]:
     folder = user_corpora_dir(home)
     if not folder.is_dir():
         return []
+    remove_stale_temps(folder)  # a download or copy killed half-way
     out = []
     for p in sorted(folder.iterdir()):
         if p.is_file() and not p.name.startswith("."):
@@ -190,10 +193,9 @@ def resolve(spec: str, home: Path, opts: TextOptions | None = None, progress: Pr
     if not spec:
         raise CorpusError("no corpus given; name a built-in corpus (see 'charlm-tui corpora') or a path")
     if is_url(spec):
-        from charlm_tui.core.download import download, name_for_url
-        cached = user_corpora_dir(home) / name_for_url(spec)
-        path = cached if cached.is_file() else download(spec, user_corpora_dir(home), progress=download_progress)
+        path = fetch_url(spec, home, progress=download_progress)
         return decode_parts(path.stem, spec, [path], opts, progress)
+    spec = file_url_path(spec)
     for e in list_catalog(home):
         if e.name == spec:
             return decode_parts(e.name, e.source, e.parts(), opts, progress)
@@ -205,19 +207,66 @@ def resolve(spec: str, home: Path, opts: TextOptions | None = None, progress: Pr
     return decode_parts(name, spec, parts, opts, progress)
 
 
-def add_to_user_dir(spec: str, home: Path, name: str | None = None,
+def file_url_path(spec: str) -> str:
+    """A ``file://`` URL as the path it names; any other non-http scheme is refused by name."""
+    import urllib.parse
+    import urllib.request
+    scheme = urllib.parse.urlparse(spec).scheme
+    if scheme == "file":
+        return urllib.request.url2pathname(urllib.parse.urlparse(spec).path)
+    if len(scheme) > 1 and "://" in spec:
+        raise CorpusError(f"{spec}: {scheme}:// URLs are not supported; use http://, https:// or a local path")
+    return spec
+
+
+def fetch_url(url: str, home: Path, name: str | None = None, replace: bool = False,
+              progress: Callable[[int, int | None], None] | None = None) -> Path:
+    """The user-corpora file that holds ``url``: downloaded once, then reused. A cached file is
+    matched by the URL it came from (kept beside it), never by its file name alone."""
+    from charlm_tui.core.download import download, source_file, source_of, url_cache_path
+    folder = user_corpora_dir(home)
+    if name is None:
+        dest = url_cache_path(url, folder)
+        if dest.is_file() and source_of(dest) == url and not replace:
+            return dest
+    else:
+        dest = new_corpus_path(home, name, replace)
+    download(url, dest, progress=progress)
+    from charlm_tui.core.atomic import write_bytes
+    write_bytes(source_file(dest), url.encode("utf-8") + b"\n")
+    return dest
+
+
+def new_corpus_path(home: Path, name: str, replace: bool = False) -> Path:
+    """Where a user corpus called ``name`` is written: a valid name, inside the user corpora folder,
+    not a built-in's name, and not an existing corpus unless ``replace``."""
+    folder = user_corpora_dir(home)
+    dest = child(folder, name, "corpus", ".txt")
+    if name in {e.name for e in builtin_entries()}:
+        raise CorpusError(f"{name!r} is the name of a built-in corpus; choose another --name")
+    taken = [p for p in (folder.glob(f"{name}.*") if folder.is_dir() else ()) if p.stem == name and p.is_file()]
+    if taken and not replace:
+        raise CorpusError(f"a corpus named {name!r} exists already ({taken[0].name}); runs trained on it could "
+                          "no longer resume if it changed: choose another --name, or pass --replace")
+    for p in taken:
+        if p != dest:
+            p.unlink()
+    return dest
+
+
+def add_to_user_dir(spec: str, home: Path, name: str | None = None, replace: bool = False,
                     download_progress: Callable[[int, int | None], None] | None = None) -> Path:
     """Copy a file/folder, or download a URL, into the user corpora dir; return the new file."""
-    folder = user_corpora_dir(home)
-    folder.mkdir(parents=True, exist_ok=True)
+    from charlm_tui.core.names import safe_name
+    user_corpora_dir(home).mkdir(parents=True, exist_ok=True)
     if is_url(spec):
-        from charlm_tui.core.download import download
-        fname = f"{name}.txt" if name else None
-        return download(spec, folder, fname, progress=download_progress)
+        return fetch_url(spec, home, name, replace, download_progress)
+    spec = file_url_path(spec)
     src_name, parts = path_parts(spec)
-    dest = folder / (f"{name}.txt" if name else (parts[0].name if len(parts) == 1 else f"{src_name}.txt"))
-    corpus = decode_parts(src_name, spec, parts)  # refuse binary/empty input before copying anything
-    del corpus
+    if name is None:
+        name = safe_name(parts[0].stem if len(parts) == 1 else src_name)
+    dest = new_corpus_path(home, name, replace)
+    decode_parts(src_name, spec, parts)  # refuse binary/empty input before copying anything
     from charlm_tui.core.atomic import atomic_writer
 
     with atomic_writer(dest) as out:

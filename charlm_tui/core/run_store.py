@@ -11,7 +11,8 @@ from pathlib import Path
 from charlm_tui.core import checkpoint
 from charlm_tui.core.atomic import remove_stale_temps
 from charlm_tui.core.errors import CharLMError, RunError
-from charlm_tui.core.runs import RUN_ID_RE, STALLED_AFTER_S, Run, heartbeat_age, open_run
+from charlm_tui.core.names import name_problem
+from charlm_tui.core.runs import STALLED_AFTER_S, Run, run_folders, heartbeat_age, open_run
 from charlm_tui.paths import runs_dir
 
 
@@ -71,25 +72,18 @@ def run_info(run: Run) -> RunInfo:
 
 
 def list_runs(home: Path) -> list[RunInfo]:
-    root = runs_dir(home)
-    if not root.is_dir():
-        return []
     out = []
-    for p in sorted(root.iterdir()):
-        if p.is_dir() and not p.name.startswith("."):
-            remove_stale_temps(p)
-            out.append(run_info(Run(p)))
+    for p in run_folders(runs_dir(home)):
+        remove_stale_temps(p)
+        out.append(run_info(Run(p)))
     out.sort(key=lambda i: (i.updated or i.created), reverse=True)
     return out
 
 
 def recent_corpus_specs(home: Path, limit: int = 10) -> list[str]:
     """What recent runs were trained on, newest first, as the user typed it (a path, URL or name)."""
-    root = runs_dir(home)
-    if not root.is_dir():
-        return []
     out: list[str] = []
-    for p in sorted(root.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True):
+    for p in sorted(run_folders(runs_dir(home)), key=_mtime, reverse=True):
         try:
             spec = json.loads((p / "config.json").read_text("utf-8"))["corpus"]["spec"]
         except (OSError, ValueError, KeyError, TypeError):
@@ -101,6 +95,13 @@ def recent_corpus_specs(home: Path, limit: int = 10) -> list[str]:
     return out
 
 
+def _mtime(p: Path) -> float:
+    try:
+        return p.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
 def _refuse_if_training(run: Run, what: str) -> None:
     holder = run.lock_holder()
     if holder is not None:
@@ -110,15 +111,19 @@ def _refuse_if_training(run: Run, what: str) -> None:
 def delete_run(home: Path, run_id: str) -> str:
     run = open_run(home, run_id)
     _refuse_if_training(run, "delete")
-    shutil.rmtree(run.path)
+    if run.path.is_symlink():  # a link someone put in the runs folder: remove the link, not its target
+        run.path.unlink()
+    else:
+        shutil.rmtree(run.path)
     return run.id
 
 
 def run_name_problem(home: Path, new_id: str) -> str | None:
     """Why ``new_id`` cannot name a run (None if it can): checked before renaming, and by the app's
     rename dialog while it is still open."""
-    if not RUN_ID_RE.match(new_id):
-        return f"invalid run name {new_id!r}: use letters, digits, '.', '_' and '-' (max 100)"
+    problem = name_problem(new_id, "run name")
+    if problem:
+        return problem
     if (runs_dir(home) / new_id).exists():
         return f"a run named {new_id!r} already exists"
     return None

@@ -27,13 +27,13 @@ from charlm_tui.core import checkpoint
 from charlm_tui.core.atomic import pid_alive, write_bytes, write_json
 from charlm_tui.core.config import FINISHED_REASONS, TrainEvent
 from charlm_tui.core.errors import CharLMError, CheckpointError, RunError
+from charlm_tui.core.names import child, name_problem
 from charlm_tui.paths import runs_dir
 
 STATUS_HEARTBEAT_S = 5.0
 STALLED_AFTER_S = 4 * STATUS_HEARTBEAT_S  # a running run whose status is older than this is "stalled"
 CONTROL_POLL_S = 0.2
 CONTROL_COMMANDS = ("pause", "resume", "stop")
-RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
 def _now() -> str:
@@ -327,9 +327,7 @@ def create_run(home: Path, corpus, model_cfg, train_cfg, corpus_spec: str, run_i
     root = runs_dir(home)
     root.mkdir(parents=True, exist_ok=True)
     if run_id is not None:
-        if not RUN_ID_RE.match(run_id):
-            raise RunError(f"invalid run id {run_id!r}")
-        path = root / run_id
+        path = child(root, run_id, "run")
         path.mkdir(exist_ok=True)
         if (path / "config.json").exists():
             raise RunError(f"run {run_id} already exists; resume it with --resume")
@@ -355,21 +353,36 @@ def create_run(home: Path, corpus, model_cfg, train_cfg, corpus_spec: str, run_i
 
 
 def open_run(home: Path, run_id: str) -> Run:
-    """Find a run by id, unique id prefix, or 'latest'."""
+    """Find a run by id, unique id prefix, or 'latest'. Only names inside the runs folder are
+    ever matched: no globbing, no paths."""
     root = runs_dir(home)
     if run_id == "latest":
-        runs = [Run(p) for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")] if root.is_dir() else []
+        runs = [Run(p) for p in run_folders(root)]
         if not runs:
             raise RunError(f"no runs yet in {root}; train one with 'charlm-tui train'")
         return max(runs, key=_created)
-    if RUN_ID_RE.match(run_id) and (root / run_id).is_dir():
-        return Run(root / run_id)
-    matches = [p for p in root.glob(f"{glob_escape(run_id)}*") if p.is_dir()] if root.is_dir() else []
+    problem = name_problem(run_id, "run id")
+    if problem:
+        raise RunError(f"{problem}; list the runs with 'charlm-tui runs'")
+    if (root / run_id).is_dir():
+        return Run(child(root, run_id, "run"))
+    matches = [p for p in run_folders(root) if p.name.startswith(run_id)]
     if len(matches) == 1:
-        return Run(matches[0])
+        return Run(child(root, matches[0].name, "run"))
     if len(matches) > 1:
         raise RunError(f"run id {run_id!r} is ambiguous: {', '.join(sorted(p.name for p in matches)[:5])}")
     raise RunError(f"no run {run_id!r} in {root}; list them with 'charlm-tui runs'")
+
+
+def run_folders(root: Path) -> list[Path]:
+    """The run folders in ``root``: valid names only (temp and foreign entries are skipped)."""
+    try:
+        entries = list(root.iterdir())
+    except FileNotFoundError:
+        return []
+    except OSError as e:
+        raise RunError(f"{root}: cannot list runs ({e.strerror or e})") from None
+    return sorted(p for p in entries if name_problem(p.name, "run") is None and p.is_dir())
 
 
 def _created(run: Run) -> str:
@@ -380,6 +393,3 @@ def _created(run: Run) -> str:
         created = None
     return str(created or run.status().get("created") or "")
 
-
-def glob_escape(s: str) -> str:
-    return re.sub(r"([*?\[])", r"[\1]", s)

@@ -86,8 +86,9 @@ class CorpusActions:
         self.call_from_thread(self.notify, f"Adding {spec}…")
         try:
             dest = add_to_user_dir(spec, self.home)
-        except CharLMError as e:
-            self.call_from_thread(self.notify, str(e), severity="error", title="Could not add corpus")
+        except (CharLMError, OSError) as e:
+            msg = str(e) if isinstance(e, CharLMError) else f"{e.strerror or e}" + (f": {e.filename}" if e.filename else "")
+            self.call_from_thread(self.notify, msg, severity="error", title="Could not add corpus")
             return
         self.call_from_thread(self._added, dest.stem)
 

@@ -141,6 +141,30 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_response(200)
             self.send_header("Content-Length", str(10 ** 9))
             self.end_headers()
+        elif self.path == "/trickle":
+            self.send_response(200)
+            self.end_headers()
+            for _ in range(100):
+                self.wfile.write(b"x")
+                self.wfile.flush()
+                time.sleep(0.1)
+        elif self.path == "/short":
+            self.send_response(200)
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            self.wfile.write(b"only part of it\n")
+        elif self.path == "/binary.txt":
+            body = b"\x7fELF\x02\x01\x00\x00" * 10
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        elif self.path.startswith("/other/"):
+            body = b"a different text\n" * 10
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
         elif self.path == "/big-unsized":
             self.send_response(200)
             self.end_headers()
@@ -169,17 +193,53 @@ def test_url_download_saved_for_offline_use(server, home):
 
 
 def test_url_failures(server, tmp_path):
+    u = tmp_path / "u.txt"
     with pytest.raises(CorpusError, match="HTTP 404"):
-        download(f"{server}/missing.txt", tmp_path)
-    with pytest.raises(CorpusError, match="timed out after 0.3 s"):
-        download(f"{server}/slow", tmp_path, timeout=0.3)
+        download(f"{server}/missing.txt", u)
+    with pytest.raises(CorpusError, match=r"timed out \(no data for 0.3 s\)"):
+        download(f"{server}/slow", u, timeout=0.3)
     with pytest.raises(CorpusError, match="too big"):
-        download(f"{server}/big", tmp_path, max_bytes=1000)
+        download(f"{server}/big", u, max_bytes=1000)
     with pytest.raises(CorpusError, match="too big"):
-        download(f"{server}/big-unsized", tmp_path, "u.txt", max_bytes=1000)
-    assert not (tmp_path / "u.txt").exists() and not list(tmp_path.glob(".*tmp*"))
+        download(f"{server}/big-unsized", u, max_bytes=1000)
+    t0 = time.monotonic()
+    with pytest.raises(CorpusError, match="took longer than 0.5 s"):  # each byte in time, the whole too slow
+        download(f"{server}/trickle", u, timeout=5, deadline=0.5)
+    assert time.monotonic() - t0 < 2
+    with pytest.raises(CorpusError, match=r"cut short \(16 of 1,000 bytes\)"):
+        download(f"{server}/short", u)
+    with pytest.raises(CorpusError, match="binary data"):
+        download(f"{server}/binary.txt", u)
+    assert not u.exists() and not list(tmp_path.glob(".*tmp*"))
     with pytest.raises(CorpusError, match="download failed"):
-        download("http://127.0.0.1:9/x.txt", tmp_path, timeout=2)
+        download("http://127.0.0.1:9/x.txt", u, timeout=2)
+
+
+def test_urls_are_cached_by_url_not_by_file_name(server, home):
+    a = resolve(f"{server}/shakes.txt", home)
+    b = resolve(f"{server}/other/shakes.txt", home)  # same file name, another URL: its own file
+    assert a.sha256 != b.sha256 and b.stats.preview.startswith("a different text")
+    assert resolve(f"{server}/shakes.txt", home).sha256 == a.sha256
+    names = sorted(p.name for p in (home / "corpora").iterdir() if not p.name.startswith("."))
+    assert len(names) == 2 and "shakes.txt" in names and any(n.startswith("shakes-") for n in names)
+
+
+def test_stale_partial_download_is_removed_at_next_listing(home):
+    from charlm_tui.core.catalog import list_catalog
+    folder = home / "corpora"
+    folder.mkdir(parents=True)
+    stale = folder / ".big.txt.tmp-999999999-abcdef"  # its writer (a pid that cannot exist) was killed
+    stale.write_bytes(b"half a download")
+    list_catalog(home)
+    assert not stale.exists()
+
+
+def test_file_urls_and_other_schemes(tmp_path, home):
+    p = tmp_path / "f.txt"
+    p.write_text("hello file url\n")
+    assert resolve(p.as_uri(), home).stats.chars == 15
+    with pytest.raises(CorpusError, match="ftp:// URLs are not supported"):
+        resolve("ftp://example.com/x.txt", home)
 
 
 def test_add_copies_a_file_and_refuses_binary(tmp_path, home):
@@ -187,8 +247,21 @@ def test_add_copies_a_file_and_refuses_binary(tmp_path, home):
     p.write_text("my own words\n")
     dest = add_to_user_dir(str(p), home, name="words")
     assert dest == home / "corpora" / "words.txt" and dest.read_text() == "my own words\n"
+    p.write_text("other words\n")
+    with pytest.raises(CorpusError, match="a corpus named 'words' exists already"):
+        add_to_user_dir(str(p), home, name="words")
+    assert dest.read_text() == "my own words\n"
+    add_to_user_dir(str(p), home, name="words", replace=True)
+    assert dest.read_text() == "other words\n"
+    for bad in ("../escaped", "/abs/name", "a/b", "latest", "", ".hidden", "x" * 101):
+        with pytest.raises(CorpusError):
+            add_to_user_dir(str(p), home, name=bad)
+    with pytest.raises(CorpusError, match="built-in"):
+        add_to_user_dir(str(p), home, name="python-docs")
+    assert sorted(x.name for x in (home / "corpora").iterdir()) == ["words.txt"]
+    assert not (home / "escaped.txt").exists()
     b = tmp_path / "bin.dat"
     b.write_bytes(b"\x00\x01\x02")
     with pytest.raises(CorpusError, match="looks binary"):
         add_to_user_dir(str(b), home)
-    assert not (home / "corpora" / "bin.dat").exists()
+    assert not (home / "corpora" / "bin.txt").exists()
