@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import subprocess
@@ -105,18 +106,25 @@ def control(home: Path, run_id: str, command: str, wait_s: float = 30.0) -> str:
 
 def serve(home: Path, host: str, port: int, public: bool) -> int:
     """Serve the app to a browser with textual-serve; loopback only unless --public."""
-    loopback = host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
+    from charlm_tui.web import is_loopback
+    loopback = is_loopback(host)
     if not loopback and not public:
-        raise CharLMError(f"refusing to serve on {host}: anyone who can reach it could drive the app; "
+        raise CharLMError(f"refusing to serve on {host}: anyone who can reach it could try to drive the app; "
                           "use the default 127.0.0.1 with 'ssh -L', or add --public if you mean it")
     if not loopback:
-        print(f"warning: serving charlm-tui on {host}:{port} without authentication", file=sys.stderr)
+        print(f"warning: serving charlm-tui on {host}:{port} over plain http: the token in the URL is all "
+              "that guards it, and it travels unencrypted", file=sys.stderr)
     try:
-        from textual_serve.server import Server
+        import textual_serve  # noqa: F401
     except ImportError:
         raise CharLMError("browser mode needs textual-serve: pip install textual-serve") from None
-    cmd = f"{sys.executable} -m charlm_tui --home {home}"
-    print(f"serving charlm-tui at http://{host}:{port} (from another machine: ssh -L {port}:localhost:{port} HOST)",
-          flush=True)
-    Server(cmd, host=host, port=port, title="charlm-tui").serve()
+    from charlm_tui.web import make_server
+    server, _guard = make_server(home.absolute(), host, port)
+    try:
+        server.serve()
+    except OSError as e:
+        if e.errno in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+            raise CharLMError(f"cannot serve on {host}:{port}: {e.strerror}; pick another --port "
+                              "(or stop what uses it)") from None
+        raise
     return 0
