@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import signal
 import sys
 import time
@@ -34,6 +35,34 @@ def _positive_int(s: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {s!r}") from None
     if v < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {v}")
+    return v
+
+
+def _seed(s: str) -> int:
+    from charlm_tui.core.config import MAX_SEED
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {s!r}") from None
+    if not 0 <= v <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"a seed is between 0 and {MAX_SEED}, got {v}")
+    return v
+
+
+def _nonneg_int(s: str) -> int:
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {s!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {v}")
+    return v
+
+
+def _temperature(s: str) -> float:
+    v = _float(s)
+    if not 0 <= v <= 5:
+        raise argparse.ArgumentTypeError(f"a temperature is between 0 (greedy) and 5, got {s!r}")
     return v
 
 
@@ -92,13 +121,13 @@ def build_parser() -> Parser:
     o.add_argument("--lr-schedule", choices=["plateau", "cosine"],
                    help="plateau: constant LR, halved when val ppl plateaus; cosine: warmup, then cosine decay "
                         "to the end of the budget (max seconds/steps/epochs), plateau cuts on top")
-    o.add_argument("--warmup-steps", type=int, metavar="N", help="cosine schedule: linear warmup over N steps")
+    o.add_argument("--warmup-steps", type=_nonneg_int, metavar="N", help="cosine schedule: linear warmup over N steps")
     o.add_argument("--eval-every", type=_positive_int, metavar="N", help="evaluate every N steps (and at least once per epoch)")
     o.add_argument("--patience", type=_positive_int, help="evaluations without improvement before stopping")
     o.add_argument("--max-epochs", type=_positive_int)
     o.add_argument("--max-steps", type=_positive_int)
     o.add_argument("--max-seconds", type=_float)
-    o.add_argument("--seed", type=int)
+    o.add_argument("--seed", type=_seed)
     o.add_argument("--val-fraction", type=_float)
     o.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
     c = t.add_argument_group("corpus decoding")
@@ -125,9 +154,9 @@ def build_parser() -> Parser:
     s.add_argument("run", help="run id, unique prefix, or 'latest'")
     s.add_argument("--prompt", default="", help="text that warms up the model")
     s.add_argument("--length", type=_positive_int, default=500)
-    s.add_argument("--temperature", type=_float, default=0.8, help="0 = greedy")
-    s.add_argument("--top-k", type=int, default=0)
-    s.add_argument("--seed", type=int)
+    s.add_argument("--temperature", type=_temperature, default=0.8, help="0 = greedy, up to 5")
+    s.add_argument("--top-k", type=_nonneg_int, default=0, help="keep the K likeliest characters (0 = all)")
+    s.add_argument("--seed", type=_seed)
     s.add_argument("--last", action="store_true", help="use the latest weights instead of the best")
     _add_home(s)
 
@@ -138,13 +167,15 @@ def build_parser() -> Parser:
     e.add_argument("--json", action="store_true")
     _add_home(e)
 
-    r = sub.add_parser("runs", help="list runs; show, compare, delete or rename them")
+    r = sub.add_parser("runs", help="list runs; show, compare, delete, rename or unlock them")
     r.add_argument("action", nargs="?", default="list",
-                   choices=["list", "show", "compare", "delete", "rename", "stop", "pause", "resume"])
+                   choices=["list", "show", "compare", "delete", "rename", "stop", "pause", "resume", "unlock"])
     r.add_argument("run", nargs="?")
     r.add_argument("new_name", nargs="?")
     r.add_argument("more", nargs="*", help=argparse.SUPPRESS)  # compare: the third and fourth run
     r.add_argument("--json", action="store_true")
+    r.add_argument("--force", action="store_true",
+                   help="unlock: also break a lock held by a process on another machine (if it is gone)")
     _add_home(r)
 
     k = sub.add_parser("corpora", help="list the corpus catalog, or add a corpus")
@@ -210,9 +241,9 @@ def _train(args, home: Path, dist, model_kw: dict, train_kw: dict) -> int:
         if not dist.is_main:
             return
         if ev.kind == "eval":
-            print(json.dumps({"event": "eval", **ev.to_json()}) if args.json else format_eval(ev), flush=True)
+            say(json.dumps({"event": "eval", **ev.to_json()}) if args.json else format_eval(ev))
         elif ev.kind in ("lr_reduced", "start", "paused", "resumed") and not args.json:
-            print(ev.message, flush=True)
+            say(ev.message)
 
     if args.resume:
         if args.corpus:
@@ -257,12 +288,27 @@ def _train(args, home: Path, dist, model_kw: dict, train_kw: dict) -> int:
                "best_val_ppl": final.best_val_ppl, "train_chars_per_s": final.chars_per_s,
                "elapsed": final.elapsed}
     if args.json:
-        print(json.dumps(summary), flush=True)
+        say(json.dumps(summary))
     else:
         best = (f"best val ppl {final.best_val_ppl:.3f} ({final.best_val_bpc:.3f} bits/char)"
                 if final.best_val_ppl else "no evaluation yet")
-        print(f"{final.message}. {best}. Sample it: {PROG} sample {job.run.id} --prompt 'The '")
+        say(f"{final.message}. {best}. Sample it: {PROG} sample {job.run.id} --prompt 'The '")
     return 1 if final.reason == "nan" else 0
+
+
+def say(line: str) -> None:
+    """Print a line of training output. When whoever reads it goes away (``train ... | head -1``),
+    the training goes on: the rest of the output is dropped, with one note on stderr."""
+    try:
+        print(line, flush=True)
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # later writes, and the flush at exit, go nowhere
+        os.close(devnull)
+        try:
+            print(f"{PROG}: output closed; training goes on (follow it with '{PROG} watch')", file=sys.stderr)
+        except OSError:
+            pass
 
 
 def _stop_signals():
@@ -277,6 +323,8 @@ def cmd_sample(args, home: Path) -> int:
     from charlm_tui.core.runs import open_run
     from charlm_tui.core.sampling import SamplingControl, generate
 
+    from charlm_tui.core.sampling import check_prompt
+    check_prompt(args.prompt)
     model, vocab = open_run(home, args.run).load_model("last" if args.last else "best")
     enc = vocab.encode_prompt(args.prompt)
     if enc.unknown:
@@ -356,15 +404,26 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     except OSError as e:  # disk full, an unusable data dir, ...: say which file and why, no traceback
-        where = f" ({e.filename})" if getattr(e, "filename", None) else ""
-        print(f"{PROG}: error: {e.strerror or e}{where}; check the data dir ({home}) and free space",
-              file=sys.stderr)
+        print(f"{PROG}: error: {os_error_text(e, home)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         if args.command == "watch":
             return 0
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+
+
+def os_error_text(e: OSError, home: Path) -> str:
+    """An OSError as one sentence that says what to do about it."""
+    import errno
+    where = f": {e.filename}" if getattr(e, "filename", None) else ""
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"the disk is full{where}; free some space (the last saved checkpoints are intact)"
+    if e.errno in (errno.EACCES, errno.EPERM):
+        return f"permission denied{where}; check the permissions of the data dir ({home})"
+    if e.errno == errno.EROFS:
+        return f"read-only file system{where}; point --home (or CHARLM_TUI_HOME) at a writable folder"
+    return f"{e.strerror or e}{where}"
 
 
 def run_tui(home: Path, mouse: bool = True) -> int:

@@ -18,7 +18,7 @@ def cmd_runs(args, home: Path) -> int:
     from charlm_tui.core.run_store import delete_run, list_runs, rename_run, run_info
     from charlm_tui.core.runs import open_run
 
-    if args.action in ("show", "delete", "rename", "stop", "pause", "resume") and not args.run:
+    if args.action in ("show", "delete", "rename", "stop", "pause", "resume", "unlock") and not args.run:
         raise CharLMError(f"'runs {args.action}' needs a run id")
     if args.action == "list":
         infos = list_runs(home)
@@ -43,12 +43,17 @@ def cmd_runs(args, home: Path) -> int:
         except CharLMError as e:
             info["config_error"] = str(e)
         info["metrics"] = run.metrics()[-5:]
+        info["metrics_skipped"] = run.metrics_skipped  # damaged lines in metrics.jsonl, not shown
         print(json.dumps(info, indent=2))
         return 0
     if args.action == "compare":
         return _compare(home, [r for r in (args.run, args.new_name, *args.more) if r], args.json)
     if args.action == "delete":
         print(f"deleted run {delete_run(home, args.run)}")
+        return 0
+    if args.action == "unlock":
+        run = open_run(home, args.run)
+        print(f"run {run.id}: {run.break_lock(args.force)}")
         return 0
     if args.action in ("stop", "pause", "resume"):
         from charlm_tui.remote import control

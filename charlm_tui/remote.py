@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -17,19 +18,20 @@ TERMINAL = ("finished", "stopped", "failed", "interrupted", "damaged")
 
 def detach_train(argv: list[str], home: Path, run_id: str | None, resume: str | None, wait_s: float = 120.0) -> int:
     """Start `charlm-tui train` in its own session (an SSH hang-up does not reach it)."""
+    from charlm_tui.core.names import child
     from charlm_tui.core.runs import open_run
     from charlm_tui.paths import runs_dir
 
-    child = [a for a in argv if a != "--detach"]
+    args = [a for a in argv if a != "--detach"]
     if resume:
         run_dir = open_run(home, resume).path
     else:
-        run_dir = runs_dir(home) / run_id
+        run_dir = child(runs_dir(home), run_id, "run")
         run_dir.mkdir(parents=True, exist_ok=True)
-        child += ["--run-id", run_id]
+        args += ["--run-id", run_id]
     log_path = run_dir / "train.log"
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "charlm_tui", "--home", str(home), "train", *child],
+        proc = subprocess.Popen([sys.executable, "-m", "charlm_tui", "--home", str(home), "train", *args],
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True, close_fds=True, cwd=os.getcwd())
     rid = run_dir.name
@@ -44,6 +46,8 @@ def detach_train(argv: list[str], home: Path, run_id: str | None, resume: str | 
             return 0
         if code is not None:
             last = [ln for ln in log_path.read_text("utf-8", "replace").splitlines() if ln.strip()][-1:]
+            if not resume and not (run_dir / "config.json").exists():
+                shutil.rmtree(run_dir, ignore_errors=True)  # the trainer never made a run: leave no husk
             raise CharLMError(last[0].removeprefix("charlm-tui: error: ") if last else
                               f"the background trainer exited with status {code}")
         time.sleep(0.2)
@@ -70,6 +74,8 @@ def watch(home: Path, run_id: str, as_json: bool = False, poll_s: float = 0.5, o
     while True:
         records, offset = run.new_metrics(offset)
         for m in records:
+            if m.get("val_nll") is None:
+                continue
             if as_json:
                 print(json.dumps({"event": "eval", **m}), file=out, flush=True)
             else:
@@ -90,9 +96,10 @@ def control(home: Path, run_id: str, command: str, wait_s: float = 30.0) -> str:
     """Send pause/resume/stop to the process training a run; return its status once it obeyed."""
     from charlm_tui.core.runs import open_run
 
+    from charlm_tui.core.run_store import run_info
     run = open_run(home, run_id)
     if run.lock_holder() is None:
-        raise RunError(f"run {run.id} is not training (status: {run.status().get('status')})")
+        raise RunError(f"run {run.id} is not training (status: {run_info(run).status_text})")
     run.send_control(command)
     want = {"pause": ("paused",), "resume": ("running",), "stop": ("stopped", "finished", "failed")}[command]
     end = time.monotonic() + wait_s

@@ -64,19 +64,21 @@ def read_header(path: Path, data: bytes | None = None) -> dict:
     if not isinstance(header, dict):
         raise CheckpointError(f"{path}: not a safetensors checkpoint (bad header)")
     md = header.get("__metadata__") or {}
-    if md.get("format") != FORMAT:
+    if not isinstance(md, dict) or md.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a charlm-tui checkpoint (foreign safetensors file)")
     try:
         version = int(md.get("format_version", "0"))
-    except ValueError:
+    except (ValueError, TypeError):
         raise CheckpointError(f"{path}: bad format version {md.get('format_version')!r}") from None
     if version > FORMAT_VERSION:
         raise CheckpointError(f"{path}: written by a newer charlm-tui (format {version}, this one reads "
                               f"{FORMAT_VERSION}); upgrade charlm-tui")
     try:
         meta = json.loads(md.get("meta", "{}"))
-    except ValueError:
+    except (ValueError, TypeError, RecursionError):
         raise CheckpointError(f"{path}: corrupt checkpoint metadata") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path}: corrupt checkpoint metadata (not an object)")
     return {"kind": md.get("kind"), "format_version": version, "meta": meta}
 
 

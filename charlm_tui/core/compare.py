@@ -8,7 +8,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from charlm_tui.core.config import LN2
+from charlm_tui.core.config import LN2, perplexity
 from charlm_tui.core.errors import RunError
 from charlm_tui.core.runs import open_run
 
@@ -44,7 +44,7 @@ class ComparedRun:
 
     @property
     def best_val_ppl(self) -> float | None:
-        return None if self.best_val_nll is None else math.exp(min(self.best_val_nll, 700.0))
+        return None if self.best_val_nll is None else perplexity(self.best_val_nll)
 
     @property
     def best_val_bpc(self) -> float | None:

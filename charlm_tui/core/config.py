@@ -4,7 +4,8 @@ at start-up to build forms and show runs without paying for a torch import."""
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+import os
+from dataclasses import asdict, dataclass, fields
 
 from charlm_tui.core.errors import ConfigError
 
@@ -17,6 +18,65 @@ LN2 = math.log(2.0)
 FINISHED_REASONS = ("max_steps", "max_epochs", "max_seconds", "early_stop")
 
 
+def perplexity(nll: float) -> float:
+    """exp(mean NLL); inf where that overflows a float (a diverged model), never an error."""
+    return math.exp(nll) if nll < 700.0 else math.inf
+
+
+# Bounds a person can act on: a shape past them is a typo, or a model no machine here trains
+MAX_WIDTH = 65_536
+MAX_LAYERS = 64
+MAX_VOCAB = 0x110000 + 1
+MAX_SEED = 2 ** 63 - 1
+_TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
+
+
+def check_types(cfg) -> None:
+    """Each field of a config dataclass holds its declared type (a JSON file or a form may hold
+    anything): whole numbers are ints (not bools), numbers are finite."""
+    for f in fields(cfg):
+        v = getattr(cfg, f.name)
+        kinds = [k.strip() for k in str(f.type).split("|")]
+        if v is None and "None" in kinds:
+            continue
+        want = [t for k in kinds for t in _TYPES.get(k, ())]
+        bad = not isinstance(v, tuple(want)) or (isinstance(v, bool) and "bool" not in kinds)
+        if not bad and isinstance(v, float) and not math.isfinite(v):
+            bad = True
+        if bad:
+            what = "a whole number" if "int" in kinds else "a number" if "float" in kinds else "text"
+            raise ConfigError(f"{f.name.replace('_', ' ')} must be {what}, got {v!r}"[:160])
+
+
+def training_bytes(model: "ModelConfig", batch_size: int, num_steps: int) -> int:
+    """Rough memory to train: weights, gradients, two Adam moments and a best copy (5 x the
+    parameters), plus the activations of one batch (embedding, gates and states of each layer,
+    logits and their gradient), all fp32."""
+    gates = {"rnn": 1, "gru": 3, "lstm": 4}.get(model.cell, 4)
+    tokens = batch_size * num_steps
+    per_token = model.embed_dim + model.num_layers * model.hidden_size * (gates + 3) + 3 * model.vocab_size
+    return 4 * (5 * count_parameters(model) + tokens * per_token)
+
+
+def memory_bytes() -> int:
+    """This machine's physical memory (8 GiB when the platform cannot say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return 8 << 30
+
+
+def check_fits_memory(model: "ModelConfig", cfg: "TrainConfig", available: int | None = None,
+                      where: str = "this machine") -> None:
+    """Refuse, before anything is allocated, a model that cannot train in the memory there is."""
+    available = memory_bytes() if available is None else available
+    need = training_bytes(model, cfg.batch_size, cfg.num_steps)
+    if need > 0.8 * available:
+        raise ConfigError(f"this model needs about {need / 2**30:,.1f} GiB to train ({count_parameters(model):,} "
+                          f"parameters, batch {cfg.batch_size} x {cfg.num_steps}), more than {where} has "
+                          f"({available / 2**30:,.1f} GiB); use a smaller hidden size, fewer layers or a smaller batch")
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     vocab_size: int
@@ -27,11 +87,14 @@ class ModelConfig:
     dropout: float = 0.2
 
     def validate(self) -> "ModelConfig":
+        check_types(self)
         if self.cell not in CELL_NAMES:
             raise ConfigError(f"cell must be one of {', '.join(CELL_NAMES)}, got {self.cell!r}")
-        for name in ("vocab_size", "embed_dim", "hidden_size", "num_layers"):
-            if int(getattr(self, name)) < 1:
-                raise ConfigError(f"{name.replace('_', ' ')} must be at least 1, got {getattr(self, name)}")
+        for name, most in (("vocab_size", MAX_VOCAB), ("embed_dim", MAX_WIDTH), ("hidden_size", MAX_WIDTH),
+                           ("num_layers", MAX_LAYERS)):
+            v = getattr(self, name)
+            if not 1 <= v <= most:
+                raise ConfigError(f"{name.replace('_', ' ')} must be between 1 and {most:,}, got {v:,}")
         if self.vocab_size < 2:
             raise ConfigError("the vocabulary needs at least 2 entries")
         if not 0.0 <= self.dropout < 1.0:
@@ -95,6 +158,8 @@ class TrainConfig:
         def need(ok: bool, msg: str):
             if not ok:
                 raise ConfigError(msg)
+        check_types(self)
+        need(0 <= self.seed <= MAX_SEED, f"seed must be between 0 and {MAX_SEED}, got {self.seed}")
         need(self.batch_size >= 1, f"batch size must be at least 1, got {self.batch_size}")
         need(self.num_steps >= 1, f"BPTT length (num steps) must be at least 1, got {self.num_steps}")
         need(self.partition in PARTITIONS, f"partition must be sequential or random, got {self.partition!r}")

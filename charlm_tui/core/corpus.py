@@ -12,6 +12,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import os
+import stat
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,10 +36,15 @@ class TextOptions:
     lower: bool = False
 
     def __post_init__(self):
+        if not isinstance(self.encoding, str):
+            raise CorpusError(f"the encoding must be a name such as utf-8, got {self.encoding!r}")
         try:
-            codecs.lookup(self.encoding)
+            info = codecs.lookup(self.encoding)
         except LookupError:
             raise CorpusError(f"unknown encoding {self.encoding!r}; try utf-8, latin-1 or cp1252") from None
+        if not getattr(info, "_is_text_encoding", True):
+            raise CorpusError(f"{self.encoding!r} is not a text encoding (it turns bytes into bytes); "
+                              "try utf-8, latin-1 or cp1252")
         if self.normalize not in (None, "NFC", "NFD", "NFKC", "NFKD"):
             raise CorpusError(f"unknown normalisation {self.normalize!r}; use NFC, NFD, NFKC or NFKD")
 
@@ -107,6 +113,11 @@ def val_split_size(n: int, val_fraction: float) -> int:
 
 # ---------------------------------------------------------------- decoding
 
+# byte-order marks, longest first (the UTF-32 LE mark begins with the UTF-16 LE one)
+BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF16_LE, "utf-16"),
+        (codecs.BOM_UTF16_BE, "utf-16"))
+
+
 def _wide_encoding(encoding: str) -> bool:
     """UTF-16/32 text legitimately contains NUL bytes."""
     return codecs.lookup(encoding).name.startswith(("utf-16", "utf-32"))
@@ -114,7 +125,16 @@ def _wide_encoding(encoding: str) -> bool:
 
 def _read_file_chunks(path: Path) -> Iterator[bytes]:
     try:
-        with open(path, "rb") as f:
+        # non-blocking open, then a check of what was opened: a FIFO in a file's place can neither
+        # block the open nor be read (O_NONBLOCK does nothing to a regular file's reads)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            os.close(fd)
+            if stat.S_ISDIR(mode):
+                raise IsADirectoryError(path)
+            raise CorpusError(f"{path}: not a regular file (a FIFO, device or socket); give a text file")
+        with open(fd, "rb") as f:
             while chunk := f.read(CHUNK_BYTES):
                 yield chunk
     except PermissionError:
@@ -142,17 +162,24 @@ def _utf8_safe_cut(buf: bytes) -> int:
 
 def _decode_file(path: Path, opts: TextOptions, hasher, on_bytes: Callable[[int], None]) -> Iterator[str]:
     """Yield decoded text chunks of a file; raise CorpusError naming the first bad byte."""
-    utf8 = codecs.lookup(opts.encoding).name == "utf-8"
-    decoder = None if utf8 else codecs.getincrementaldecoder(opts.encoding)()
+    encoding = opts.encoding
+    utf8 = codecs.lookup(encoding).name == "utf-8"
     offset = 0  # bytes of the file consumed before `pending`
     pending = b""
     first = True
+    decoder = None
     for chunk in _read_file_chunks(path):
+        if first and utf8:
+            bom = next((name for mark, name in BOMS if chunk.startswith(mark)), None)
+            if bom is not None:  # a UTF-16/32 file says so in its first bytes: read it as that
+                encoding, utf8 = bom, False
+        if decoder is None and not utf8:
+            decoder = codecs.getincrementaldecoder(encoding)()
         if hasher is not None:
             hasher.update(chunk)
         on_bytes(len(chunk))
         nul = chunk.find(b"\0")
-        if nul >= 0 and not _wide_encoding(opts.encoding):
+        if nul >= 0 and not _wide_encoding(encoding):
             raise CorpusError(f"{path}: looks binary (NUL byte at offset {offset + len(pending) + nul}); "
                               "a corpus must be a text file")
         buf = pending + chunk
@@ -168,8 +195,10 @@ def _decode_file(path: Path, opts: TextOptions, hasher, on_bytes: Callable[[int]
         else:
             try:
                 text = decoder.decode(chunk)
-            except UnicodeDecodeError as e:
-                raise CorpusError(f"{path}: cannot decode as {opts.encoding} near offset {offset + e.start}") from None
+            except UnicodeError as e:  # UnicodeDecodeError, or e.g. "UTF-16 stream does not start with BOM"
+                where = f"near offset {offset + e.start}" if isinstance(e, UnicodeDecodeError) else f"({e})"
+                raise CorpusError(f"{path}: cannot decode as {encoding} {where}; is it another encoding? "
+                                  "(--encoding, e.g. utf-8 or latin-1)") from None
             offset += len(chunk)
         if first and text.startswith("\ufeff"):
             text = text[1:]
@@ -181,8 +210,9 @@ def _decode_file(path: Path, opts: TextOptions, hasher, on_bytes: Callable[[int]
     if decoder is not None:
         try:
             tail = decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            raise CorpusError(f"{path}: cannot decode the end of the file as {opts.encoding}") from None
+        except UnicodeError:
+            raise CorpusError(f"{path}: cannot decode the end of the file as {encoding}; is it another "
+                              "encoding? (--encoding)") from None
         if tail:
             yield tail
 
@@ -289,9 +319,17 @@ def corpus_from_text(text: str, name: str = "text", opts: TextOptions | None = N
 
 
 def existing_path(p: str | os.PathLike[str]) -> Path:
+    """A file or folder the user named; anything else that exists (a FIFO, a device, a socket) is
+    refused before it is opened, since reading one can block forever or never end."""
     path = Path(p).expanduser()
-    if not path.exists():
-        raise CorpusError(f"{path}: no such file or folder")
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise CorpusError(f"{path}: no such file or folder") from None
+    except OSError as e:
+        raise CorpusError(f"{path}: cannot open ({e.strerror or e})") from None
+    if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+        raise CorpusError(f"{path}: not a regular file (a FIFO, device or socket); give a text file or a folder")
     return path
 
 

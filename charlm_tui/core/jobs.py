@@ -12,7 +12,7 @@ from typing import Callable
 import torch
 
 from charlm_tui.core.batching import check_fits, split_train_val
-from charlm_tui.core.config import format_duration
+from charlm_tui.core.config import check_fits_memory, format_duration
 from charlm_tui.core.catalog import resolve
 from charlm_tui.core.corpus import Corpus, ProgressFn, TextOptions
 from charlm_tui.core.distributed import SINGLE, Dist
@@ -59,11 +59,26 @@ def new_job(home: Path, corpus_spec: str, model_kw: dict, cfg: TrainConfig, *,
     corpus = corpus or resolve(corpus_spec, home, opts, progress)
     train, val = _split(corpus, cfg, dist)
     mcfg = ModelConfig(vocab_size=corpus.vocab.size, **model_kw).validate()
-    torch.manual_seed(cfg.seed)
-    model = CharLM.from_config(mcfg)
+    _check_memory(mcfg, cfg, device)
+    model = _fresh_model(mcfg, cfg)
     run = create_run(home, corpus, mcfg, cfg, corpus_spec, run_id, dist.world) if dist.is_main else None
     trainer = Trainer(model, train, val, cfg, device, callback=callback, sink=run, dist=dist)
     return TrainingJob(run, trainer, corpus)
+
+
+def _check_memory(mcfg: ModelConfig, cfg: TrainConfig, device: torch.device) -> None:
+    if device.type == "cuda":
+        total = torch.cuda.get_device_properties(device).total_memory
+        check_fits_memory(mcfg, cfg, total, f"the GPU ({torch.cuda.get_device_name(device)})")
+    else:
+        check_fits_memory(mcfg, cfg)
+
+
+def _fresh_model(mcfg: ModelConfig, cfg: TrainConfig) -> CharLM:
+    """The model a run starts from: initialised from the run's seed, so a run restarted from step 0
+    is the run it would have been."""
+    torch.manual_seed(cfg.seed)
+    return CharLM.from_config(mcfg)
 
 
 def _device(cfg: TrainConfig, dist: Dist):
@@ -78,6 +93,7 @@ def resume_job(home: Path, run_id: str, overrides: dict | None = None, *,
                progress: ProgressFn | None = None, dist: Dist = SINGLE) -> TrainingJob:
     """Continue a run from its last state; ``overrides`` may raise limits (max_steps, ...)."""
     run = open_run(home, run_id)
+    run.check_writable()
     cfg_json = run.config
     stored = run.train_config()
     overrides = dict(overrides or {})
@@ -106,21 +122,23 @@ def resume_job(home: Path, run_id: str, overrides: dict | None = None, *,
                           "start a new run instead")
     if corpus.vocab != run.vocab():
         raise RunError(f"run {run.id}: its vocab.json does not match the corpus; start a new run")
-    if not (run.path / "last.safetensors").exists():
-        raise RunError(f"run {run.id} has no saved training state to resume from")
-    tensors, meta = run.load_last_state()
+    # a run killed before its first save has no state yet: it starts again from step 0, as new
+    state = run.load_last_state() if (run.path / "last.safetensors").exists() else None
     if not dist.is_main:  # ranks > 0 read the run, never write it
         train, val = _split(corpus, cfg, dist)
-        trainer = Trainer(CharLM.from_config(mcfg), train, val, cfg, _device(cfg, dist), dist=dist)
-        trainer.load_checkpoint_state(tensors, meta)
+        trainer = Trainer(_fresh_model(mcfg, cfg), train, val, cfg, _device(cfg, dist), dist=dist)
+        if state is not None:
+            trainer.load_checkpoint_state(*state)
         return TrainingJob(None, trainer, corpus)
     run.acquire_lock()
     run.ignore_pending_control()
     try:
         train, val = _split(corpus, cfg, dist)
-        model = CharLM.from_config(mcfg)
-        trainer = Trainer(model, train, val, cfg, _device(cfg, dist), callback=callback, sink=run, dist=dist)
-        trainer.load_checkpoint_state(tensors, meta)
+        trainer = Trainer(_fresh_model(mcfg, cfg), train, val, cfg, _device(cfg, dist), callback=callback, sink=run,
+                          dist=dist)
+        if state is not None:
+            trainer.load_checkpoint_state(*state)
+        run.trim_metrics(trainer.p.step)  # evaluations after the saved state are done again
         # update the stored config so later resumes keep the raised limits
         from charlm_tui.core.atomic import write_json
         write_json(run.path / "config.json", {**cfg_json, "train": cfg.to_json(), "world_size": dist.world,
@@ -151,7 +169,8 @@ def another_round(home: Path, run_id: str) -> tuple[dict, str | None]:
 
     run = open_run(home, run_id)
     reason = run.status().get("reason")
-    if reason not in ("max_seconds", "max_steps", "max_epochs", "early_stop"):
+    if reason not in ("max_seconds", "max_steps", "max_epochs", "early_stop") or \
+            not (run.path / "last.safetensors").is_file():
         return {}, None
     # a round is as big as the run's limits were when it was created (config.json's "train" holds
     # the limits as raised by the last resume)

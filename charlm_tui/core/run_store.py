@@ -105,7 +105,9 @@ def _mtime(p: Path) -> float:
 def _refuse_if_training(run: Run, what: str) -> None:
     holder = run.lock_holder()
     if holder is not None:
-        raise RunError(f"cannot {what} run {run.id}: pid {holder.get('pid')} is training it; stop it first")
+        raise RunError(f"cannot {what} run {run.id}: pid {holder.get('pid')} on {holder.get('host')} is training it; "
+                       f"stop it first ('charlm-tui runs stop {run.id}'), or if that process is gone, "
+                       f"'charlm-tui runs unlock {run.id} --force'")
 
 
 def delete_run(home: Path, run_id: str) -> str:

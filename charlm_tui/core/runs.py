@@ -14,6 +14,7 @@ Every file is written atomically; readers never need the lock.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -24,20 +25,40 @@ import time
 from pathlib import Path
 
 from charlm_tui.core import checkpoint
-from charlm_tui.core.atomic import pid_alive, write_bytes, write_json
+from charlm_tui.core.atomic import write_bytes, write_json
 from charlm_tui.core.config import FINISHED_REASONS, TrainEvent
 from charlm_tui.core.errors import CharLMError, CheckpointError, RunError
 from charlm_tui.core.names import child, name_problem
+from charlm_tui.core.process import holder_alive, identity
+from charlm_tui.core.run_files import read_config, read_json, read_lock, read_metrics, read_status
 from charlm_tui.paths import runs_dir
 
 STATUS_HEARTBEAT_S = 5.0
 STALLED_AFTER_S = 4 * STATUS_HEARTBEAT_S  # a running run whose status is older than this is "stalled"
+UNCHECKABLE_LOCK_STALE_S = 600.0
+RUN_FILES = ("config.json", "vocab.json", "metrics.jsonl", "status.json", "best.safetensors", "last.safetensors",
+             "lock", "control.json")
 CONTROL_POLL_S = 0.2
 CONTROL_COMMANDS = ("pause", "resume", "stop")
 
 
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def _link_exclusive(tmp: Path, lock: Path, data: bytes) -> None:
+    """Put ``tmp`` in place as ``lock``; FileExistsError if a lock exists."""
+    try:
+        os.link(tmp, lock)
+    except FileExistsError:
+        raise
+    except OSError:  # a filesystem without hard links: create exclusively, then fill
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def heartbeat_age(st: dict) -> float:
@@ -64,20 +85,12 @@ def versions() -> dict:
             "python": platform.python_version()}
 
 
-def _read_json(path: Path, what: str):
-    try:
-        return json.loads(path.read_text("utf-8"))
-    except FileNotFoundError:
-        raise RunError(f"{path}: {what} is missing") from None
-    except (OSError, UnicodeDecodeError, ValueError) as e:
-        raise RunError(f"{path}: {what} is unreadable ({e}); fix or delete the run") from None
-
-
 class Run:
     def __init__(self, path: Path):
         self.path = path
         self.id = path.name
-        self._lock_fd: int | None = None
+        self._locked = False
+        self.metrics_skipped = 0
         self._last_status_write = 0.0
         self._status: dict | None = None
         self._last_poll = 0.0
@@ -86,42 +99,38 @@ class Run:
     # ---------------------------------------------------------------- files
     @property
     def config(self) -> dict:
-        cfg = _read_json(self.path / "config.json", "config.json")
-        for key in ("model", "train", "corpus"):
-            if not isinstance(cfg.get(key), dict):
-                raise RunError(f"{self.path / 'config.json'}: missing or invalid {key!r} section; "
-                               "fix the file or delete the run")
-        return cfg
+        return read_config(self.path / "config.json")
 
     def model_config(self):
         from charlm_tui.core.config import ModelConfig
+        section = self.config["model"]
         try:
-            return ModelConfig.from_json(self.config["model"])
+            return ModelConfig.from_json(section)
         except (TypeError, ValueError, CharLMError) as e:
             raise RunError(f"{self.path / 'config.json'}: invalid model config ({e})") from None
 
     def train_config(self):
         from charlm_tui.core.config import TrainConfig
+        section = self.config["train"]
         try:
-            return TrainConfig.from_json(self.config["train"])
+            return TrainConfig.from_json(section)
         except (TypeError, ValueError, CharLMError) as e:
             raise RunError(f"{self.path / 'config.json'}: invalid training config ({e})") from None
 
     def vocab(self):
         from charlm_tui.core.vocab import Vocab
+        path = self.path / "vocab.json"
         try:
-            return Vocab.from_json(_read_json(self.path / "vocab.json", "vocab.json"))
+            return Vocab.from_json(read_json(path, "vocab.json"))
         except ValueError as e:
-            raise RunError(f"{self.path / 'vocab.json'}: {e}") from None
+            raise RunError(f"{path}: {e}") from None
 
     def status(self) -> dict:
+        """status.json, checked; a damaged one reads as status "damaged" with the reason."""
         try:
-            st = json.loads((self.path / "status.json").read_text("utf-8"))
-            return st if isinstance(st, dict) else {"status": "damaged"}
-        except FileNotFoundError:
-            return {"status": "unknown"}
-        except (OSError, ValueError):
-            return {"status": "damaged", "reason": "status.json unreadable"}
+            return read_status(self.path / "status.json")
+        except RunError as e:
+            return {"status": "damaged", "reason": str(e)}
 
     def save_sample(self, text: str) -> Path:
         """Keep generated text: ``samples/<time>.txt`` in the run's folder (never overwritten)."""
@@ -135,35 +144,27 @@ class Run:
         return path
 
     def metrics(self) -> list[dict]:
-        out = []
-        try:
-            with open(self.path / "metrics.jsonl", encoding="utf-8") as f:
-                for line in f:
-                    try:
-                        out.append(json.loads(line))
-                    except ValueError:
-                        continue  # a line torn by a kill mid-append
-        except FileNotFoundError:
-            pass
-        return out
+        """Every valid evaluation record (damaged lines are skipped; ``metrics_skipped`` counts them)."""
+        records, self.metrics_skipped, _ = read_metrics(self.path / "metrics.jsonl")
+        return records
 
     def new_metrics(self, offset: int) -> tuple[list[dict], int]:
         """Evaluations appended since byte ``offset`` (whole lines only) and the new offset; for
         following a run that another process is writing."""
-        try:
-            with open(self.path / "metrics.jsonl", "rb") as f:
-                f.seek(offset)
-                chunk = f.read()
-        except FileNotFoundError:
-            return [], offset
-        complete = chunk[: chunk.rfind(b"\n") + 1]  # a line still being written waits for the next call
-        out = []
-        for line in complete.decode("utf-8", "replace").splitlines():
-            try:
-                out.append(json.loads(line))
-            except ValueError:
-                continue
-        return out, offset + len(complete)
+        records, skipped, offset = read_metrics(self.path / "metrics.jsonl", offset)
+        self.metrics_skipped += skipped
+        return records, offset
+
+    def trim_metrics(self, last_step: int) -> int:
+        """Drop evaluations after ``last_step``: a process killed after its last checkpoint wrote
+        them, and the resumed run will evaluate those steps again. Returns how many were dropped."""
+        path = self.path / "metrics.jsonl"
+        records = self.metrics()
+        keep = [m for m in records if m["step"] <= last_step]
+        if len(keep) == len(records) and not self.metrics_skipped:
+            return 0
+        write_bytes(path, "".join(json.dumps(m) + "\n" for m in keep).encode("utf-8"))
+        return len(records) - len(keep)
 
     def write_status(self, **changes) -> None:
         st = self._status if self._status is not None else self.status()
@@ -172,49 +173,94 @@ class Run:
         write_json(self.path / "status.json", st)
         self._last_status_write = time.monotonic()
 
+    def check_writable(self) -> None:
+        """Refuse to train into a folder whose files cannot be written (one replaced by a folder)."""
+        for name in RUN_FILES:
+            p = self.path / name
+            if p.exists() and not p.is_file():
+                raise RunError(f"{p} is not a file (a folder or device in its place); remove it, or delete the run")
+
     # ---------------------------------------------------------------- lock (one writer)
     def acquire_lock(self) -> None:
+        """Take the run's lock, or raise RunError naming who holds it. The lock appears whole or not
+        at all (written to a temp file, then hard-linked into place, which fails if one exists), and
+        names this process by pid, start time and boot id, so a later process with the same pid is
+        never mistaken for it."""
         lock = self.path / "lock"
-        me = {"pid": os.getpid(), "host": socket.gethostname(), "since": _now()}
-        for _ in range(2):
+        data = json.dumps({**identity(), "since": _now(), "t": time.time()}).encode()
+        for _ in range(3):
+            tmp = self.path / f".lock.tmp-{os.getpid()}-{secrets.token_hex(3)}"
             try:
-                fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+                with open(tmp, "wb") as f:
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+                _link_exclusive(tmp, lock, data)
             except FileExistsError:
                 holder = self.lock_holder()
                 if holder is None:  # stale: its process is gone
-                    try:
-                        lock.unlink()
-                    except FileNotFoundError:
-                        pass
+                    self._remove_lock()
                     continue
                 raise RunError(f"run {self.id} is being trained by pid {holder.get('pid')} on "
                                f"{holder.get('host')}; stop it first ('charlm-tui runs stop {self.id}')") from None
-            os.write(fd, json.dumps(me).encode())
-            os.fsync(fd)
-            self._lock_fd = fd
+            finally:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+            self._locked = True
             return
         raise RunError(f"run {self.id}: could not take the lock; try again")
 
     def lock_holder(self) -> dict | None:
-        """Who holds the lock, or None if nobody alive does."""
+        """Who holds the lock, or None if nobody alive does (no lock, a damaged lock, or one whose
+        process is gone or whose pid now belongs to another process)."""
         try:
-            holder = json.loads((self.path / "lock").read_text("utf-8") or "{}")
-        except FileNotFoundError:
+            info = read_lock(self.path / "lock")
+        except RunError:
+            return None  # empty or torn (an older version's lock when the disk filled): nobody holds it
+        if info is None:
             return None
-        except (OSError, ValueError):
-            return None  # torn lock file: its writer died before finishing it
-        if holder.get("host") == socket.gethostname() and not pid_alive(int(holder.get("pid", -1))):
+        alive = holder_alive(info.pid, info.host, info.start, info.boot)
+        if alive is False:
             return None
-        return holder
+        if alive and info.start is None and min(heartbeat_age(self.status()), info.age) > UNCHECKABLE_LOCK_STALE_S:
+            # no start time to compare (an older version's lock, or no /proc): a live pid that has not
+            # beaten for this long was reused by another process
+            return None
+        return info.to_json()
+
+    def break_lock(self, force: bool = False) -> str:
+        """Remove a lock that no live process holds; with ``force``, also one this machine cannot
+        check (another host). Never one whose process is alive here."""
+        try:
+            info = read_lock(self.path / "lock")
+        except RunError as e:
+            self._remove_lock()
+            return f"removed a damaged lock ({e})"
+        if info is None:
+            return "it has no lock"
+        alive = self.lock_holder() is not None and holder_alive(info.pid, info.host, info.start, info.boot)
+        if alive:
+            raise RunError(f"pid {info.pid} is alive and holds run {self.id}; stop it with "
+                           f"'charlm-tui runs stop {self.id}' (or kill {info.pid}) instead")
+        if alive is None and self.lock_holder() is not None and not force:
+            raise RunError(f"run {self.id} is locked by pid {info.pid} on {info.host}, which this machine cannot "
+                           "check; if that process is gone, run again with --force")
+        self._remove_lock()
+        return f"removed the lock of pid {info.pid} on {info.host} (since {info.since or '?'})"
+
+    def _remove_lock(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            (self.path / "lock").unlink()
 
     def release_lock(self) -> None:
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
+        if self._locked:
+            self._locked = False
             try:
-                (self.path / "lock").unlink()
-            except FileNotFoundError:
-                pass
+                mine = read_lock(self.path / "lock")
+            except RunError:
+                mine = None
+            if mine is not None and mine.pid == os.getpid():
+                self._remove_lock()
 
     # ---------------------------------------------------------------- checkpoints
     def save_best(self, trainer) -> None:
@@ -250,7 +296,11 @@ class Run:
             model.load_state_dict(sd)
         except RuntimeError as e:
             raise CheckpointError(f"{path}: weights do not fit the model in config.json ({str(e).splitlines()[0]})") from None
-        return model.to(device).eval(), self.vocab()
+        vocab = self.vocab()
+        if vocab.size != model.config.vocab_size:
+            raise CheckpointError(f"{self.path / 'vocab.json'}: {vocab.size} entries, but the model has "
+                                  f"{model.config.vocab_size} (a vocab.json from another run?); delete the run")
+        return model.to(device).eval(), vocab
 
     def load_last_state(self):
         return checkpoint.load(self.path / "last.safetensors", "last")

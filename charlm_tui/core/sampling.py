@@ -1,5 +1,7 @@
 """Generation: warm up on the prompt in ONE forward pass, then yield one character at a time
 (each step through ``CharLM.stepper``, see ``charlm_tui.core.stepper``, not a full RNN call).
+A prompt longer than WARMUP_CHUNK characters warms up one chunk per pass, the state carried
+between them: what one pass computes, in bounded memory.
 
 Temperature and top-k live in a mutable ``SamplingControl`` that is read before every
 character, so a caller (the REPL) can change them while a stream is running.
@@ -29,6 +31,18 @@ class Sampled:
     char: str
     id: int
     prob: float  # the probability the model gave this character (at temperature 1)
+
+
+# A prompt warms up in chunks of this many characters (each one pass; memory stays bounded), and
+# longer than MAX_PROMPT_CHARS is refused: the state after it depends on the recent text anyway
+WARMUP_CHUNK = 4096
+MAX_PROMPT_CHARS = 200_000
+
+
+def check_prompt(prompt: str) -> None:
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise GenerationError(f"the prompt is {len(prompt):,} characters; at most {MAX_PROMPT_CHARS:,} warm the model "
+                              "up (what it generates depends on the recent text: keep the end of it)")
 
 
 def start_ids(vocab: Vocab, prompt: EncodedPrompt) -> list[int]:
@@ -71,10 +85,13 @@ def generate(model: CharLM, vocab: Vocab, prompt: str, length: int = 500,
     model.eval()
     device = model.head.weight.device
     rng = np.random.default_rng(seed)  # seed None: fresh entropy
+    check_prompt(prompt)
     ids = start_ids(vocab, vocab.encode_prompt(prompt))
     try:
-        x = torch.tensor([ids], dtype=torch.long, device=device)
-        h, state = model.features(x)  # warm-up: the whole prompt in one pass
+        state = None
+        for i in range(0, len(ids), WARMUP_CHUNK):  # warm-up: one pass per chunk, state carried
+            x = torch.tensor([ids[i:i + WARMUP_CHUNK]], dtype=torch.long, device=device)
+            h, state = model.features(x, state)
         last = model.head(h[0, -1]).float().cpu().numpy()  # only the last position's logits
         stepper = None
         for _ in range(length):

@@ -4,7 +4,7 @@ JSON metadata for a checkpoint, and how they are put back (a resumed run continu
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 import torch
 
@@ -25,6 +25,31 @@ class Progress:
     loss_tokens: int = 0
     lr_scale: float = 1.0   # product of the plateau cuts (the cosine schedule multiplies it)
     history: list = field(default_factory=list)  # [(step, val_nll)] for charts after resume
+
+    @classmethod
+    def from_json(cls, obj) -> "Progress":
+        """A checked Progress from checkpoint metadata; ValueError says what is wrong."""
+        if not isinstance(obj, dict):
+            raise ValueError("progress is not an object")
+        out = {}
+        for f in fields(cls):
+            if f.name not in obj:
+                continue
+            v = obj[f.name]
+            if f.name == "history":
+                if not isinstance(v, list) or not all(
+                        isinstance(h, (list, tuple)) and len(h) == 2 and all(_is_num(x) for x in h) for h in v):
+                    raise ValueError("progress history is not a list of (step, nll) pairs")
+                out[f.name] = [tuple(h) for h in v]
+            elif not _is_num(v) or (f.type == "int" and (not isinstance(v, int) or v < 0)):
+                raise ValueError(f"progress {f.name!r} has a bad value {v!r}"[:120])
+            else:
+                out[f.name] = v
+        return cls(**out)
+
+
+def _is_num(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def checkpoint_state(tr) -> tuple[dict[str, torch.Tensor], dict]:
@@ -52,23 +77,53 @@ def checkpoint_state(tr) -> tuple[dict[str, torch.Tensor], dict]:
 
 
 def load_checkpoint_state(tr, tensors: dict[str, torch.Tensor], meta: dict) -> None:
-    """Put a trainer back exactly where ``checkpoint_state`` found it."""
+    """Put a trainer back exactly where ``checkpoint_state`` found it. A checkpoint that does not fit
+    (damaged, hand-edited, another model's) raises CheckpointError and leaves nothing half-loaded
+    that matters: the caller discards the trainer."""
+    from charlm_tui.core.errors import CheckpointError
+    try:
+        _load(tr, tensors, meta)
+    except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as e:
+        what = f"missing {e}" if isinstance(e, KeyError) else str(e).splitlines()[0][:200]
+        raise CheckpointError(f"the saved training state does not fit this run ({what}); resume is not possible, "
+                              "but its weights may still sample") from None
+
+
+def _load(tr, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+    if not isinstance(meta, dict) or not isinstance(meta.get("optimizer"), dict):
+        raise ValueError("no optimizer state in the checkpoint")
+    progress = Progress.from_json(meta.get("progress"))
     model_sd = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
     tr.model.load_state_dict(model_sd)
     opt_meta = meta["optimizer"]
+    groups = opt_meta["param_groups"]
+    if not isinstance(groups, list) or not all(isinstance(g, dict) and _is_num(g.get("lr")) for g in groups):
+        raise ValueError("bad optimizer parameter groups")
     state = {}
     for pid, st in opt_meta["state"].items():
         st = dict(st)
         for k, v in tensors.items():
             if k.startswith(f"optim.{pid}."):
                 st[k.split(".", 2)[2]] = v.to(tr.device) if v.dim() else v
+        for need in ("step", "exp_avg", "exp_avg_sq"):
+            if need not in st:
+                raise KeyError(f"optimizer {need}")
         state[int(pid)] = st
-    tr.optimizer.load_state_dict({"state": state, "param_groups": opt_meta["param_groups"]})
+    tr.optimizer.load_state_dict({"state": state, "param_groups": groups})
+    for group in tr.optimizer.param_groups:
+        for p_ in group["params"]:
+            s_ = tr.optimizer.state.get(p_)
+            if s_ is not None and (s_["exp_avg"].shape != p_.shape or s_["exp_avg_sq"].shape != p_.shape):
+                raise ValueError("optimizer moments of another shape")
+            if s_ is not None and torch.is_tensor(s_["step"]) and s_["step"].numel() != 1:
+                raise ValueError("optimizer step count of another shape")
+    if not isinstance(meta.get("scheduler"), dict):
+        raise ValueError("no scheduler state")
     tr.scheduler.load_state_dict(meta["scheduler"])
-    p = dict(meta["progress"])
-    p["history"] = [tuple(h) for h in p.get("history", [])]
-    tr.p = Progress(**p)
+    tr.p = progress
     hidden = [tensors[f"hidden.{i}"].to(tr.device) for i in range(2) if f"hidden.{i}" in tensors]
+    if hidden and hidden[0].dim() != 3:
+        hidden = []
     if tr.dist.enabled or (hidden and hidden[0].shape[1] != tr.batches.x.shape[0] if hasattr(tr.batches, "x")
                            else False):
         hidden = []  # saved by rank 0 for its own streams: other ranks/world sizes restart them at zero

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from charlm_tui.core import train_state
 from charlm_tui.core.batching import check_fits, eval_streams, make_batches
 from charlm_tui.core.config import (  # noqa: F401 (re-exported)
-    COSINE_FLOOR, FINISHED_REASONS, LN2, TrainConfig, TrainEvent)
+    COSINE_FLOOR, FINISHED_REASONS, LN2, TrainConfig, TrainEvent, perplexity)
 from charlm_tui.core.distributed import SINGLE, Dist
 from charlm_tui.core.model import CharLM
 from charlm_tui.core.train_state import Progress
@@ -34,7 +34,7 @@ class EvalResult:
 
     @property
     def ppl(self) -> float:
-        return math.exp(self.nll) if self.nll < 700 else math.inf
+        return perplexity(self.nll)
 
     @property
     def bpc(self) -> float:
@@ -176,7 +176,7 @@ class Trainer:
         best = self.p.best_nll if math.isfinite(self.p.best_nll) else None
         ev = TrainEvent(kind=kind, step=self.p.step, epoch=round(self._epoch_float(), 4),
                         total_steps=self._total_steps(), lr=self.lr, elapsed=self.p.elapsed,
-                        best_val_nll=best, best_val_ppl=math.exp(best) if best is not None else None,
+                        best_val_nll=best, best_val_ppl=perplexity(best) if best is not None else None,
                         best_val_bpc=best / LN2 if best is not None else None,
                         patience_left=self.cfg.patience - self.p.bad_evals,
                         budget=round(self.budget_progress(), 4), time_budget=self.cfg.max_seconds, **kw)
@@ -357,7 +357,10 @@ class Trainer:
             self.p.loss_sum, self.p.loss_tokens = 0.0, 0
             if self.best_state is not None:
                 self.model.load_state_dict(self.best_state)
-            msg = "loss became NaN/inf; stopped and kept the best weights (try a lower --lr or --clip)"
+                msg = "loss became NaN/inf; stopped and kept the best weights (try a lower --lr or --clip)"
+            else:
+                msg = ("loss became NaN/inf before any evaluation, so no weights are worth keeping; "
+                       "start again with a lower --lr or --clip")
         else:
             if reason in ("max_steps", "max_epochs", "max_seconds") and self.p.step > self.p.last_eval_step:
                 self._evaluate_and_react()

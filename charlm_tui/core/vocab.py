@@ -84,4 +84,9 @@ class Vocab:
             raise ValueError("vocab JSON must be an object with a 'chars' string")
         if obj.get("unk_id", UNK_ID) != UNK_ID:
             raise ValueError("unsupported vocab layout (unk_id must be 0)")
+        bad = [c for c in obj["chars"] if ord(c) >= MAX_CODEPOINT or 0xD800 <= ord(c) <= 0xDFFF]
+        if bad:
+            raise ValueError(f"vocab holds characters no corpus can contain ({bad[0]!r})")
+        if not obj["chars"]:
+            raise ValueError("vocab is empty")
         return cls(obj["chars"])

@@ -180,11 +180,13 @@ class CharLMApp(CorpusActions, TrainingActions, GenerationActions, App):
         if self.job is not None:
             self.job.trainer.request_stop("quit")
 
-    def request_hangup_stop(self) -> None:
-        """Terminal gone (SIGHUP): stop training with reason 'hangup' so the run is saved and resumable."""
+    def request_hangup_stop(self, reason: str = "hangup") -> None:
+        """Terminal gone (SIGHUP) or told to end (SIGTERM): stop training with that reason so the run
+        is saved and resumable."""
         self._quitting = True
+        self._gen_stop.set()
         if self.job is not None:
-            self.job.trainer.request_stop("hangup")
+            self.job.trainer.request_stop(reason)
 
 
 def make_app(home: Path, corpus_spec: str | None = None, **kw) -> CharLMApp:
@@ -212,8 +214,22 @@ def run_app(home: Path, mouse: bool = True) -> int:
         if loop is not None:
             loop.call_soon_threadsafe(app.exit)
 
+    def on_terminate(*_):
+        # SIGTERM: the terminal is still there, so leave the normal way (the screen and mouse mode are
+        # restored) once training has stopped and saved; a watchdog ends the process if that hangs.
+        app.request_hangup_stop("terminated")
+
+        def watchdog() -> None:
+            time.sleep(45)
+            os._exit(143)
+        threading.Thread(target=watchdog, name="terminate-watchdog", daemon=True).start()
+        loop = getattr(app, "event_loop", None)
+        if loop is not None:
+            loop.call_soon_threadsafe(app.exit)
+
     if hasattr(signal, "SIGHUP"):
         signal.signal(signal.SIGHUP, on_hangup)
+    signal.signal(signal.SIGTERM, on_terminate)
     app.run(mouse=mouse)
     # never leave a training thread behind: it stops within one step and saves its state
     app._shutdown_workers()

@@ -65,8 +65,9 @@ class GenerationActions:
     @work(thread=True, exclusive=True, group="generate", exit_on_error=False)
     def _gen_worker(self, stream_id: int, run_id: str, which: str, prompt: str, length: int,
                     stop: threading.Event) -> None:
-        from charlm_tui.core.sampling import generate
+        from charlm_tui.core.sampling import check_prompt, generate
         try:
+            check_prompt(prompt)
             model, vocab = self._load_for_generation(run_id, which)
         except CharLMError as e:
             self.post_message(Generated(stream_id, [], done=True))

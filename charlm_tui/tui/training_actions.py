@@ -211,6 +211,8 @@ class TrainingActions:
         info = run_info(run)
         status = run.status()
         for m in records:
+            if m.get("val_nll") is None:
+                continue
             self.on_train_update(TrainUpdate(TrainEvent.from_metrics(
                 m, total_steps=status.get("total_steps"), best_val_nll=status.get("best_val_nll"),
                 best_val_ppl=status.get("best_val_ppl"), best_val_bpc=status.get("best_val_bpc"),

@@ -152,7 +152,7 @@ def test_hand_edited_config_gives_clear_error(home, tiny_file):
     with pytest.raises(RunError, match="invalid model config.*cell must be one of"):
         open_run(home, job.run.id).load_model()
     cfgp.write_text("{not json")
-    with pytest.raises(RunError, match="config.json is unreadable"):
+    with pytest.raises(RunError, match="config.json is not valid JSON"):
         open_run(home, job.run.id).load_model()
     [info] = list_runs(home)
     assert info.status == "damaged"

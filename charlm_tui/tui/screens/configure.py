@@ -14,7 +14,8 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
 
 from charlm_tui.core.config import (CELL_NAMES, LR_SCHEDULES, PARTITIONS, PRESETS, ModelConfig, TrainConfig,
-                                    count_parameters, estimate_epoch_seconds, format_duration)
+                                    check_fits_memory, count_parameters, estimate_epoch_seconds,
+                                    format_duration)
 from charlm_tui.core.errors import ConfigError
 
 PARTITION_HELP = {
@@ -110,7 +111,7 @@ class ConfigureScreen(Screen):
                                   partition=self.query_one("#partition", Select).value,
                                   device=self.query_one("#device", Select).value,
                                   lr_schedule=self.query_one("#lr_schedule", Select).value).validate()
-        ModelConfig(vocab_size=max(2, self._vocab_size()), **model_kw).validate()
+        check_fits_memory(ModelConfig(vocab_size=max(2, self._vocab_size()), **model_kw).validate(), cfg)
         return model_kw, cfg
 
     def _vocab_size(self) -> int:

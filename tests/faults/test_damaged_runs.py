@@ -1,0 +1,176 @@
+"""One damaged run folder is harmless: every file of a run is damaged in many generated ways, and
+listing, 'latest', show, sample, eval, resume and delete each end cleanly (a clear error, or the run
+marked damaged) while a healthy run beside it is untouched."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from charlm_tui.core.errors import CharLMError
+from charlm_tui.core.jobs import new_job, resume_job
+from charlm_tui.core.run_store import delete_run, list_runs, run_info
+from charlm_tui.core.runs import open_run
+from charlm_tui.core.sampling import generate
+from charlm_tui.core.training import TrainConfig
+from tests.conftest import TINY_TEXT
+
+MODEL = {"cell": "gru", "embed_dim": 4, "hidden_size": 8, "num_layers": 1, "dropout": 0.0}
+FILES = ["config.json", "status.json", "vocab.json", "metrics.jsonl", "lock", "best.safetensors",
+         "last.safetensors"]
+JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats() | st.text(max_size=8),
+                           lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=6), c, max_size=3),
+                           max_leaves=6)
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    """A finished tiny run (trained once for the module) and the corpus it was trained on."""
+    import os
+    root = tmp_path_factory.mktemp("template")
+    corpus = root / "tiny.txt"
+    corpus.write_text(TINY_TEXT)
+    home = root / "home"
+    old = os.environ.get("CHARLM_TUI_HOME")
+    cfg = TrainConfig(batch_size=4, num_steps=8, eval_every=5, max_steps=10, event_interval=1e9, seed=1)
+    job = new_job(home, str(corpus), MODEL, cfg)
+    job.start()
+    if old is not None:
+        os.environ["CHARLM_TUI_HOME"] = old
+    return job.run.path, corpus
+
+
+def damage(path, how, data):
+    """Apply one generated kind of damage to one file."""
+    if how == "delete":
+        path.unlink(missing_ok=True)
+    elif how == "folder":
+        path.unlink(missing_ok=True)
+        path.mkdir()
+    elif how == "empty":
+        path.write_bytes(b"")
+    elif how == "truncate":
+        raw = path.read_bytes() if path.exists() else b"{}"
+        path.write_bytes(raw[: data.draw(st.integers(0, max(0, len(raw) - 1)))])
+    elif how == "flip":
+        raw = bytearray(path.read_bytes() if path.exists() else b'{"pid": 1}')
+        i = data.draw(st.integers(0, len(raw) - 1))
+        raw[i] ^= data.draw(st.integers(1, 255))
+        path.write_bytes(bytes(raw))
+    elif how == "garbage":
+        path.write_bytes(data.draw(st.binary(max_size=64)))
+    elif how == "json":
+        path.write_text(json.dumps(data.draw(JSON_VALUES)))
+    elif how == "field":  # one field of a JSON object set to a generated value of any type
+        try:
+            obj = json.loads(path.read_text())
+        except (OSError, ValueError):
+            obj = {"pid": 1, "host": "h"}
+        if isinstance(obj, dict) and obj:
+            key = data.draw(st.sampled_from(sorted(obj)))
+            if isinstance(obj[key], dict) and obj[key] and data.draw(st.booleans()):
+                obj[key][data.draw(st.sampled_from(sorted(obj[key])))] = data.draw(JSON_VALUES)
+            else:
+                obj[key] = data.draw(JSON_VALUES)
+        path.write_text(json.dumps(obj))
+    elif how in ("meta", "shape", "drop") and path.suffix == ".safetensors" and path.exists():
+        from safetensors.torch import load, save
+        raw = path.read_bytes()
+        n = int.from_bytes(raw[:8], "little")
+        header = json.loads(raw[8:8 + n])["__metadata__"]
+        tensors = load(raw)
+        if how == "meta":  # valid safetensors, odd metadata: our meta JSON replaced by any JSON
+            header["meta"] = json.dumps(data.draw(JSON_VALUES))
+        else:
+            key = data.draw(st.sampled_from(sorted(tensors)))
+            if how == "drop":
+                del tensors[key]
+            else:  # a tensor of another shape (a checkpoint of another model)
+                import torch
+                tensors[key] = torch.zeros(tuple(d + 1 for d in tensors[key].shape) or (2,))
+        path.write_bytes(save(tensors, metadata=header))
+    elif how == "bad-utf8-line":
+        with open(path, "ab") as f:
+            f.write(b'{"step": 3, "val_nll": 1.0\xff\xfe}\n')
+
+
+def setup(home, template, data):
+    src, _corpus = template
+    for rid in ("good", "bad"):
+        shutil.copytree(src, home / "runs" / rid)
+    name = data.draw(st.sampled_from(FILES))
+    how = data.draw(st.sampled_from(["delete", "folder", "empty", "truncate", "flip", "garbage", "json", "field",
+                                     "bad-utf8-line", "meta", "shape", "drop"]))
+    damage(home / "runs" / "bad" / name, how, data)
+    return name, how
+
+
+def check_good_untouched(home):
+    infos = {i.id: i for i in list_runs(home)}
+    assert set(infos) == {"good", "bad"}
+    good = infos["good"]
+    assert good.status == "finished" and good.damaged is None and good.steps == 10
+    assert isinstance(infos["bad"].status, str)
+    if infos["bad"].status == "damaged":
+        assert infos["bad"].damaged or infos["bad"].reason
+    model, vocab = open_run(home, "good").load_model()
+    assert len([s.char for s in generate(model, vocab, "the ", 5, seed=1)]) == 5
+
+
+SETTINGS = settings(max_examples=300, deadline=None, database=None,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+
+
+@SETTINGS
+@given(data=st.data())
+def test_listing_show_latest_and_delete_survive_any_damage(home, template, data):
+    shutil.rmtree(home / "runs", ignore_errors=True)
+    setup(home, template, data)
+    check_good_untouched(home)
+    bad = open_run(home, "bad")
+    info = run_info(bad)
+    json.dumps(info.to_json())  # what 'runs show' and 'runs --json' print
+    bad.metrics()
+    try:
+        open_run(home, "latest")
+    except CharLMError:
+        pass
+    try:
+        delete_run(home, "bad")
+    except CharLMError as e:  # a lock naming another machine's process: only a forced unlock breaks it
+        assert "runs unlock bad --force" in str(e)
+        bad.break_lock(force=True)
+        delete_run(home, "bad")
+    assert [i.id for i in list_runs(home)] == ["good"]
+
+
+@settings(SETTINGS, max_examples=150)
+@given(data=st.data())
+def test_sample_eval_and_resume_end_cleanly_on_any_damage(home, template, data):
+    from charlm_tui.core.compare import compare_runs
+    from charlm_tui.core.sampling import SamplingControl
+    shutil.rmtree(home / "runs", ignore_errors=True)
+    setup(home, template, data)
+    for which in ("best", "last"):
+        try:
+            model, vocab = open_run(home, "bad").load_model(which)
+        except CharLMError:
+            continue
+        text = "".join(s.char for s in generate(model, vocab, "the cat", 20, SamplingControl(0.8), seed=1))
+        assert len(text) == 20
+    try:
+        compare_runs(home, ["good", "bad"])
+    except CharLMError:
+        pass
+    try:
+        job = resume_job(home, "bad", {"max_steps": 12})
+    except CharLMError:
+        pass
+    else:
+        final = job.start()
+        assert final.step >= 10
+    check_good_untouched(home)

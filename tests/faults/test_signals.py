@@ -1,0 +1,67 @@
+"""Work is never lost to a signal or a closed pipe: SIGTERM to the app saves and stops the run and
+gives the terminal back; a training command whose output pipe closes keeps its run honest."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from charlm_tui.core.run_store import list_runs
+from charlm_tui.core.runs import open_run
+from tests.conftest import cli
+from tests.tmux import Tmux, require_tmux_and_exe, wait
+
+TINY = ["--embed-dim", "8", "--hidden-size", "16", "--num-layers", "1", "--batch-size", "4", "--num-steps", "10",
+        "--eval-every", "5"]
+
+
+def test_sigterm_to_the_app_saves_stops_and_restores_the_terminal(home):
+    exe = require_tmux_and_exe()
+    t = Tmux("charlm-term")
+    t.start(f"CHARLM_TUI_HOME={home} {exe}; echo APP-EXITED-$?; sleep 30")
+    try:
+        t.wait_screen("465,048")
+        t.keys("Enter")
+        t.wait_screen("parameters")
+        t.keys("End", "C-u", "16", "Tab", "End", "C-u", "32")
+        t.keys("C-s")
+        t.wait(lambda: list_runs(home) and list_runs(home)[0].steps > 0, 90, "training to start")
+        info = list_runs(home)[0]
+        run = open_run(home, info.id)
+        pid = run.status()["pid"]
+        os.kill(pid, signal.SIGTERM)
+        st = wait(lambda: run.status() if run.status().get("status") == "stopped" else None, 30, "status stopped")
+        assert st["reason"] == "terminated"
+        t.wait_screen("APP-EXITED-0", 30)
+        assert t.run("display", "-p", "-t", t.session, "#{alternate_on} #{mouse_any_flag}").split() == ["0", "0"]
+        assert not (run.path / "lock").exists() and (run.path / "last.safetensors").is_file()
+    finally:
+        t.kill()
+    r = cli("train", "--resume", info.id, "--max-steps", str(st["steps"] + 3))
+    assert r.returncode == 0, r.stderr
+
+
+def test_train_output_to_a_closed_pipe_keeps_training_and_ends_honestly(home, tiny_file):
+    # `charlm-tui train ... | head -1`: the reader goes after the first line
+    proc = subprocess.Popen([sys.executable, "-m", "charlm_tui", "train", str(tiny_file), *TINY, "--max-steps", "40"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.readline()
+    proc.stdout.close()
+    rc = proc.wait(timeout=120)
+    err = proc.stderr.read().decode()
+    [info] = list_runs(home)
+    assert info.status == "finished" and info.steps == 40, (info, err)  # the training is not the output
+    assert rc == 0 and "Traceback" not in err
+    assert len(open_run(home, info.id).metrics()) == 8
+
+
+def test_a_failed_detach_leaves_no_damaged_run_folder(home, tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    r = cli("train", str(empty), "--detach", *TINY)
+    assert r.returncode == 1 and "empty" in r.stderr
+    assert list_runs(home) == [] and not list((home / "runs").iterdir())
