@@ -31,8 +31,7 @@ def cmd_runs(args, home: Path) -> int:
             return 0
         print(f"{'ID':<36} {'CORPUS':<14} {'MODEL':<11} {'STEPS':>7} {'PPL':>7} {'BPC':>6} {'STATUS':<11} UPDATED")
         for i in infos:
-            print(f"{i.id:<36} {i.corpus[:14]:<14} {i.cell + ' ' + i.size:<11} {i.steps:>7} "
-                  f"{_fmt(i.best_val_ppl, '.3f'):>7} {_fmt(i.best_val_bpc, '.3f'):>6} {i.status:<11} {i.updated[:19]}")
+            print(format_run_row(i))
         return 0
     if args.action == "show":
         run = open_run(home, args.run)
@@ -63,6 +62,11 @@ def cmd_runs(args, home: Path) -> int:
         raise CharLMError("'runs rename' needs the run id and the new name")
     print(f"renamed to {rename_run(home, args.run, args.new_name)}")
     return 0
+
+
+def format_run_row(i) -> str:
+    return (f"{i.id:<36} {i.corpus[:14]:<14} {i.cell + ' ' + i.size:<11} {i.steps:>7} "
+            f"{_fmt(i.best_val_ppl, '.3f'):>7} {_fmt(i.best_val_bpc, '.3f'):>6} {i.status:<11} {i.updated[:19]}")
 
 
 def _compare(home: Path, ids: list[str], as_json: bool) -> int:

@@ -237,6 +237,14 @@ def fetch_url(url: str, home: Path, name: str | None = None, replace: bool = Fal
     return dest
 
 
+def _free_name(home: Path, name: str) -> str:
+    taken = {e.name for e in list_catalog(home)} | {p.stem for p in user_corpora_dir(home).glob("*")}
+    candidate, n = name, 2
+    while candidate in taken:
+        candidate, n = f"{name[:90]}-{n}", n + 1
+    return candidate
+
+
 def new_corpus_path(home: Path, name: str, replace: bool = False) -> Path:
     """Where a user corpus called ``name`` is written: a valid name, inside the user corpora folder,
     not a built-in's name, and not an existing corpus unless ``replace``."""
@@ -255,8 +263,11 @@ def new_corpus_path(home: Path, name: str, replace: bool = False) -> Path:
 
 
 def add_to_user_dir(spec: str, home: Path, name: str | None = None, replace: bool = False,
-                    download_progress: Callable[[int, int | None], None] | None = None) -> Path:
-    """Copy a file/folder, or download a URL, into the user corpora dir; return the new file."""
+                    download_progress: Callable[[int, int | None], None] | None = None,
+                    free_name: bool = False) -> Path:
+    """Copy a file/folder, or download a URL, into the user corpora dir; return the new file.
+    ``free_name`` (the app's add box, which has no name field): when the name the source suggests
+    is taken, use the first free ``NAME-2``, ``NAME-3``, ... instead of refusing."""
     from charlm_tui.core.names import safe_name
     user_corpora_dir(home).mkdir(parents=True, exist_ok=True)
     if is_url(spec):
@@ -265,6 +276,8 @@ def add_to_user_dir(spec: str, home: Path, name: str | None = None, replace: boo
     src_name, parts = path_parts(spec)
     if name is None:
         name = safe_name(parts[0].stem if len(parts) == 1 else src_name)
+        if free_name:
+            name = _free_name(home, name)
     dest = new_corpus_path(home, name, replace)
     decode_parts(src_name, spec, parts)  # refuse binary/empty input before copying anything
     from charlm_tui.core.atomic import atomic_writer

@@ -42,22 +42,26 @@ class RunInfo:
 
 
 def run_info(run: Run) -> RunInfo:
+    """What the listing shows of one run. Never raises for a damaged run: every field has its type,
+    and the damage (a file that fails its reader) is in ``damaged``."""
     st = run.status()
-    damaged = None
+    damaged = st.get("reason") if st.get("status") == "damaged" else None
+    if damaged:
+        st = {"status": "damaged"}
     corpus = cell = size = "?"
-    created = st.get("created", "")
+    created = st.get("created") or ""
     try:
         cfg = run.config
-        corpus = cfg["corpus"].get("name", "?")
-        m = cfg["model"]
-        cell, size = m.get("cell", "?"), f"{m.get('num_layers', '?')}x{m.get('hidden_size', '?')}"
-        created = cfg.get("created", created)
+        corpus = cfg["corpus"].get("name") or "?"
+        created = cfg.get("created") or created
+        m = run.model_config()
+        cell, size = m.cell, f"{m.num_layers}x{m.hidden_size}"
         run.vocab()
         for name in ("best", "last"):
             if (run.path / f"{name}.safetensors").exists():
                 checkpoint.read_header(run.path / f"{name}.safetensors")
     except CharLMError as e:
-        damaged = str(e)
+        damaged = damaged or str(e)
     status = st.get("status", "unknown")
     if status in ("running", "paused", "created"):
         holder = run.lock_holder()
@@ -65,10 +69,11 @@ def run_info(run: Run) -> RunInfo:
             status, st["reason"] = "interrupted", st.get("reason") or "process ended without saving a final status"
         elif heartbeat_age(st) > STALLED_AFTER_S:
             status, st["reason"] = "stalled", f"no heartbeat for {heartbeat_age(st):.0f} s"
-    return RunInfo(id=run.id, corpus=corpus, cell=cell, size=size, steps=int(st.get("steps") or 0),
-                   best_val_ppl=st.get("best_val_ppl"), best_val_bpc=st.get("best_val_bpc"),
-                   status="damaged" if damaged and status != "running" else status,
-                   reason=st.get("reason"), updated=st.get("updated", ""), created=created, damaged=damaged)
+    if damaged and status != "running":
+        status, st["reason"] = "damaged", None
+    return RunInfo(id=run.id, corpus=corpus, cell=cell, size=size, steps=st.get("steps") or 0,
+                   best_val_ppl=st.get("best_val_ppl"), best_val_bpc=st.get("best_val_bpc"), status=status,
+                   reason=st.get("reason"), updated=st.get("updated") or "", created=created, damaged=damaged)
 
 
 def list_runs(home: Path) -> list[RunInfo]:

@@ -85,7 +85,7 @@ class CorpusActions:
         from charlm_tui.core.catalog import add_to_user_dir
         self.call_from_thread(self.notify, f"Adding {spec}…")
         try:
-            dest = add_to_user_dir(spec, self.home)
+            dest = add_to_user_dir(spec, self.home, free_name=True)
         except (CharLMError, OSError) as e:
             msg = str(e) if isinstance(e, CharLMError) else f"{e.strerror or e}" + (f": {e.filename}" if e.filename else "")
             self.call_from_thread(self.notify, msg, severity="error", title="Could not add corpus")

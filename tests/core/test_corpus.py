@@ -265,3 +265,14 @@ def test_add_copies_a_file_and_refuses_binary(tmp_path, home):
     with pytest.raises(CorpusError, match="looks binary"):
         add_to_user_dir(str(b), home)
     assert not (home / "corpora" / "bin.txt").exists()
+
+
+def test_the_app_add_box_picks_a_free_name_instead_of_replacing(tmp_path, home):
+    p = tmp_path / "notes.md"
+    p.write_text("first notes\n")
+    assert add_to_user_dir(str(p), home, free_name=True).name == "notes.txt"
+    p.write_text("second notes\n")
+    assert add_to_user_dir(str(p), home, free_name=True).name == "notes-2.txt"
+    assert (home / "corpora" / "notes.txt").read_text() == "first notes\n"
+    with pytest.raises(CorpusError, match="exists already"):
+        add_to_user_dir(str(p), home)  # the CLI names it by the file, and refuses to replace

@@ -59,8 +59,8 @@ def test_cli_lists_shows_samples_and_deletes_around_damaged_runs(damaged_home):
     assert set(rows) == {"good", *DAMAGES}
     assert rows["good"]["status"] == "finished" and rows["good"]["damaged"] is None
     assert rows["cfg-list"]["status"] == "damaged" and "expected a JSON object" in rows["cfg-list"]["damaged"]
-    assert rows["steps-many"]["status"] == "damaged" and "'steps' should be a number, got 'many'" in rows["steps-many"]["reason"]
-    assert rows["updated-5"]["status"] == "damaged" and "'updated' should be text" in rows["updated-5"]["reason"]
+    assert rows["steps-many"]["status"] == "damaged" and "'steps' should be a number, got 'many'" in rows["steps-many"]["damaged"]
+    assert rows["updated-5"]["status"] == "damaged" and "'updated' should be text" in rows["updated-5"]["damaged"]
     assert rows["metrics-bytes"]["status"] == "finished"
     assert rows["lock-abc"]["status"] == rows["lock-empty"]["status"] == "finished"  # nobody holds a damaged lock
     table = ok(cli("runs"))

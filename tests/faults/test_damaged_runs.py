@@ -134,6 +134,15 @@ def test_listing_show_latest_and_delete_survive_any_damage(home, template, data)
     bad = open_run(home, "bad")
     info = run_info(bad)
     json.dumps(info.to_json())  # what 'runs show' and 'runs --json' print
+    types = {"id": str, "corpus": str, "cell": str, "size": str, "steps": int, "status": str, "updated": str,
+             "created": str}
+    for field, kind in types.items():  # the table and the Runs screen format these
+        assert isinstance(getattr(info, field), kind), (field, getattr(info, field))
+    for field in ("best_val_ppl", "best_val_bpc"):
+        assert getattr(info, field) is None or isinstance(getattr(info, field), (int, float))
+    assert info.reason is None or isinstance(info.reason, str)
+    from charlm_tui.cli_store import format_run_row
+    format_run_row(info)
     bad.metrics()
     try:
         open_run(home, "latest")

@@ -133,3 +133,12 @@ def test_metrics_after_the_saved_state_are_not_repeated_on_resume(home, tiny_fil
     resume_job(home, run.id, {"max_steps": 20}).start()
     assert [m["step"] for m in run.metrics()] == [5, 10, 15, 20] and run.metrics_skipped == 0
     assert run.metrics()[2]["val_nll"] != 9.0
+
+
+def test_stop_of_a_killed_run_says_it_was_interrupted(home, tiny_file):
+    run = finished_run(home, tiny_file)
+    st = json.loads((run.path / "status.json").read_text())
+    (run.path / "status.json").write_text(json.dumps({**st, "status": "running", "reason": None}))
+    write_lock(run, pid=2 ** 22 + 999, host=socket.gethostname())  # its process was SIGKILLed
+    r = cli("runs", "stop", run.id)
+    assert r.returncode == 1 and "is not training (status: interrupted" in r.stderr, r.stderr

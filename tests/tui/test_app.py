@@ -158,6 +158,13 @@ async def test_invalid_settings_are_refused_inline(home, corpus_file):
         assert screen.query_one("#start").disabled
         await pilot.press("ctrl+s")
         assert app.current_mode == "configure" and list_runs(home) == []
+        screen.query_one("#batch_size", Input).value, screen.query_one("#lr", Input).value = "4", "0.003"
+        for fid, value, msg in (("hidden_size", "20000", "GiB to train"),  # estimated before anything is allocated
+                                ("num_layers", str(10 ** 20), "between 1 and 64")):
+            screen.query_one(f"#{fid}", Input).value = value
+            await pilot.pause()
+            assert msg in str(screen.query_one("#config-error").render()) and screen.query_one("#start").disabled
+            screen.query_one(f"#{fid}", Input).value = TINY_SETTINGS[fid]
 
 
 async def test_quit_while_training_asks_then_saves_and_exits(home, corpus_file):
