@@ -348,7 +348,7 @@ def cmd_sample(args, home: Path) -> int:
 def cmd_eval(args, home: Path) -> int:
     from charlm_tui.core.batching import split_train_val
     from charlm_tui.core.catalog import resolve
-    from charlm_tui.core.corpus import TextOptions, remap_ids
+    from charlm_tui.core.corpus import remap_ids
     from charlm_tui.core.runs import open_run
     from charlm_tui.core.training import evaluate
 
@@ -359,9 +359,8 @@ def cmd_eval(args, home: Path) -> int:
         corpus = resolve(args.corpus, home)
         data, what = remap_ids(corpus.ids, corpus.vocab, vocab), f"all of {corpus.name}"
     else:
-        c = run.config["corpus"]
-        corpus = resolve(c.get("spec") or c["name"], home,
-                         TextOptions(c.get("encoding", "utf-8"), c.get("normalize"), bool(c.get("lower"))))
+        spec, opts = run.corpus_source()
+        corpus = resolve(spec, home, opts)
         data = remap_ids(split_train_val(corpus.ids, cfg.val_fraction)[1], corpus.vocab, vocab)
         what = f"validation split of {corpus.name}"
     res = evaluate(model, data, cfg.batch_size, cfg.num_steps)

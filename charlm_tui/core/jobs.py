@@ -16,7 +16,7 @@ from charlm_tui.core.config import check_fits_memory, format_duration
 from charlm_tui.core.catalog import resolve
 from charlm_tui.core.corpus import Corpus, ProgressFn, TextOptions
 from charlm_tui.core.distributed import SINGLE, Dist
-from charlm_tui.core.errors import ConfigError, CorpusError, RunError
+from charlm_tui.core.errors import CheckpointError, ConfigError, CorpusError, RunError
 from charlm_tui.core.model import CharLM, ModelConfig, resolve_device
 from charlm_tui.core.runs import Run, create_run, open_run
 from charlm_tui.core.training import TrainConfig, Trainer, TrainEvent
@@ -101,7 +101,7 @@ def resume_job(home: Path, run_id: str, overrides: dict | None = None, *,
     if fixed:
         raise ConfigError(f"run {run.id}: {', '.join(fixed)} cannot change when resuming "
                           "(the saved data position depends on them); start a new run instead")
-    stored_world = int(cfg_json.get("world_size", 1))
+    stored_world = cfg_json.get("world_size") or 1  # read_config checked its type
     global_batch = stored.batch_size * stored_world
     if "batch_size" not in overrides and dist.world != stored_world:
         if global_batch % dist.world:
@@ -114,8 +114,8 @@ def resume_job(home: Path, run_id: str, overrides: dict | None = None, *,
     cfg = replace(stored, **overrides).validate()
     mcfg = run.model_config()
     c = cfg_json["corpus"]
-    opts = TextOptions(c.get("encoding", "utf-8"), c.get("normalize"), bool(c.get("lower", False)))
-    corpus = resolve(c.get("spec") or c.get("name"), home, opts, progress)
+    spec, opts = run.corpus_source()
+    corpus = resolve(spec, home, opts, progress)
     if corpus.sha256 != c.get("sha256"):
         raise CorpusError(f"the corpus {c.get('spec')!r} changed since run {run.id} started "
                           f"(sha256 {corpus.sha256[:12]} vs {str(c.get('sha256'))[:12]}); "
@@ -142,7 +142,7 @@ def resume_job(home: Path, run_id: str, overrides: dict | None = None, *,
         # update the stored config so later resumes keep the raised limits
         from charlm_tui.core.atomic import write_json
         write_json(run.path / "config.json", {**cfg_json, "train": cfg.to_json(), "world_size": dist.world,
-                                              "first_train": cfg_json.get("first_train", cfg_json["train"])})
+                                              "first_train": cfg_json.get("first_train") or cfg_json["train"]})
     except BaseException:
         run.release_lock()
         raise
@@ -166,6 +166,7 @@ def another_round(home: Path, run_id: str) -> tuple[dict, str | None]:
     its size (the cosine schedule stretches over the longer budget), or the step or epoch limit, or,
     after an early stop, the patience starts again."""
     from charlm_tui.core import checkpoint
+    from charlm_tui.core.train_state import Progress
 
     run = open_run(home, run_id)
     reason = run.status().get("reason")
@@ -176,17 +177,20 @@ def another_round(home: Path, run_id: str) -> tuple[dict, str | None]:
     # the limits as raised by the last resume)
     first = run.config.get("first_train")
     cfg = TrainConfig.from_json(first) if isinstance(first, dict) else run.train_config()
-    p = checkpoint.read_header(run.path / "last.safetensors")["meta"].get("progress", {})
+    try:
+        p = Progress.from_json(checkpoint.read_header(run.path / "last.safetensors")["meta"].get("progress"))
+    except ValueError as e:
+        raise CheckpointError(f"{run.path / 'last.safetensors'}: {e}; the run cannot be resumed") from None
     if reason == "max_seconds" and cfg.max_seconds:
-        return ({"max_seconds": float(p.get("elapsed", cfg.max_seconds)) + cfg.max_seconds},
+        return ({"max_seconds": p.elapsed + cfg.max_seconds},
                 f"it had used its time budget; training {_duration(cfg.max_seconds)} more")
     if reason == "max_steps" and cfg.max_steps:
-        return {"max_steps": int(p.get("step", cfg.max_steps)) + cfg.max_steps}, \
+        return {"max_steps": p.step + cfg.max_steps}, \
             f"it had reached its step limit; training {_count(cfg.max_steps, 'more step')}"
     if reason == "max_epochs":
-        return {"max_epochs": int(p.get("epoch", cfg.max_epochs)) + cfg.max_epochs}, \
+        return {"max_epochs": p.epoch + cfg.max_epochs}, \
             f"it had reached its epoch limit; training {_count(cfg.max_epochs, 'more epoch')}"
     if reason == "early_stop":
-        return {"patience": int(p.get("bad_evals", cfg.patience)) + cfg.patience}, \
+        return {"patience": p.bad_evals + cfg.patience}, \
             f"it had stopped early; its patience starts again ({cfg.patience} evaluations)"
     return {}, None

@@ -101,6 +101,15 @@ class Run:
     def config(self) -> dict:
         return read_config(self.path / "config.json")
 
+    def corpus_source(self):
+        """(what the run was trained on, as the user gave it; the decoding options), for resolving it again."""
+        from charlm_tui.core.corpus import TextOptions
+        c = self.config["corpus"]
+        spec = c.get("spec") or c.get("name")
+        if not spec:
+            raise RunError(f"{self.path / 'config.json'}: names no corpus; the run cannot be resumed or evaluated")
+        return spec, TextOptions(c.get("encoding") or "utf-8", c.get("normalize"), c.get("lower") is True)
+
     def model_config(self):
         from charlm_tui.core.config import ModelConfig
         section = self.config["model"]

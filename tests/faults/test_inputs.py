@@ -6,16 +6,14 @@ from __future__ import annotations
 import errno
 import math
 import os
-import threading
 import time
-from pathlib import Path
 
 import pytest
 import torch
 
 from charlm_tui.core.catalog import resolve
 from charlm_tui.core.config import ModelConfig, TrainConfig, check_fits_memory, training_bytes
-from charlm_tui.core.errors import ConfigError, CorpusError, GenerationError
+from charlm_tui.core.errors import ConfigError, GenerationError
 from charlm_tui.core.jobs import new_job
 from charlm_tui.core.model import CharLM
 from charlm_tui.core.sampling import MAX_PROMPT_CHARS, generate

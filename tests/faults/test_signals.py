@@ -3,12 +3,10 @@ gives the terminal back; a training command whose output pipe closes keeps its r
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 from charlm_tui.core.run_store import list_runs
 from charlm_tui.core.runs import open_run

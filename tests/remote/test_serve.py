@@ -12,7 +12,6 @@ import subprocess
 import sys
 
 import aiohttp
-import pytest
 
 from charlm_tui.web import Guard, app_command, split_host
 from tests.conftest import cli
