@@ -51,6 +51,8 @@ class Pty:
         self.chunks: list[tuple[float, int]] = []
         self.tail = b""
         self.lock = threading.Lock()
+        dump = os.environ.get("BANDWIDTH_DUMP")  # a file to keep every byte the app wrote, for analysis
+        self.dump = open(dump, "wb") if dump else None
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
@@ -66,6 +68,8 @@ class Pty:
                 return
             with self.lock:
                 self.chunks.append((time.monotonic(), len(data)))
+                if self.dump is not None:
+                    self.dump.write(b"\n@@%.3f@@\n" % time.monotonic() + data)
                 self.tail = (self.tail + data)[-200_000:]
 
     def send(self, keys: str, gap: float = 0.15) -> None:

@@ -89,7 +89,7 @@ async def test_choose_train_generate_runs_resume(home, corpus_file):
         await pilot.press("4")
         await wait_for(pilot, lambda: app.current_mode == "generate")
         assert app.gen_run_id == info.id
-        app.gen_length = 200_000  # long enough to still be streaming when the keys arrive
+        app.gen_length = 100_000_000  # long enough to still be streaming when the keys arrive
         inp = app.screen.query_one("#gen-prompt", Input)
         inp.value = "the Ωcat"
         await pilot.press("enter")
@@ -117,6 +117,11 @@ async def test_choose_train_generate_runs_resume(home, corpus_file):
         await wait_for(pilot, lambda: not app.streaming)
         text = app.screen.query_one("#gen-transcript").text.plain
         assert text.endswith("[stopped]") and len(text) <= MAX_CHARS
+        # the focus never left the prompt box; with no stream, [ is text again
+        t1 = app.control.temperature
+        await pilot.press("left_square_bracket")
+        assert app.focused is inp and inp.value == "[" and app.control.temperature == t1
+        inp.value = ""
 
         # runs screen lists it; resume trains further and appends history
         await pilot.press("5")  # the prompt has the focus: a digit is text there

@@ -17,6 +17,7 @@ from charlm_tui.core.config import (CELL_NAMES, LR_SCHEDULES, PARTITIONS, PRESET
                                     check_fits_memory, count_parameters, estimate_epoch_seconds,
                                     format_duration)
 from charlm_tui.core.errors import ConfigError
+from charlm_tui.tui.widgets.history_input import SteadyInput
 
 PARTITION_HELP = {
     "sequential": "sequential: B parallel streams; the hidden state carries over between batches (detached)",
@@ -64,7 +65,7 @@ class ConfigureScreen(Screen):
             with Grid(id="config-grid"):
                 for fid, (label, _kind, _sec) in FIELDS.items():
                     yield Label(label)
-                    yield Input(id=fid, classes="compact")
+                    yield SteadyInput(id=fid, classes="compact")
             yield Static("", id="config-summary")
             yield Static("", id="config-error")
             yield Button("Start training (ctrl+s)", id="start", variant="success")

@@ -12,6 +12,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
+from charlm_tui.tui.widgets.history_input import SteadyInput
 from charlm_tui.tui.widgets.path_suggester import PathSuggester
 
 
@@ -65,7 +66,7 @@ class CorpusScreen(Screen):
             with Vertical(id="corpus-left"):
                 yield Static("Corpora", classes="pane-title")
                 yield OptionList(id="corpus-list")
-                yield Input(placeholder="add: path, folder/**/*.txt or https://…", id="corpus-add",
+                yield SteadyInput(placeholder="add: path, folder/**/*.txt or https://…", id="corpus-add",
                             suggester=PathSuggester())
             with Vertical(id="corpus-right"):
                 yield Static("loading…", id="corpus-stats")

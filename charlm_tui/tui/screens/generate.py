@@ -109,8 +109,7 @@ class GenerateScreen(Screen):
         inp.remember(prompt)
         inp.value = ""
         if self.app.start_generation(prompt):
-            self.query_one(Transcript).focus()  # so [ ] and esc act on the stream at once
-            self.show_settings()
+            self.show_settings()  # the focus stays here: the prompt box lets the stream's keys through
 
     def stream_started(self, prompt: str, unknown: set[str]) -> None:
         self.query_one(Transcript).add_prompt(prompt, unknown)
@@ -122,7 +121,6 @@ class GenerateScreen(Screen):
         if note:
             self.query_one(Transcript).add_note(note)
         self.show_settings()
-        self.query_one("#gen-prompt").focus()
 
     # ------------------------------------------------------------- actions
     def action_stop_stream(self) -> None:

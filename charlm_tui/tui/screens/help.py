@@ -12,6 +12,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
+from charlm_tui.tui.widgets.history_input import SteadyInput
+
 SCREENS_HELP = [  # (keys, screen, what it does)
     ("1 / F2", "Corpus", "pick a built-in corpus, one of yours, or add a file / folder glob / URL"),
     ("2 / F3", "Configure", "model and training settings, presets, parameter count, time estimate"),
@@ -121,7 +123,7 @@ class AskScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Static(self.question, markup=False)
-            yield Input(self.value, id="ask-input")
+            yield SteadyInput(self.value, id="ask-input")
             yield Static("", id="ask-problem", markup=False)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
