@@ -64,9 +64,18 @@ def cmd_runs(args, home: Path) -> int:
     return 0
 
 
+# statuses whose reason says what to do next (a stalled run's heartbeat age, why one failed)
+EXPLAINED = ("stalled", "interrupted", "failed", "damaged")
+
+
 def format_run_row(i) -> str:
-    return (f"{i.id:<36} {i.corpus[:14]:<14} {i.cell + ' ' + i.size:<11} {i.steps:>7} "
-            f"{_fmt(i.best_val_ppl, '.3f'):>7} {_fmt(i.best_val_bpc, '.3f'):>6} {i.status:<11} {i.updated[:19]}")
+    row = (f"{i.id:<36} {i.corpus[:14]:<14} {i.cell + ' ' + i.size:<11} {i.steps:>7} "
+           f"{_fmt(i.best_val_ppl, '.3f'):>7} {_fmt(i.best_val_bpc, '.3f'):>6} {i.status:<11} {i.updated[:19]}")
+    why = i.damaged if i.status == "damaged" else i.reason
+    if i.status in EXPLAINED and why:
+        why = " ".join(str(why).split())  # one line, whatever a damaged file held
+        row += f"  {why[:100]}"
+    return row
 
 
 def _compare(home: Path, ids: list[str], as_json: bool) -> int:

@@ -52,6 +52,20 @@ def _is_num(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+_MISSING = object()
+
+
+def _same_kind(value, default) -> bool:
+    """Whether an optimizer setting read from a file can stand where ``default`` stands."""
+    if default is None or isinstance(default, bool):
+        return value is None or isinstance(value, bool)
+    if _is_num(default):
+        return _is_num(value)
+    if isinstance(default, (tuple, list)):
+        return isinstance(value, (tuple, list)) and len(value) == len(default) and all(map(_is_num, value))
+    return value is not _MISSING
+
+
 def checkpoint_state(tr) -> tuple[dict[str, torch.Tensor], dict]:
     """Tensors (weights, optimizer moments, hidden state, RNG) and JSON metadata."""
     tensors = {f"model.{k}": v.detach() for k, v in tr.model.state_dict().items()}
@@ -110,6 +124,10 @@ def _load(tr, tensors: dict[str, torch.Tensor], meta: dict) -> None:
                 raise KeyError(f"optimizer {need}")
         state[int(pid)] = st
     tr.optimizer.load_state_dict({"state": state, "param_groups": groups})
+    for group in tr.optimizer.param_groups:  # torch fills in settings newer than the file; the rest must be sound
+        for key, default in tr.optimizer.defaults.items():
+            if not _same_kind(group.get(key, _MISSING), default):
+                raise ValueError(f"optimizer setting {key!r} is missing or of another kind")
     for group in tr.optimizer.param_groups:
         for p_ in group["params"]:
             s_ = tr.optimizer.state.get(p_)

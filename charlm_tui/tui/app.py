@@ -41,12 +41,15 @@ class CharLMApp(CorpusActions, TrainingActions, GenerationActions, App):
                "train": _lazy_screen("train", "TrainScreen"), "generate": _lazy_screen("generate", "GenerateScreen"),
                "runs": _lazy_screen("runs", "RunsScreen")}
     MODES = {name: name for name in SCREENS}
+    # the screen keys are one item in the footer ("12345 Screens"): five of them did not fit at 80
+    # columns beside a screen's own keys; ? lists them
+    _SCREENS = Binding.Group("Screens", compact=True)
     BINDINGS = [
-        Binding("1", "mode('corpus')", "Corpus"),
-        Binding("2", "mode('configure')", "Configure"),
-        Binding("3", "mode('train')", "Train"),
-        Binding("4", "mode('generate')", "Generate"),
-        Binding("5", "mode('runs')", "Runs"),
+        Binding("1", "mode('corpus')", "Corpus", group=_SCREENS),
+        Binding("2", "mode('configure')", "Configure", group=_SCREENS),
+        Binding("3", "mode('train')", "Train", group=_SCREENS),
+        Binding("4", "mode('generate')", "Generate", group=_SCREENS),
+        Binding("5", "mode('runs')", "Runs", group=_SCREENS),
         # F-keys reach the app even while a text input has the focus
         Binding("f1", "help", "Help", show=False, priority=True),
         Binding("f2", "mode('corpus')", "Corpus", show=False, priority=True),
@@ -73,6 +76,7 @@ class CharLMApp(CorpusActions, TrainingActions, GenerationActions, App):
         self.job = None
         self.train_state = TrainState()
         self._last_chart = 0.0
+        self._chart_timer = None
         self.control = SamplingControl(temperature=0.8)
         self.gen_run_id: str | None = None
         self.gen_weights = "best"

@@ -11,7 +11,9 @@ from charlm_tui.core.config import FINISHED_REASONS, flops_per_char
 from charlm_tui.core.errors import CharLMError
 from charlm_tui.tui.messages import TrainFailed, TrainUpdate
 
-CHART_REDRAW_S = 2.0    # progress redraws of the charts at most this often (evals redraw at once)
+# The charts are redrawn at most this often, whatever changed them (progress or evaluations): a
+# chart redraw is most of what training costs a slow link. Text (progress, events) is not held back.
+CHART_REDRAW_S = 2.0
 UI_EVENT_INTERVAL_S = 0.5  # progress events from a training run in the app (the UI thread shares 2 cores)
 
 
@@ -149,8 +151,7 @@ class TrainingActions:
             lines.append(ev.message)
         elif ev.kind == "lr_reduced":
             st.lr_cuts.append(ev.step)
-            lines.append(ev.message)
-            self.notify(ev.message, title="Learning rate")
+            lines.append(ev.message)  # in the Events panel and the lr figure; a toast covered the chart
         elif ev.kind in ("paused", "resumed"):
             st.state = "paused" if ev.kind == "paused" else "running"
             lines.append(ev.message)
@@ -161,15 +162,27 @@ class TrainingActions:
             self.notify(ev.message, title="Training", severity="error" if ev.reason == "nan" else "information")
         st.log.extend(lines)
         screen = self.get_screen("train")
-        now = self.clock()
-        redraw = ev.kind != "progress" or now - self._last_chart >= CHART_REDRAW_S
-        if redraw:
-            self._last_chart = now
         if screen.is_mounted and self.screen is screen:  # hidden screens are redrawn when shown again
-            if ev.kind == "progress" and not redraw:
-                screen.show_progress(ev)
-            else:
-                screen.apply(ev, lines)
+            screen.apply(ev, lines)
+            if ev.kind in ("progress", "eval", "done"):
+                self._charts_changed(at_once=ev.kind == "done")
+
+    def _charts_changed(self, at_once: bool = False) -> None:
+        """Redraw the charts now if the last redraw is CHART_REDRAW_S old, else once when it is."""
+        wait = CHART_REDRAW_S - (self.clock() - self._last_chart)
+        if at_once or wait <= 0:
+            self._draw_charts()
+        elif self._chart_timer is None:
+            self._chart_timer = self.set_timer(wait, self._draw_charts)
+
+    def _draw_charts(self) -> None:
+        if self._chart_timer is not None:
+            self._chart_timer.stop()
+            self._chart_timer = None
+        self._last_chart = self.clock()
+        screen = self.get_screen("train")
+        if screen.is_mounted and self.screen is screen:
+            screen.update_charts()
 
     # ------------------------------------------------------------------ runs trained by another process
     def attach(self, run_id: str) -> None:

@@ -142,3 +142,40 @@ def test_stop_of_a_killed_run_says_it_was_interrupted(home, tiny_file):
     write_lock(run, pid=2 ** 22 + 999, host=socket.gethostname())  # its process was SIGKILLed
     r = cli("runs", "stop", run.id)
     assert r.returncode == 1 and "is not training (status: interrupted" in r.stderr, r.stderr
+
+
+def test_runs_says_why_a_run_is_stalled_or_interrupted_without_json(home, tiny_file, sleeper):
+    stalled, dead = finished_run(home, tiny_file), finished_run(home, tiny_file)
+    for run in (stalled, dead):
+        st = json.loads((run.path / "status.json").read_text())
+        (run.path / "status.json").write_text(json.dumps({**st, "status": "running", "reason": None,
+                                                          "heartbeat": time.time() - 300}))
+    # a live process that stopped beating (pid, start time and boot id all match), and a dead one
+    write_lock(stalled, pid=sleeper.pid, host=socket.gethostname(), start=start_time(sleeper.pid),
+               boot=boot_id(), t=time.time() - 300)
+    write_lock(dead, pid=2 ** 22 + 999, host=socket.gethostname())
+    r = cli("runs")
+    assert r.returncode == 0, r.stderr
+    rows = {line.split()[0]: line for line in r.stdout.splitlines()[1:]}
+    assert "stalled" in rows[stalled.id] and "no heartbeat for 30" in rows[stalled.id]  # 300 s, and a few
+    assert "interrupted" in rows[dead.id] and "process ended without saving" in rows[dead.id]
+
+
+@pytest.mark.parametrize("damage", ["drop", "retype"])
+def test_a_checkpoint_whose_optimizer_settings_are_damaged_refuses_to_resume(home, tiny_file, damage):
+    """Found by the damage suite: a flipped byte renamed 'weight_decay', the load succeeded, and the
+    first step died with a KeyError inside torch."""
+    from charlm_tui.core import checkpoint
+    from charlm_tui.core.errors import CheckpointError
+
+    run = finished_run(home, tiny_file)
+    path = run.path / "last.safetensors"
+    tensors, meta = checkpoint.load(path)
+    group = meta["optimizer"]["param_groups"][0]
+    if damage == "drop":
+        del group["weight_decay"]
+    else:
+        group["betas"] = "0.9"
+    checkpoint.save(path, tensors, meta, kind="last")
+    with pytest.raises(CheckpointError, match="optimizer setting"):
+        resume_job(home, run.id, {"max_steps": 12})

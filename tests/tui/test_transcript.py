@@ -122,3 +122,45 @@ async def test_a_reader_scrolled_up_is_left_in_place():
         await pilot.pause()
         assert tr.scroll_y == 0
         assert all(regions for regions in spy.take())  # no full redraw for text below the view
+
+
+async def test_events_wrap_and_keep_following_whatever_arrives_at_once():
+    from textual.app import App as _App
+
+    from charlm_tui.tui.widgets.event_log import EventLog
+
+    class LogHost(_App):
+        CSS = "EventLog { width: 26; height: 8; }"
+
+        def compose(self):
+            yield EventLog(max_lines=50)
+
+    app = LogHost()
+    async with app.run_test(size=(40, 12)) as pilot:
+        log = app.query_one(EventLog)
+        await pilot.pause()
+        log.write_lines(["step 1,200: val ppl 3.456 bpc 1.789; checkpoint saved"])
+        await pilot.pause()
+        shown = [log.render_line(y).text.rstrip() for y in range(3)]
+        width = log.scrollable_content_region.width
+        assert all(len(line) <= width for line in shown)
+        assert " ".join(s.strip() for s in shown) == "step 1,200: val ppl 3.456 bpc 1.789; checkpoint saved"
+        # a pause seen in the status file and in the metrics at once, then many more events
+        for n in range(40):
+            log.write_lines([f"status: paused {n}"])
+            log.write_lines([f"paused; state saved {n}", f"resumed {n}"])
+        await pilot.pause()
+        last_row = log.render_line(log.scrollable_content_region.height - 1).text.strip()
+        assert last_row == "resumed 39" and log.follow
+        # a reader who scrolls up stays there; back at the end, it follows again
+        log.scroll_to(y=0, animate=False, immediate=True)
+        await pilot.pause()
+        log.write_lines(["step 9"])
+        await pilot.pause()
+        assert log.scroll_y == 0 and not log.follow
+        log.scroll_end(animate=False, immediate=True)
+        await pilot.pause()
+        log.write_lines(["step 10"])
+        await pilot.pause()
+        assert log.follow and log.render_line(log.scrollable_content_region.height - 1).text.strip() == "step 10"
+        assert len(log.events) == 50  # at most max_lines

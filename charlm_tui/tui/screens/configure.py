@@ -69,7 +69,7 @@ class ConfigureScreen(Screen):
             yield Static("", id="config-summary")
             yield Static("", id="config-error")
             yield Button("Start training (ctrl+s)", id="start", variant="success")
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)  # ctrl+p still opens it; ? says so
 
     def on_mount(self) -> None:
         self.load_values(self.app.model_kw, self.app.train_config)

@@ -73,7 +73,7 @@ class CorpusScreen(Screen):
                 yield Static("Preview", classes="pane-title")
                 with VerticalScroll(id="corpus-preview-scroll"):
                     yield Static("", id="corpus-preview", markup=False)
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)  # ctrl+p still opens it; ? says so
 
     def on_mount(self) -> None:
         self.call_after_refresh(self.action_refresh)  # paint first, then list and load

@@ -50,7 +50,7 @@ class GenerateScreen(Screen):
         yield Transcript(id="gen-transcript")
         yield HistoryInput(placeholder="prompt, then Enter (up/down: history; [ ] temperature while streaming)",
                            id="gen-prompt")
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)  # ctrl+p still opens it; ? says so
 
     def on_mount(self) -> None:
         self.refresh_runs()

@@ -15,6 +15,9 @@ from charlm_tui.tui.screens.help import AskScreen, ConfirmScreen
 from charlm_tui.tui.widgets.metrics_chart import MARKERS, MetricsChart
 
 
+REFRESH_S = 2.0  # the table follows runs that other processes train
+
+
 def fmt(v, spec):
     return "-" if v is None else format(v, spec)
 
@@ -22,12 +25,12 @@ def fmt(v, spec):
 class RunsScreen(Screen):
     BINDINGS = [
         Binding("enter", "generate", "Generate"),
-        Binding("space", "mark", "Mark to compare"),
+        Binding("space", "mark", "Compare"),
         Binding("r", "resume", "Resume"),
-        Binding("w", "watch", "Watch live"),
+        Binding("w", "watch", "Watch"),
         Binding("d", "delete", "Delete"),
         Binding("e", "rename", "Rename"),
-        Binding("ctrl+r", "refresh", "Refresh"),
+        Binding("ctrl+r", "refresh", "Refresh", show=False),  # it refreshes by itself every REFRESH_S
     ]
 
     def compose(self) -> ComposeResult:
@@ -36,7 +39,7 @@ class RunsScreen(Screen):
             yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
             yield Static("", id="runs-detail", markup=False)
             yield MetricsChart("curves of the selected run", "nats/char", id="runs-chart")
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)  # ctrl+p still opens it; ? says so
 
     _marked: list[str]  # run ids marked for comparison, in the order they were marked
 
@@ -47,27 +50,41 @@ class RunsScreen(Screen):
         t.add_column(" ", key="mark")  # "*": marked for comparison
         t.add_columns("run", "status", "val ppl", "steps", "model", "updated", "corpus")
         self.action_refresh()
-        self.set_interval(2.0, self._auto_refresh)
+        # (not "_auto_refresh": Textual's DOMNode has an attribute of that name, and the timer got None)
+        self.set_interval(REFRESH_S, self._refresh_tick)
 
     def on_screen_resume(self) -> None:
         self.action_refresh()
 
-    def _auto_refresh(self) -> None:
+    def _refresh_tick(self) -> None:
         if self.app.screen is self:
             self.action_refresh()
 
+    def _row(self, i) -> tuple:
+        return ("*" if i.id in self._marked else " ", i.id, i.status, fmt(i.best_val_ppl, ".3f"),
+                f"{i.steps:,}", f"{i.cell} {i.size}", i.updated[:16].replace("T", " "), i.corpus)
+
     def action_refresh(self) -> None:
+        """Re-read the runs. The same runs in the same order: only the cells that changed are
+        updated (this runs every REFRESH_S, and a rebuilt table is redrawn whole)."""
         t = self.query_one(DataTable)
         keep = self.selected_id()
         infos = self.app.list_runs()
+        old = getattr(self, "_infos", {})
         self._infos = {i.id: i for i in infos}
         self._marked = [rid for rid in self._marked if rid in self._infos]
-        t.clear()
-        for i in infos:
-            t.add_row("*" if i.id in self._marked else " ", i.id, i.status, fmt(i.best_val_ppl, ".3f"),
-                      f"{i.steps:,}", f"{i.cell} {i.size}", i.updated[:16].replace("T", " "), i.corpus, key=i.id)
-        if keep in self._infos:
-            t.move_cursor(row=t.get_row_index(keep))
+        if list(old) == list(self._infos) and t.row_count == len(infos):
+            for i in infos:
+                if i != old[i.id]:
+                    for col, (before, now) in enumerate(zip(self._row(old[i.id]), self._row(i))):
+                        if before != now:
+                            t.update_cell_at((t.get_row_index(i.id), col), now)
+        else:
+            t.clear()
+            for i in infos:
+                t.add_row(*self._row(i), key=i.id)
+            if keep in self._infos:
+                t.move_cursor(row=t.get_row_index(keep))
         if not infos:
             self.query_one("#runs-detail", Static).update(
                 f"No runs yet in {self.app.home}. Pick a corpus (1) and train (2).")
@@ -142,7 +159,9 @@ class RunsScreen(Screen):
             text += f"; best val ppl {info.best_val_ppl:.3f} = {fmt(info.best_val_bpc, '.3f')} bits/char"
         if info.damaged:
             text += f"\ndamaged: {info.damaged}"
-        self.query_one("#runs-detail", Static).update(text)
+        detail = self.query_one("#runs-detail", Static)
+        if str(detail.content) != text:
+            detail.update(text)
         metrics = self.app.run_metrics(run_id)
         xs = [m["step"] for m in metrics]
         self.query_one(MetricsChart).set_series({

@@ -10,9 +10,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Log, ProgressBar, Static
+from textual.widgets import Footer, Header, ProgressBar, Static
 
 from charlm_tui.core.config import format_duration
+from charlm_tui.tui.widgets.event_log import EventLog
 from charlm_tui.tui.widgets.metrics_chart import MetricsChart
 
 
@@ -22,9 +23,9 @@ def fmt(v, spec: str) -> str:
 
 class TrainScreen(Screen):
     BINDINGS = [
-        Binding("space", "toggle_pause", "Pause/resume"),
+        Binding("space", "toggle_pause", "Pause"),
         Binding("s", "stop", "Stop (saves)"),
-        Binding("n", "sample_now", "Sample now"),
+        Binding("n", "sample_now", "Sample"),
     ]
 
     def compose(self) -> ComposeResult:
@@ -42,8 +43,8 @@ class TrainScreen(Screen):
                 yield Static("Sample (n)", classes="pane-title")
                 yield Static("", id="train-sample", markup=False)
                 yield Static("Events", classes="pane-title")
-                yield Log(id="train-log", max_lines=500)
-        yield Footer()
+                yield EventLog(id="train-log", max_lines=500)
+        yield Footer(compact=True, show_command_palette=False)  # ctrl+p still opens it; ? says so
 
     def on_mount(self) -> None:
         self.redraw()
@@ -62,9 +63,10 @@ class TrainScreen(Screen):
         if st.last is not None:
             self.show_progress(st.last)
         self.update_charts()
-        log = self.query_one("#train-log", Log)
-        log.clear()
-        log.write_lines(st.log[-200:])
+        log = self.query_one("#train-log", EventLog)
+        if log.events != st.log[-log.max_lines:]:
+            log.clear()
+            log.write_lines(st.log[-log.max_lines:])
         self.query_one("#train-sample", Static).update(st.sample)
 
     def update_charts(self) -> None:
@@ -85,18 +87,21 @@ class TrainScreen(Screen):
             where = f" step {ev.step:,}  {format_duration(ev.elapsed)} of {format_duration(ev.time_budget)}"
         else:
             where = f" step {ev.step:,}/{ev.total_steps or '?':,}"
-        self.query_one("#train-eta", Static).update(f"{where}  {eta}")
+        # layout=False: these have fixed sizes, and a layout pass repaints every scrollbar on the screen
+        self.query_one("#train-eta", Static).update(f"{where}  {eta}", layout=False)
         lr = f"{ev.lr:.2e}" if ev.lr is not None else "-"
         if st.lr_cuts:
-            lr += f" (cut at step {st.lr_cuts[-1]})"
+            lr += f" (cut at {st.lr_cuts[-1]:,})"
         speed = f"{st.chars_per_s / 1000:.1f}k" if st.chars_per_s else "-"
+        # elapsed is in the row above when the run has a time limit; the line fits 80 columns
+        elapsed = "" if ev.time_budget else f"  elapsed {format_duration(ev.elapsed)}"
         t = Text()
         t.append(f"{st.state:<9}", style="bold reverse" if st.state in ("paused", "failed") else "bold")
-        t.append(f" epoch {ev.epoch:.2f}  {speed} chars/s  lr {lr}  elapsed {format_duration(ev.elapsed)}\n")
+        t.append(f" epoch {ev.epoch:.2f}  {speed} chars/s  lr {lr}{elapsed}\n")
         t.append(f"best val ppl {fmt(ev.best_val_ppl, '.3f')}  bpc {fmt(ev.best_val_bpc, '.3f')}  "
                  f"last val ppl {fmt(st.val_ppl[-1] if st.val_ppl else None, '.3f')}  "
                  f"patience left {ev.patience_left if ev.patience_left is not None else '-'}")
-        self.query_one("#train-stats", Static).update(t)
+        self.query_one("#train-stats", Static).update(t, layout=False)
 
     def apply(self, ev, new_log_lines: list[str]) -> None:
         if not self.is_mounted:
@@ -104,11 +109,9 @@ class TrainScreen(Screen):
         if ev.kind == "start":
             self.redraw()  # the title, and the log that already holds this event
             return
-        self.show_progress(ev)
-        if ev.kind in ("eval", "progress", "done"):
-            self.update_charts()
+        self.show_progress(ev)  # the charts: the app redraws them, at most every CHART_REDRAW_S
         if new_log_lines:
-            self.query_one("#train-log", Log).write_lines(new_log_lines)
+            self.query_one("#train-log", EventLog).write_lines(new_log_lines)
 
     def set_sample(self, text: str) -> None:
         if self.is_mounted:

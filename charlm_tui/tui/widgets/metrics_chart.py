@@ -1,11 +1,33 @@
-"""A labelled line chart of training metrics (textual-plotext), readable without colour."""
+"""A labelled line chart of training metrics (textual-plotext), readable without colour.
+
+Small terminals get their rows back: the series' names and markers go in the title (plotext's
+legend covered the top two data rows), and below SMALL_ROWS the axis labels are left out. Step axes
+get whole-number ticks."""
 
 from __future__ import annotations
+
+import math
 
 from textual_plotext import PlotextPlot
 
 MAX_POINTS = 1500
 MARKERS = ("•", "x", "+", "o")  # each series has its own marker, so NO_COLOR still tells them apart
+SMALL_ROWS = 14  # below this height the axis labels are dropped: the data needs the rows
+TICK_CELLS = 12  # about one x tick per this many columns
+
+
+def int_ticks(lo: float, hi: float, most: int) -> list[int]:
+    """At most ``most`` round whole numbers (1, 2 or 5 times a power of ten apart) in [lo, hi]."""
+    if not (math.isfinite(lo) and math.isfinite(hi)) or hi < lo:
+        return []
+    most = max(2, most)
+    for power in range(0, 19):
+        for m in (1, 2, 5):
+            step = m * 10 ** power
+            first = math.ceil(lo / step) * step
+            if (hi - first) // step + 1 <= most:
+                return list(range(int(first), int(hi) + 1, step))
+    return []
 
 
 def downsample(xs: list, ys: list, limit: int = MAX_POINTS) -> tuple[list, list]:
@@ -22,33 +44,52 @@ class MetricsChart(PlotextPlot):
         self.title, self.ylabel = title, ylabel
         self._series: dict[str, tuple[list, list]] = {}
         self._xlabel, self._title = "step", None  # the title for the current series, if not the default
+        self._drawn = None  # what the last drawing showed: an unchanged chart is not redrawn
 
     def on_mount(self) -> None:
         super().on_mount()
         self._draw()
 
+    def on_resize(self) -> None:
+        if self._drawn is not None and self._signature() != self._drawn:
+            self._draw()  # the labels and ticks depend on the size
+
     def set_series(self, series: dict[str, tuple[list, list]], xlabel: str = "step", title: str | None = None) -> None:
         self._series, self._xlabel, self._title = series, xlabel, title
-        if self.is_mounted:
+        if self.is_mounted and self._signature() != self._drawn:
             self._draw()
+
+    def _signature(self) -> tuple:
+        """The series may be lists that grow in place: their lengths and ends say what changed."""
+        return (self._xlabel, self._title, self.size,
+                tuple((k, len(xs), len(ys), xs[:1], xs[-1:], ys[-1:]) for k, (xs, ys) in self._series.items()))
 
     def _draw(self) -> None:
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
         title = self._title or self.title
-        plt.title(title)
-        plt.xlabel(self._xlabel)
-        plt.ylabel(self.ylabel)
-        drawn = False
+        small = self.size.height < SMALL_ROWS
+        if not small:
+            plt.xlabel(self._xlabel)
+            plt.ylabel(self.ylabel)
+        names, lo, hi = [], math.inf, -math.inf
         for i, (label, (xs, ys)) in enumerate(self._series.items()):
             pts = [(x, y) for x, y in zip(xs, ys) if y is not None and y == y and y != float("inf")]
             if not pts:
                 continue
             px, py = downsample([p[0] for p in pts], [p[1] for p in pts])
             marker = MARKERS[i % len(MARKERS)]
-            plt.plot(px, py, label=f"{label} {marker}", marker=marker)
-            drawn = True
-        if not drawn:
+            plt.plot(px, py, marker=marker)
+            names.append(f"{marker} {label}")
+            lo, hi = min(lo, px[0]), max(hi, px[-1])
+        if not names:
             plt.title(f"{title}: waiting for data")
+        else:
+            plt.title(title if len(names) == 1 and not self._title else f"{title}  " + "  ".join(names))
+            if self._xlabel == "step":
+                ticks = int_ticks(lo, hi, (self.size.width or 60) // TICK_CELLS)
+                if ticks:
+                    plt.xticks(ticks, [f"{t:,}" for t in ticks])
+        self._drawn = self._signature()
         self.refresh()
