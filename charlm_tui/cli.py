@@ -138,6 +138,8 @@ def build_parser() -> Parser:
     t.add_argument("--detach", action="store_true",
                    help="train in a background process that outlives the terminal (SSH-safe)")
     t.add_argument("--run-id", help=argparse.SUPPRESS)
+    # what --resume named, resolved by the process that detached this one ("latest" once, not twice)
+    t.add_argument("--resume-id", help=argparse.SUPPRESS)
 
     w = sub.add_parser("watch", help="print a run's evaluations as they happen (any terminal)")
     w.add_argument("run")
@@ -204,6 +206,8 @@ def _overrides(args, cls, names) -> dict:
 
 
 def cmd_train(args, home: Path) -> int:
+    if args.resume_id:
+        args.resume = args.resume_id
     if args.detach:
         from charlm_tui.core.runs import new_run_id
         from charlm_tui.remote import detach_train

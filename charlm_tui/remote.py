@@ -24,7 +24,8 @@ def detach_train(argv: list[str], home: Path, run_id: str | None, resume: str | 
 
     args = [a for a in argv if a != "--detach"]
     if resume:
-        run_dir = open_run(home, resume).path
+        run_dir = open_run(home, resume).path  # "latest" or a prefix means this run, resolved here once
+        args += ["--resume-id", run_dir.name]
     else:
         run_dir = child(runs_dir(home), run_id, "run")
         run_dir.mkdir(parents=True, exist_ok=True)

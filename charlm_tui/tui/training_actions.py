@@ -59,6 +59,12 @@ class TrainingActions:
         if self.training:
             self.notify("A run is already training; stop it first.", severity="warning")
             return
+        holder = self._trained_elsewhere(run_id)
+        if holder is not None:  # the lock would refuse: follow it instead of flashing an empty Train screen
+            self.notify(f"{run_id} is training in another process ({holder}); watching it instead.",
+                        title="Resume")
+            self.attach(run_id)
+            return
         self._detach_view()
         self._reset_train_state("starting")
         self._train_done.clear()
@@ -68,6 +74,16 @@ class TrainingActions:
         self.switch_mode("train")
         self._train_worker(run_id)
 
+    def _trained_elsewhere(self, run_id: str) -> str | None:
+        from charlm_tui.core.runs import open_run
+        try:
+            holder = open_run(self.home, run_id).lock_holder()
+        except CharLMError:
+            return None  # the resume says what is wrong with it
+        if holder is None:
+            return None
+        return f"pid {holder.get('pid')} on {holder.get('host')}"
+
     def _reset_train_state(self, state: str) -> None:
         self.train_state = TrainState(state=state)
         screen = self.get_screen("train")
@@ -76,6 +92,12 @@ class TrainingActions:
 
     @work(thread=True, exclusive=True, group="train", exit_on_error=False)
     def _train_worker(self, resume_id: str | None) -> None:
+        try:
+            self._train(resume_id)
+        finally:
+            self._train_done.set()  # on every path: quitting waits for it (a refused resume hung q for 30 s)
+
+    def _train(self, resume_id: str | None) -> None:
         from charlm_tui.core.jobs import another_round, new_job, resume_job
         post = lambda ev: self.post_message(TrainUpdate(ev))  # noqa: E731
         try:
@@ -103,8 +125,6 @@ class TrainingActions:
             job.start()
         except Exception as e:
             self.post_message(TrainFailed(f"training failed: {type(e).__name__}: {e}"))
-        finally:
-            self._train_done.set()
 
     def on_train_failed(self, msg: TrainFailed) -> None:
         self.train_state.state = "failed"

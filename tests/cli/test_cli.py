@@ -1,6 +1,8 @@
 import json
 import math
 
+import pytest
+
 from tests.conftest import cli
 
 TINY = ["--embed-dim", "8", "--hidden-size", "16", "--num-layers", "1", "--batch-size", "4", "--num-steps", "10",
@@ -153,3 +155,39 @@ def test_resume_of_a_finished_run_trains_another_round_unless_limits_are_given(t
     assert f"resuming: it had reached its step limit; training {steps} more steps" in r.stdout
     r = cli("train", "--resume", rid, "--max-steps", str(3 * steps + 1), "--json", "--home", str(home))
     assert "resuming:" not in r.stdout and json.loads(r.stdout.splitlines()[-1])["steps"] == 3 * steps + 1
+
+
+def test_resume_latest_detached_is_resolved_once_by_the_parent(home, tiny_file, monkeypatch):
+    """'latest' names the run it meant when the command was typed, even if another run starts
+    before the background trainer reads its arguments."""
+    from charlm_tui import remote
+    from charlm_tui.core.errors import CharLMError
+    from charlm_tui.core.jobs import new_job
+    from charlm_tui.core.training import TrainConfig
+
+    ids = []
+    for seed in (1, 2):
+        job = new_job(home, str(tiny_file), {"cell": "gru", "embed_dim": 4, "hidden_size": 8, "num_layers": 1},
+                      TrainConfig(batch_size=4, num_steps=8, eval_every=5, max_steps=5, seed=seed))
+        job.start()
+        ids.append(job.run.id)
+    seen = {}
+
+    class Exited:
+        pid = 12345
+
+        def poll(self):
+            return 1
+
+    def popen(argv, **kw):
+        seen["argv"] = argv
+        return Exited()
+    with monkeypatch.context() as m, pytest.raises(CharLMError):
+        m.setattr(remote.subprocess, "Popen", popen)
+        remote.detach_train(["--resume", "latest", "--detach"], home, None, "latest", wait_s=2)
+    argv = seen["argv"]
+    assert argv[argv.index("--resume-id") + 1] == ids[1]
+    # the background trainer resumes the run it was given, whatever 'latest' is by then
+    r = cli("train", "--resume", "latest", "--resume-id", ids[0], "--max-steps", "7", "--json", "--home", str(home))
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout.splitlines()[-1])["run_id"] == ids[0]

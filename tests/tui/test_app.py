@@ -17,14 +17,6 @@ TINY_SETTINGS = {"embed_dim": "8", "hidden_size": "16", "num_layers": "1", "drop
                  "num_steps": "10", "eval_every": "5", "max_epochs": "1", "patience": "50"}
 
 
-@pytest.fixture
-def corpus_file(home):
-    (home / "corpora").mkdir(exist_ok=True)
-    p = home / "corpora" / "tiny.txt"
-    p.write_text(TINY_TEXT)
-    return p
-
-
 async def wait_for(pilot, cond, timeout=60.0):
     for _ in range(int(timeout / 0.05)):
         if cond():
