@@ -12,6 +12,10 @@ binding to loopback is not enough. Every request is checked here:
 
 The app's process is started without user text in its command line: the data dir travels in the
 environment (``CHARLM_TUI_HOME``), never through the shell that textual-serve uses.
+
+The page works offline: textual-serve's page takes its font from a public web font host (boxes
+for every glyph without a network); ours declares the Roboto Mono files that textual-serve ships
+in its static folder instead.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import os
+import re
 import secrets
 import shlex
 import sys
@@ -87,6 +92,20 @@ class Guard:
         return None
 
 
+WEB_FONT_LINK = re.compile(r"<link[^>]*fonts\.googleapis\.com[^>]*>", re.S)
+LOCAL_FONTS = """<style>
+      @font-face { font-family: "Roboto Mono"; font-style: normal; font-weight: 100 700;
+        src: url("{{ config.static.url }}fonts/RobotoMono-VariableFont_wght.ttf") format("truetype"); }
+      @font-face { font-family: "Roboto Mono"; font-style: italic; font-weight: 100 700;
+        src: url("{{ config.static.url }}fonts/RobotoMono-Italic-VariableFont_wght.ttf") format("truetype"); }
+    </style>"""
+
+
+def offline_index(template: str) -> str:
+    """textual-serve's page template with its web-font link replaced by the fonts it ships."""
+    return WEB_FONT_LINK.sub(lambda _m: LOCAL_FONTS, template)
+
+
 def app_command() -> str:
     """The command textual-serve runs (through a shell) for each browser tab: no user text in it."""
     return f"{shlex.quote(sys.executable)} -m charlm_tui"
@@ -95,6 +114,7 @@ def app_command() -> str:
 def make_server(home: Path, host: str, port: int, guard: Guard | None = None):
     """A textual-serve Server with the guard in front of every route."""
     import aiohttp_jinja2
+    import jinja2
     from aiohttp import web
     from textual_serve.server import Server, to_int
 
@@ -105,6 +125,10 @@ def make_server(home: Path, host: str, port: int, guard: Guard | None = None):
         async def _make_app(self) -> web.Application:
             app = await super()._make_app()
             app.middlewares.append(self._guard)
+            index = (Path(self.templates_path) / "app_index.html").read_text("utf-8")
+            aiohttp_jinja2.setup(app, loader=jinja2.ChoiceLoader([
+                jinja2.DictLoader({"app_index.html": offline_index(index)}),
+                jinja2.FileSystemLoader(self.templates_path)]))
             return app
 
         @web.middleware

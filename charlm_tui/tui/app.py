@@ -174,6 +174,14 @@ class CharLMApp(CorpusActions, TrainingActions, GenerationActions, App):
 
         self.push_screen(ConfirmScreen("Training is running. Stop it (its state is saved) and quit?"), answer)
 
+    def on_exit_app(self) -> None:
+        """Every way out passes here. q asks and stops training first; anything else that ends the app
+        while it trains (the browser tab closed under 'serve', the web driver's SIGTERM) is the
+        user going away: save and stop with reason hangup, as for an SSH hang-up. Textual waits for
+        the training thread before it returns, so nothing else would ever stop it."""
+        if self.training and not self._quitting:
+            self.request_hangup_stop("hangup")
+
     def _exit_when_stopped(self) -> None:
         if not any(w.group == "train" and w.is_running for w in self.workers):
             self._shutdown_workers()

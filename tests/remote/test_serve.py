@@ -79,6 +79,15 @@ async def _drive(port: int, token: str) -> dict:
             body = await r.text()
             out["ws_url_relative_to_host"] = f"ws://127.0.0.1:{port}/ws" in body
             out["static_local"] = f"http://127.0.0.1:{port}/static/" in body
+            # offline: no web font host, and the font it names is served here
+            out["font_local"] = "googleapis" not in body and "@font-face" in body
+            font = re.search(r'url\("(http://[^"]+RobotoMono-VariableFont_wght\.ttf)"\)', body)
+            async with s.get(font.group(1)) as f:
+                out["font_served"] = f.status == 200 and len(await f.read()) > 10_000
+        # ssh -L 9124:localhost:PORT: the browser says Host localhost:9124, and the page follows it
+        async with s.get(f"{base}/", headers={"Host": "localhost:9124"}, params={"token": token}) as r:
+            body = await r.text()
+            out["forwarded_port"] = "ws://localhost:9124/ws" in body and "http://localhost:9124/static/" in body
         text = b""
         async with s.ws_connect(f"{base}/ws?width=100&height=30", headers={"Origin": base}) as ws:
             out["good_ws"] = 101
@@ -116,8 +125,65 @@ def test_serve_checks_origin_host_and_token_and_runs_with_a_hostile_data_dir(tmp
         wait(listening, 30, "the server to listen")
         out = asyncio.run(_drive(port, m.group(2)))
         assert out == {"no_token": 403, "bad_host": 403, "evil_ws": 403, "page": 200, "ws_url_relative_to_host": True,
-                       "static_local": True, "good_ws": 101, "app_painted_the_home_corpus": True}
+                       "static_local": True, "font_local": True, "font_served": True, "forwarded_port": True, "good_ws": 101, "app_painted_the_home_corpus": True}
         assert not list(tmp_path.rglob("PWNED")) and not (tmp_path / "PWNED").exists()
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=15)
+
+
+async def _start_training_then_close_the_tab(port: int, token: str, home) -> str:
+    """What a browser does: open the page, connect, press keys; then the tab closes."""
+    import json as _json
+    base = f"http://127.0.0.1:{port}"
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
+        async with s.get(f"{base}/", params={"token": token}) as r:
+            assert r.status == 200
+        async with s.ws_connect(f"{base}/ws?width=100&height=30", headers={"Origin": base}) as ws:
+            async def screen_shows(needle: bytes, timeout: float = 60) -> None:
+                seen, loop = b"", asyncio.get_running_loop()
+                end = loop.time() + timeout
+                while needle not in seen:
+                    msg = await ws.receive(timeout=max(0.1, end - loop.time()))
+                    if msg.type == aiohttp.WSMsgType.BINARY:
+                        seen += msg.data
+                    elif msg.type != aiohttp.WSMsgType.TEXT:
+                        raise AssertionError(f"the app went away: {msg.type}")
+            await screen_shows(b"465,048")  # the Corpus screen describes the default corpus
+            await ws.send_str(_json.dumps(["stdin", "\r"]))  # Configure
+            await screen_shows(b"parameters")
+            await ws.send_str(_json.dumps(["stdin", "\x13"]))  # ctrl+s: train
+            loop = asyncio.get_running_loop()
+            end = loop.time() + 90
+            while loop.time() < end:
+                running = [p for p in (home / "runs").glob("*/status.json") if '"running"' in p.read_text()]
+                if running:
+                    break
+                await asyncio.sleep(0.2)
+            assert running, "training did not start"
+        # the websocket is closed: the tab is gone
+    return running[0].parent.name
+
+
+def test_closing_the_browser_tab_saves_and_stops_the_run(home):
+    from charlm_tui.core.runs import open_run
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "charlm_tui", "--home", str(home), "serve", "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        m = re.search(r"token=([A-Za-z0-9_-]+)", proc.stdout.readline())
+
+        def listening():
+            with socket.socket() as c:
+                return c.connect_ex(("127.0.0.1", port)) == 0 or None
+        wait(listening, 30, "the server to listen")
+        run_id = asyncio.run(_start_training_then_close_the_tab(port, m.group(1), home))
+        run = open_run(home, run_id)
+        st = wait(lambda: run.status() if run.status().get("status") != "running" else None, 60,
+                  "the run to stop after the tab closed")
+        assert st["status"] == "stopped" and st["reason"] == "hangup", st
+        assert (run.path / "last.safetensors").exists()
+        wait(lambda: run.lock_holder() is None, 30, "the app process to end")
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=15)

@@ -11,7 +11,6 @@ from charlm_tui.core.runs import open_run
 from charlm_tui.tui.app import make_app
 from charlm_tui.tui.screens.help import ConfirmScreen, HelpScreen
 from charlm_tui.tui.widgets.transcript import MAX_CHARS
-from tests.conftest import TINY_TEXT
 
 TINY_SETTINGS = {"embed_dim": "8", "hidden_size": "16", "num_layers": "1", "dropout": "0", "batch_size": "4",
                  "num_steps": "10", "eval_every": "5", "max_epochs": "1", "patience": "50"}
