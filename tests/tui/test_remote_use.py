@@ -15,7 +15,7 @@ from charlm_tui.tui import training_actions
 from charlm_tui.tui.app import make_app
 from charlm_tui.tui.screens import runs as runs_screen
 from charlm_tui.tui.screens.train import TrainScreen
-from tests.tui.test_app import configure_tiny, wait_for
+from tests.tui.test_app import wait_for
 
 MODEL = {"cell": "gru", "embed_dim": 4, "hidden_size": 8, "num_layers": 1}
 
@@ -41,34 +41,40 @@ def held_run(home, tiny_file):
     p.wait()
 
 
-async def test_chart_redraws_are_throttled_by_time_even_when_every_step_evaluates(home, corpus_file, monkeypatch):
+async def test_chart_redraws_are_throttled_by_time_even_when_evaluations_are_frequent(home, monkeypatch):
+    """Evaluations arrive every 20 ms (as fast as a small model evaluates every step); each used to
+    redraw both charts at once."""
+    from charlm_tui.core.config import TrainEvent
+    from charlm_tui.tui.messages import TrainUpdate
+
     monkeypatch.setattr(training_actions, "CHART_REDRAW_S", 1.0)
     drawn: list[float] = []
     real = TrainScreen.update_charts
 
     def spy(self):
-        if self.app.train_state.state == "running":  # the end of a run redraws at once: not counted
-            drawn.append(time.monotonic())
+        drawn.append(time.monotonic())
         real(self)
     monkeypatch.setattr(TrainScreen, "update_charts", spy)
     app = make_app(home)
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(pilot, lambda: app.corpus is not None)
-        await configure_tiny(pilot, app, max_epochs="1000", eval_every="1", patience="100000")
-        await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: len(app.train_state.val_x) >= 3)
+        await pilot.press("3")
+        await wait_for(pilot, lambda: app.current_mode == "train")
+        app.train_state.state = "running"
+        await pilot.pause(1.1)
         drawn.clear()
-        t0, evals0 = time.monotonic(), len(app.train_state.val_x)
-        await pilot.pause(4.0)
-        evals = len(app.train_state.val_x) - evals0
+        t0, evals = time.monotonic(), 0
+        while time.monotonic() - t0 < 3.0:
+            evals += 1
+            app.on_train_update(TrainUpdate(TrainEvent("eval", evals, 0.1, 1000, train_loss=2.0, val_nll=1.5,
+                                                       val_ppl=4.48, val_bpc=2.16, lr=1e-3, elapsed=evals)))
+            await pilot.pause(0.02)
         elapsed = time.monotonic() - t0
-        await pilot.press("s")
-        await wait_for(pilot, lambda: app.train_state.state in ("stopped", "finished"))
-    assert len(drawn) < evals  # every step evaluates; each used to redraw both charts at once
-    assert len(drawn) <= elapsed / 1.0 + 2
+        await pilot.pause(1.2)  # the last evaluations are drawn when their time comes
+        assert len(app.screen.query_one("#chart-ppl")._series["val ppl"][0]) == evals
+    assert evals > 50 and len(drawn) <= elapsed / 1.0 + 2
     gaps = [b - a for a, b in zip(drawn, drawn[1:])]
     assert all(g >= 0.95 for g in gaps), gaps
-    assert drawn, "a pending redraw is made when its time comes"
+    assert drawn and drawn[-1] > t0 + elapsed - 0.05, "a pending redraw is made when its time comes"
 
 
 async def test_runs_screen_follows_a_run_another_process_trains(home, tiny_file, monkeypatch):
