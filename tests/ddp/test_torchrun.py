@@ -28,7 +28,7 @@ def test_two_ranks_match_one_process_with_the_same_global_batch(tmp_path, tiny_f
                              "--batch-size", "4", *args], capture_output=True, text=True, timeout=240)
     assert single.returncode == 0, single.stderr
     ddp = torchrun("train", str(tiny_file), "--home", str(tmp_path / "b"), "--batch-size", "2", *args)
-    assert ddp.returncode == 0, ddp.stderr[-3000:]
+    assert ddp.returncode == 0, ddp.stderr[-3000:] + "\nstdout (was the work done?):\n" + ddp.stdout[-1500:]
     (s_evals, _), (d_evals, d_sum) = evals(single.stdout), evals(ddp.stdout)
     assert [e["step"] for e in d_evals] == [5, 10, 15] == [e["step"] for e in s_evals]
     for a, b in zip(s_evals, d_evals):
