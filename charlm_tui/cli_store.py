@@ -8,6 +8,7 @@ from pathlib import Path
 
 from charlm_tui.cli import PROG
 from charlm_tui.core.errors import CharLMError
+from charlm_tui.core.lifecycle import EXPLAINED_STATUSES
 
 
 def _fmt(v, spec: str) -> str:
@@ -64,15 +65,11 @@ def cmd_runs(args, home: Path) -> int:
     return 0
 
 
-# statuses whose reason says what to do next (a stalled run's heartbeat age, why one failed)
-EXPLAINED = ("stalled", "interrupted", "failed", "damaged")
-
-
 def format_run_row(i) -> str:
     row = (f"{i.id:<36} {i.corpus[:14]:<14} {i.cell + ' ' + i.size:<11} {i.steps:>7} "
            f"{_fmt(i.best_val_ppl, '.3f'):>7} {_fmt(i.best_val_bpc, '.3f'):>6} {i.status:<11} {i.updated[:19]}")
     why = i.damaged if i.status == "damaged" else i.reason
-    if i.status in EXPLAINED and why:
+    if i.status in EXPLAINED_STATUSES and why:
         why = " ".join(str(why).split())  # one line, whatever a damaged file held
         row += f"  {why[:100]}"
     return row

@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 from charlm_tui.core.errors import CharLMError, RunError
+from charlm_tui.core.lifecycle import TERMINAL_STATUSES
 
-TERMINAL = ("finished", "stopped", "failed", "interrupted", "damaged")
 
 
 def detach_train(argv: list[str], home: Path, run_id: str | None, resume: str | None, wait_s: float = 120.0) -> int:
@@ -88,7 +88,7 @@ def watch(home: Path, run_id: str, as_json: bool = False, poll_s: float = 0.5, o
             print(json.dumps(msg) if as_json else f"[{info.status}{' (' + info.reason + ')' if info.reason else ''}]",
                   file=out, flush=True)
             last_state = state
-        if info.status in TERMINAL:
+        if info.status in TERMINAL_STATUSES:
             return 0
         time.sleep(poll_s)
 

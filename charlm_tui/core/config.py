@@ -15,7 +15,6 @@ PARTITIONS = ("sequential", "random")
 LR_SCHEDULES = ("plateau", "cosine")
 COSINE_FLOOR = 0.02  # the cosine schedule ends at this fraction of the peak LR
 LN2 = math.log(2.0)
-FINISHED_REASONS = ("max_steps", "max_epochs", "max_seconds", "early_stop")
 
 
 def perplexity(nll: float) -> float:

@@ -17,6 +17,7 @@ from charlm_tui.core.catalog import resolve
 from charlm_tui.core.corpus import Corpus, ProgressFn, TextOptions
 from charlm_tui.core.distributed import SINGLE, Dist
 from charlm_tui.core.errors import CheckpointError, ConfigError, CorpusError, RunError
+from charlm_tui.core.lifecycle import FINISHED_REASONS
 from charlm_tui.core.model import CharLM, ModelConfig, resolve_device
 from charlm_tui.core.runs import Run, create_run, open_run
 from charlm_tui.core.training import TrainConfig, Trainer, TrainEvent
@@ -170,7 +171,7 @@ def another_round(home: Path, run_id: str) -> tuple[dict, str | None]:
 
     run = open_run(home, run_id)
     reason = run.status().get("reason")
-    if reason not in ("max_seconds", "max_steps", "max_epochs", "early_stop") or \
+    if reason not in FINISHED_REASONS or \
             not (run.path / "last.safetensors").is_file():
         return {}, None
     # a round is as big as the run's limits were when it was created (config.json's "train" holds

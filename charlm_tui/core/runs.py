@@ -26,7 +26,8 @@ from pathlib import Path
 
 from charlm_tui.core import checkpoint
 from charlm_tui.core.atomic import write_bytes, write_json
-from charlm_tui.core.config import FINISHED_REASONS, TrainEvent
+from charlm_tui.core.config import TrainEvent
+from charlm_tui.core.lifecycle import status_for
 from charlm_tui.core.errors import CharLMError, CheckpointError, RunError
 from charlm_tui.core.names import child, name_problem
 from charlm_tui.core.process import holder_alive, identity
@@ -372,8 +373,7 @@ class Run:
         elif ev.kind in ("resumed", "eval"):
             self.write_status(status="running", **common)
         elif ev.kind == "done":
-            status = ("finished" if ev.reason in FINISHED_REASONS else
-                      "failed" if ev.reason in ("nan", "error") else "stopped")
+            status = status_for(ev.reason)
             self.write_status(status=status, reason=ev.reason, message=ev.message, **common)
         elif time.monotonic() - self._last_status_write > STATUS_HEARTBEAT_S:
             self.write_status(**common)  # heartbeat with fresh numbers

@@ -20,7 +20,8 @@ import torch.nn.functional as F
 from charlm_tui.core import train_state
 from charlm_tui.core.batching import check_fits, eval_streams, make_batches
 from charlm_tui.core.config import (  # noqa: F401 (re-exported)
-    COSINE_FLOOR, FINISHED_REASONS, LN2, TrainConfig, TrainEvent, perplexity)
+    COSINE_FLOOR, LN2, TrainConfig, TrainEvent, perplexity)
+from charlm_tui.core.lifecycle import FINISHED_REASONS, StopReason
 from charlm_tui.core.distributed import SINGLE, Dist
 from charlm_tui.core.model import CharLM
 from charlm_tui.core.train_state import Progress
@@ -362,7 +363,7 @@ class Trainer:
                 msg = ("loss became NaN/inf before any evaluation, so no weights are worth keeping; "
                        "start again with a lower --lr or --clip")
         else:
-            if reason in ("max_steps", "max_epochs", "max_seconds") and self.p.step > self.p.last_eval_step:
+            if reason in FINISHED_REASONS - {StopReason.EARLY_STOP} and self.p.step > self.p.last_eval_step:
                 self._evaluate_and_react()
             msg = {"early_stop": f"early stop: val ppl did not improve for {self.cfg.patience} evaluations",
                    "max_steps": "reached max steps", "max_epochs": "reached max epochs",

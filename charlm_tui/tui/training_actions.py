@@ -7,7 +7,8 @@ from dataclasses import dataclass, field, replace
 
 from textual import work
 
-from charlm_tui.core.config import FINISHED_REASONS, flops_per_char
+from charlm_tui.core.config import flops_per_char
+from charlm_tui.core.lifecycle import TERMINAL_STATUSES, RunStatus, status_for
 from charlm_tui.core.errors import CharLMError
 from charlm_tui.tui.messages import TrainFailed, TrainUpdate
 
@@ -176,10 +177,9 @@ class TrainingActions:
             st.state = "paused" if ev.kind == "paused" else "running"
             lines.append(ev.message)
         elif ev.kind == "done":
-            st.state = ("finished" if ev.reason in FINISHED_REASONS else
-                        "failed" if ev.reason == "nan" else "stopped")
+            st.state = status_for(ev.reason).value  # as the run's status.json says (an error is failed too)
             lines.append(ev.message)
-            self.notify(ev.message, title="Training", severity="error" if ev.reason == "nan" else "information")
+            self.notify(ev.message, title="Training", severity="error" if st.state == RunStatus.FAILED else "information")
         st.log.extend(lines)
         screen = self.get_screen("train")
         if screen.is_mounted and self.screen is screen:  # hidden screens are redrawn when shown again
@@ -260,7 +260,7 @@ class TrainingActions:
             screen = self.get_screen("train")
             if screen.is_mounted:
                 screen.redraw()
-        if info.status in ("finished", "stopped", "failed", "interrupted", "damaged") and self._attach_timer:
+        if info.status in TERMINAL_STATUSES and self._attach_timer:
             self._attach_timer.stop()
 
     def _control_attached(self, command: str) -> None:
