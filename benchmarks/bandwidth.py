@@ -35,7 +35,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import machine_info  # noqa: E402
 
-
 STREAMS = 4
 STREAM_WAIT_S = 4.0  # a 500-character stream takes 1.25 s at 400/s; what it still draws after counts too
 

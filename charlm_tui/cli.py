@@ -333,9 +333,7 @@ def _stop_signals():
 # ---------------------------------------------------------------- sample / eval
 def cmd_sample(args, home: Path) -> int:
     from charlm_tui.core.runs import open_run
-    from charlm_tui.core.sampling import SamplingControl, generate
-
-    from charlm_tui.core.sampling import check_prompt
+    from charlm_tui.core.sampling import SamplingControl, check_prompt, generate
     check_prompt(args.prompt)
     model, vocab = open_run(home, args.run).load_model("last" if args.last else "best")
     enc = vocab.encode_prompt(args.prompt)

@@ -15,7 +15,6 @@ from charlm_tui.core.errors import CharLMError, RunError
 from charlm_tui.core.lifecycle import TERMINAL_STATUSES
 
 
-
 def detach_train(argv: list[str], home: Path, run_id: str | None, resume: str | None, wait_s: float = 120.0) -> int:
     """Start `charlm-tui train` in its own session (an SSH hang-up does not reach it)."""
     from charlm_tui.core.names import child
@@ -95,9 +94,8 @@ def watch(home: Path, run_id: str, as_json: bool = False, poll_s: float = 0.5, o
 
 def control(home: Path, run_id: str, command: str, wait_s: float = 30.0) -> str:
     """Send pause/resume/stop to the process training a run; return its status once it obeyed."""
-    from charlm_tui.core.runs import open_run
-
     from charlm_tui.core.run_store import run_info
+    from charlm_tui.core.runs import open_run
     run = open_run(home, run_id)
     if run.lock_holder() is None:
         raise RunError(f"run {run.id} is not training (status: {run_info(run).status_text})")

@@ -7,9 +7,9 @@ import json
 import os
 import shutil
 import sysconfig
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from charlm_tui.core.atomic import remove_stale_temps
 from charlm_tui.core.config import DEFAULT_CORPUS  # noqa: F401 (re-exported)

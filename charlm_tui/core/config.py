@@ -47,7 +47,7 @@ def check_types(cfg) -> None:
             raise ConfigError(f"{f.name.replace('_', ' ')} must be {what}, got {v!r}"[:160])
 
 
-def training_bytes(model: "ModelConfig", batch_size: int, num_steps: int) -> int:
+def training_bytes(model: ModelConfig, batch_size: int, num_steps: int) -> int:
     """Rough memory to train: weights, gradients, two Adam moments and a best copy (5 x the
     parameters), plus the activations of one batch (embedding, gates and states of each layer,
     logits and their gradient), all fp32."""
@@ -65,7 +65,7 @@ def memory_bytes() -> int:
         return 8 << 30
 
 
-def check_fits_memory(model: "ModelConfig", cfg: "TrainConfig", available: int | None = None,
+def check_fits_memory(model: ModelConfig, cfg: TrainConfig, available: int | None = None,
                       where: str = "this machine") -> None:
     """Refuse, before anything is allocated, a model that cannot train in the memory there is."""
     available = memory_bytes() if available is None else available
@@ -85,7 +85,7 @@ class ModelConfig:
     num_layers: int = 2
     dropout: float = 0.2
 
-    def validate(self) -> "ModelConfig":
+    def validate(self) -> ModelConfig:
         check_types(self)
         if self.cell not in CELL_NAMES:
             raise ConfigError(f"cell must be one of {', '.join(CELL_NAMES)}, got {self.cell!r}")
@@ -104,7 +104,7 @@ class ModelConfig:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, obj: dict) -> "ModelConfig":
+    def from_json(cls, obj: dict) -> ModelConfig:
         known = {k: obj[k] for k in cls.__dataclass_fields__ if k in obj}
         return cls(**known).validate()
 
@@ -153,7 +153,7 @@ class TrainConfig:
     device: str = "auto"
     event_interval: float = 0.25  # seconds between progress events
 
-    def validate(self) -> "TrainConfig":
+    def validate(self) -> TrainConfig:
         def need(ok: bool, msg: str):
             if not ok:
                 raise ConfigError(msg)
@@ -180,7 +180,7 @@ class TrainConfig:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, obj: dict) -> "TrainConfig":
+    def from_json(cls, obj: dict) -> TrainConfig:
         return cls(**{k: obj[k] for k in cls.__dataclass_fields__ if k in obj}).validate()
 
 
@@ -219,7 +219,7 @@ class TrainEvent:
         return {k: v for k, v in asdict(self).items() if v is not None and v != ""}
 
     @classmethod
-    def from_metrics(cls, m: dict, **extra) -> "TrainEvent":
+    def from_metrics(cls, m: dict, **extra) -> TrainEvent:
         """The eval event for one line of a run's metrics.jsonl (following another process's run)."""
         return cls("eval", m["step"], m.get("epoch", 0.0), train_loss=m.get("train_loss"), val_nll=m["val_nll"],
                    val_ppl=m["val_ppl"], val_bpc=m["val_bpc"], lr=m.get("lr"), chars_per_s=m.get("chars_per_s"),

@@ -14,9 +14,9 @@ import hashlib
 import os
 import stat
 import unicodedata
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Union
 
 from charlm_tui.core.errors import CorpusError
 from charlm_tui.core.vocab import MAX_CODEPOINT, Vocab
@@ -25,7 +25,7 @@ CHUNK_BYTES = 8 << 20
 PREVIEW_CHARS = 2000
 RARE_MAX_COUNT = 3  # a character seen at most this often is "rare"
 
-Part = Union[Path, str]  # a file to stream, or literal text
+Part = Path | str  # a file to stream, or literal text
 ProgressFn = Callable[[str, float], None]  # (phase, fraction done)
 
 
@@ -73,7 +73,7 @@ class CorpusStats:
 class Corpus:
     name: str
     source: str
-    ids_np: "numpy.ndarray"  # noqa: F821 - 1-D, compact integer dtype
+    ids_np: numpy.ndarray  # noqa: F821 - 1-D, compact integer dtype
     vocab: Vocab
     sha256: str
     n_bytes: int

@@ -11,8 +11,8 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from charlm_tui.core.atomic import atomic_writer
 from charlm_tui.core.catalog import is_url
@@ -106,7 +106,7 @@ def download(url: str, dest: Path, *, max_bytes: int = DEFAULT_MAX_BYTES, timeou
         if isinstance(reason, (socket.timeout, TimeoutError)):
             raise CorpusError(f"{url}: download timed out (no data for {timeout:g} s)") from None
         raise CorpusError(f"{url}: download failed: {reason}") from None
-    except (socket.timeout, TimeoutError):
+    except TimeoutError:
         raise CorpusError(f"{url}: download timed out (no data for {timeout:g} s)") from None
     except http.client.HTTPException as e:  # IncompleteRead, a torn chunked body, ...
         raise CorpusError(f"{url}: the download was cut short ({type(e).__name__}); try again") from None

@@ -5,15 +5,15 @@ The CLI and the TUI both start training through here, so they train the same way
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
 
 import torch
 
 from charlm_tui.core.batching import check_fits, split_train_val
-from charlm_tui.core.config import check_fits_memory, format_duration
 from charlm_tui.core.catalog import resolve
+from charlm_tui.core.config import check_fits_memory, format_duration
 from charlm_tui.core.corpus import Corpus, ProgressFn, TextOptions
 from charlm_tui.core.distributed import SINGLE, Dist
 from charlm_tui.core.errors import CheckpointError, ConfigError, CorpusError, RunError
@@ -21,7 +21,6 @@ from charlm_tui.core.lifecycle import FINISHED_REASONS
 from charlm_tui.core.model import CharLM, ModelConfig, resolve_device
 from charlm_tui.core.runs import Run, create_run, open_run
 from charlm_tui.core.training import TrainConfig, Trainer, TrainEvent
-
 
 FIXED_ON_RESUME = ("num_steps", "partition", "val_fraction", "seed")
 

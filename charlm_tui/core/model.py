@@ -47,7 +47,7 @@ class CharLM(nn.Module):
         self.head = nn.Linear(hidden_size, vocab_size)
 
     @classmethod
-    def from_config(cls, cfg: ModelConfig) -> "CharLM":
+    def from_config(cls, cfg: ModelConfig) -> CharLM:
         return cls(cfg.vocab_size, cfg.embed_dim, cfg.hidden_size, cfg.num_layers, cfg.dropout, cfg.cell)
 
     def init_state(self, batch_size: int):

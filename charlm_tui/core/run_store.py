@@ -12,7 +12,7 @@ from charlm_tui.core import checkpoint
 from charlm_tui.core.atomic import remove_stale_temps
 from charlm_tui.core.errors import CharLMError, RunError
 from charlm_tui.core.names import name_problem
-from charlm_tui.core.runs import STALLED_AFTER_S, Run, run_folders, heartbeat_age, open_run
+from charlm_tui.core.runs import STALLED_AFTER_S, Run, heartbeat_age, open_run, run_folders
 from charlm_tui.paths import runs_dir
 
 

@@ -27,8 +27,8 @@ from pathlib import Path
 from charlm_tui.core import checkpoint
 from charlm_tui.core.atomic import write_bytes, write_json
 from charlm_tui.core.config import TrainEvent
-from charlm_tui.core.lifecycle import status_for
 from charlm_tui.core.errors import CharLMError, CheckpointError, RunError
+from charlm_tui.core.lifecycle import status_for
 from charlm_tui.core.names import child, name_problem
 from charlm_tui.core.process import holder_alive, identity
 from charlm_tui.core.run_files import read_config, read_json, read_lock, read_metrics, read_status

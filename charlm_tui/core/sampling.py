@@ -14,8 +14,8 @@ each torch call costs microseconds of dispatch, so softmax + multinomial + index
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 import torch

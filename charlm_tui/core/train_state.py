@@ -27,7 +27,7 @@ class Progress:
     history: list = field(default_factory=list)  # [(step, val_nll)] for charts after resume
 
     @classmethod
-    def from_json(cls, obj) -> "Progress":
+    def from_json(cls, obj) -> Progress:
         """A checked Progress from checkpoint metadata; ValueError says what is wrong."""
         if not isinstance(obj, dict):
             raise ValueError("progress is not an object")

@@ -11,21 +11,20 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
 
 from charlm_tui.core import train_state
 from charlm_tui.core.batching import check_fits, eval_streams, make_batches
-from charlm_tui.core.config import (  # noqa: F401 (re-exported)
-    COSINE_FLOOR, LN2, TrainConfig, TrainEvent, perplexity)
-from charlm_tui.core.lifecycle import FINISHED_REASONS, StopReason
+from charlm_tui.core.config import COSINE_FLOOR, LN2, TrainConfig, TrainEvent, perplexity  # noqa: F401 (re-exported)
 from charlm_tui.core.distributed import SINGLE, Dist
+from charlm_tui.core.lifecycle import FINISHED_REASONS, StopReason
 from charlm_tui.core.model import CharLM
 from charlm_tui.core.train_state import Progress
-
 
 
 @dataclass
@@ -58,9 +57,9 @@ def token_loss(logits: torch.Tensor, targets: torch.Tensor, reduction: str = "me
 
 class TrainSink(Protocol):
     def on_event(self, event: TrainEvent) -> None: ...
-    def save_best(self, trainer: "Trainer") -> None: ...
-    def save_last(self, trainer: "Trainer") -> None: ...
-    def poll(self, trainer: "Trainer") -> None: ...  # called before every step: outside control, heartbeat
+    def save_best(self, trainer: Trainer) -> None: ...
+    def save_last(self, trainer: Trainer) -> None: ...
+    def poll(self, trainer: Trainer) -> None: ...  # called before every step: outside control, heartbeat
 
 
 @torch.inference_mode()

@@ -79,7 +79,7 @@ class Vocab:
         return {"unk": UNK_TOKEN, "unk_id": UNK_ID, "chars": "".join(self.chars)}
 
     @classmethod
-    def from_json(cls, obj: dict) -> "Vocab":
+    def from_json(cls, obj: dict) -> Vocab:
         if not isinstance(obj, dict) or not isinstance(obj.get("chars"), str):
             raise ValueError("vocab JSON must be an object with a 'chars' string")
         if obj.get("unk_id", UNK_ID) != UNK_ID:

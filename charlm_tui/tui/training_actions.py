@@ -8,8 +8,8 @@ from dataclasses import dataclass, field, replace
 from textual import work
 
 from charlm_tui.core.config import flops_per_char
-from charlm_tui.core.lifecycle import TERMINAL_STATUSES, RunStatus, status_for
 from charlm_tui.core.errors import CharLMError
+from charlm_tui.core.lifecycle import TERMINAL_STATUSES, RunStatus, status_for
 from charlm_tui.tui.messages import TrainFailed, TrainUpdate
 
 # The charts are redrawn at most this often, whatever changed them (progress or evaluations): a

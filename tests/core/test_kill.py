@@ -10,7 +10,6 @@ import sys
 import time
 
 from charlm_tui.core.run_store import list_runs
-
 from charlm_tui.core.runs import open_run
 
 KILLS = int(os.environ.get("CHARLM_KILL_TRIES", "8"))

@@ -3,7 +3,7 @@ folder and the app alike (they disagreed: the app showed a crashed run as 'stopp
 
 import json
 
-from charlm_tui.core.lifecycle import RunStatus, StopReason, TERMINAL_STATUSES, status_for
+from charlm_tui.core.lifecycle import TERMINAL_STATUSES, RunStatus, StopReason, status_for
 
 
 def test_every_reason_maps_to_one_status():

@@ -6,7 +6,6 @@ import pytest
 from textual.widgets import DataTable, Input
 
 from charlm_tui.core.run_store import list_runs
-
 from charlm_tui.core.runs import open_run
 from charlm_tui.tui.app import make_app
 from charlm_tui.tui.screens.help import ConfirmScreen, HelpScreen

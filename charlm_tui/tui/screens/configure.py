@@ -13,9 +13,18 @@ from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
 
-from charlm_tui.core.config import (CELL_NAMES, LR_SCHEDULES, PARTITIONS, PRESETS, ModelConfig, TrainConfig,
-                                    check_fits_memory, count_parameters, estimate_epoch_seconds,
-                                    format_duration)
+from charlm_tui.core.config import (
+    CELL_NAMES,
+    LR_SCHEDULES,
+    PARTITIONS,
+    PRESETS,
+    ModelConfig,
+    TrainConfig,
+    check_fits_memory,
+    count_parameters,
+    estimate_epoch_seconds,
+    format_duration,
+)
 from charlm_tui.core.errors import ConfigError
 from charlm_tui.tui.widgets.history_input import SteadyInput
 

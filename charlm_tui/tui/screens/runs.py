@@ -14,7 +14,6 @@ from charlm_tui.core.errors import CharLMError
 from charlm_tui.tui.screens.help import AskScreen, ConfirmScreen
 from charlm_tui.tui.widgets.metrics_chart import MARKERS, MetricsChart
 
-
 REFRESH_S = 2.0  # the table follows runs that other processes train
 
 

@@ -1,0 +1,27 @@
+"""The house rules, checked with the tests (so .ci/run and README's test command run them):
+ruff's lint over the whole tree, and the import contracts in pyproject.toml (cli above tui above
+core; core never imports textual or rich). A missing tool fails here: it is in the test extra."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def tool(name: str) -> str:
+    exe = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
+    assert exe, f"{name} is missing: pip install -e '.[test]'"
+    return exe
+
+
+def test_ruff_finds_nothing():
+    r = subprocess.run([tool("ruff"), "check", "charlm_tui", "tests", "benchmarks"], cwd=ROOT,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+
+
+def test_import_contracts_hold():
+    r = subprocess.run([tool("lint-imports")], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
