@@ -1,5 +1,5 @@
 """The house rules, checked with the tests (so .ci/run and README's test command run them):
-ruff's lint over the whole tree, and the import contracts in pyproject.toml (cli above tui above
+ruff's lint over the whole tree, mypy over core/, and the import contracts in pyproject.toml (cli above tui above
 core; core never imports textual or rich). A missing tool fails here: it is in the test extra."""
 
 import shutil
@@ -24,4 +24,9 @@ def test_ruff_finds_nothing():
 
 def test_import_contracts_hold():
     r = subprocess.run([tool("lint-imports")], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+
+
+def test_mypy_passes_on_the_engine():
+    r = subprocess.run([tool("mypy")], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]

@@ -102,6 +102,7 @@ class RandomBatches:
             perm = torch.randperm(m, generator=g)[: self.n_batches * self.batch_size]
             self._starts = (offset + perm * self.num_steps).to(self.data.device)
             self._epoch = epoch
+        assert self._starts is not None
         return self._starts
 
     def batch(self, epoch: int, index: int) -> Batch:

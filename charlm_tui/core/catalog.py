@@ -116,9 +116,13 @@ def builtin_entries() -> list[CatalogEntry]:
                              "pydoc_data.topics", lambda: [pydoc_topics_text()])]
     entries = [_manifest_entry(p) for p in sorted(folder.glob("*.json"))]
     for p in sorted(folder.glob("*.txt")):
-        entries.append(CatalogEntry(p.stem, "built-in", "text shipped with charlm-tui", str(p), lambda p=p: [p]))
+        entries.append(CatalogEntry(p.stem, "built-in", "text shipped with charlm-tui", str(p), _parts_of(p)))
     entries.sort(key=lambda e: (e.name != DEFAULT_CORPUS, e.name))
     return entries
+
+
+def _parts_of(p: Path) -> Callable[[], list[Part]]:
+    return lambda: [p]
 
 
 def user_entries(home: Path) -> list[CatalogEntry]:
@@ -129,7 +133,7 @@ def user_entries(home: Path) -> list[CatalogEntry]:
     out = []
     for p in sorted(folder.iterdir()):
         if p.is_file() and not p.name.startswith("."):
-            out.append(CatalogEntry(p.stem, "user", f"your file {p.name}", str(p), lambda p=p: [p]))
+            out.append(CatalogEntry(p.stem, "user", f"your file {p.name}", str(p), _parts_of(p)))
     return out
 
 
@@ -275,7 +279,7 @@ def add_to_user_dir(spec: str, home: Path, name: str | None = None, replace: boo
     spec = file_url_path(spec)
     src_name, parts = path_parts(spec)
     if name is None:
-        name = safe_name(parts[0].stem if len(parts) == 1 else src_name)
+        name = safe_name(Path(parts[0]).stem if len(parts) == 1 else src_name)
         if free_name:
             name = _free_name(home, name)
     dest = new_corpus_path(home, name, replace)

@@ -67,7 +67,7 @@ def compared_run(home: Path, run_id: str) -> ComparedRun:
         if nll is not None and elapsed is not None and math.isfinite(nll):
             xs.append(elapsed / 60.0)
             ys.append(nll)
-    best = min(range(len(ys)), key=ys.__getitem__) if ys else None
+    best = min(range(len(ys)), key=ys.__getitem__) if ys else -1
     return ComparedRun(id=run.id, best_val_nll=ys[best] if ys else None, steps=steps,
                        best_minutes=xs[best] if ys else None,
                        settings={name: _setting(config, path) for name, path in SETTINGS}, curve=(xs, ys))

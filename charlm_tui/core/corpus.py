@@ -17,9 +17,13 @@ import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from charlm_tui.core.errors import CorpusError
 from charlm_tui.core.vocab import MAX_CODEPOINT, Vocab
+
+if TYPE_CHECKING:
+    import numpy
 
 CHUNK_BYTES = 8 << 20
 PREVIEW_CHARS = 2000
@@ -73,7 +77,7 @@ class CorpusStats:
 class Corpus:
     name: str
     source: str
-    ids_np: numpy.ndarray  # noqa: F821 - 1-D, compact integer dtype
+    ids_np: numpy.ndarray  # 1-D, compact integer dtype
     vocab: Vocab
     sha256: str
     n_bytes: int
@@ -194,6 +198,7 @@ def _decode_file(path: Path, opts: TextOptions, hasher, on_bytes: Callable[[int]
             offset += cut
         else:
             try:
+                assert decoder is not None  # made above whenever the encoding is not UTF-8
                 text = decoder.decode(chunk)
             except UnicodeError as e:  # UnicodeDecodeError, or e.g. "UTF-16 stream does not start with BOM"
                 where = f"near offset {offset + e.start}" if isinstance(e, UnicodeDecodeError) else f"({e})"
@@ -229,7 +234,7 @@ def _iter_text(parts: list[Part], opts: TextOptions, hasher=None, on_bytes=lambd
             chunks = iter((part,)) if part else iter(())
         for text in chunks:
             if opts.normalize:
-                text = unicodedata.normalize(opts.normalize, text)
+                text = unicodedata.normalize(opts.normalize, text)  # type: ignore[arg-type]  # checked by TextOptions
             if opts.lower:
                 text = text.lower()
             yield text

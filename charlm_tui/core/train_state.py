@@ -31,7 +31,7 @@ class Progress:
         """A checked Progress from checkpoint metadata; ValueError says what is wrong."""
         if not isinstance(obj, dict):
             raise ValueError("progress is not an object")
-        out = {}
+        out: dict = {}
         for f in fields(cls):
             if f.name not in obj:
                 continue

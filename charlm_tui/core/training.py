@@ -91,7 +91,7 @@ class Trainer:
         self.dist = dist
         self.device = torch.device(device)
         self.model = model.to(self.device)
-        self.net = self.model  # what the training step calls: the model, or its DDP wrapper
+        self.net: torch.nn.Module = self.model  # what the training step calls: the model, or its DDP wrapper
         if dist.enabled:
             from torch.nn.parallel import DistributedDataParallel
             self.net = DistributedDataParallel(self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
@@ -159,7 +159,7 @@ class Trainer:
     def _epoch_float(self) -> float:
         return self.p.epoch + self.p.batch_index / max(1, self.steps_per_epoch)
 
-    def _total_steps(self) -> int | None:
+    def _total_steps(self) -> int:
         total = self.cfg.max_epochs * self.steps_per_epoch
         return min(total, self.cfg.max_steps) if self.cfg.max_steps else total
 

@@ -185,9 +185,12 @@ def test_resume_latest_detached_is_resolved_once_by_the_parent(home, tiny_file, 
     with monkeypatch.context() as m, pytest.raises(CharLMError):
         m.setattr(remote.subprocess, "Popen", popen)
         remote.detach_train(["--resume", "latest", "--detach"], home, None, "latest", wait_s=2)
+    from charlm_tui.core.runs import open_run
+    latest = open_run(home, "latest").id
+    other = next(i for i in ids if i != latest)
     argv = seen["argv"]
-    assert argv[argv.index("--resume-id") + 1] == ids[1]
+    assert argv[argv.index("--resume-id") + 1] == latest
     # the background trainer resumes the run it was given, whatever 'latest' is by then
-    r = cli("train", "--resume", "latest", "--resume-id", ids[0], "--max-steps", "7", "--json", "--home", str(home))
+    r = cli("train", "--resume", "latest", "--resume-id", other, "--max-steps", "7", "--json", "--home", str(home))
     assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout.splitlines()[-1])["run_id"] == ids[0]
+    assert json.loads(r.stdout.splitlines()[-1])["run_id"] == other
