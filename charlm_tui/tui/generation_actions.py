@@ -57,6 +57,12 @@ class GenerationActions:
 
         run = open_run(self.home, run_id)
         path = run.path / f"{which}.safetensors"
+        if which == "best" and not path.exists() and (run.path / "last.safetensors").exists():
+            # stopped before its first evaluation: the last weights are all there is (the w key
+            # cannot reach the screen while the prompt box has the focus)
+            which, path = "last", run.path / "last.safetensors"
+            self.call_from_thread(self.notify, f"{run_id} has no evaluated weights yet: sampling from its "
+                                  "last weights.", title="Generate")
         key = (run_id, which, path.stat().st_mtime_ns if path.exists() else 0)
         if key not in self._models:
             self._models = {key: run.load_model(which)}  # keep one model in memory

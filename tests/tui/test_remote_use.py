@@ -113,3 +113,17 @@ async def test_quit_after_a_refused_resume_does_not_wait(home, held_run, monkeyp
         await wait_for(pilot, lambda: app.train_state.state == "failed")
         assert "is being trained by pid" in app.train_state.log[-1]
         assert app._train_done.wait(timeout=2), "the worker's early return never said it was done"
+
+
+async def test_a_run_stopped_before_any_evaluation_samples_from_its_last_weights(home, tiny_file):
+    run = finished_run(home, tiny_file)
+    (run.path / "best.safetensors").unlink()  # as a run stopped before its first evaluation
+    app = make_app(home)
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.gen_run_id = run.id
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: app.current_mode == "generate")
+        app.screen.query_one("#gen-prompt").value = "the "
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: not app.streaming and len(app.screen.query_one("#gen-transcript").text) > 50)
+        assert any("sampling from its last weights" in n.message for n in app._notifications)

@@ -69,10 +69,14 @@ class RunsScreen(Screen):
         t = self.query_one(DataTable)
         keep = self.selected_id()
         infos = self.app.list_runs()
+        first = not hasattr(self, "_infos")
         old = getattr(self, "_infos", {})
         self._infos = {i.id: i for i in infos}
         self._marked = [rid for rid in self._marked if rid in self._infos]
-        if list(old) == list(self._infos) and t.row_count == len(infos):
+        same_runs = list(old) == list(self._infos) and t.row_count == len(infos)
+        if not first and same_runs and all(i == old[i.id] for i in infos):
+            return  # nothing changed: no redraw, and the selected run's metrics are not read again
+        if same_runs:
             for i in infos:
                 if i != old[i.id]:
                     for col, (before, now) in enumerate(zip(self._row(old[i.id]), self._row(i))):
