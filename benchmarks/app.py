@@ -86,16 +86,32 @@ asyncio.run(main())
 
 
 def headless_chars_per_s(home: Path) -> float:
-    r = subprocess.run([sys.executable, "-m", "charlm_tui", "train", "python-docs", "--home", str(home),
-                        "--max-seconds", str(TRAIN_S), "--json"], capture_output=True, text=True, check=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "charlm_tui",
+            "train",
+            "python-docs",
+            "--home",
+            str(home),
+            "--max-seconds",
+            str(TRAIN_S),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(r.stdout.splitlines()[-1])["train_chars_per_s"]
 
 
 def tui_chars_per_s(home: Path) -> float:
     probe = home / "tui_probe.py"
     probe.write_text(TUI_RUN)
-    r = subprocess.run([sys.executable, str(probe), str(home), str(TRAIN_S)], capture_output=True, text=True,
-                       check=True)
+    r = subprocess.run(
+        [sys.executable, str(probe), str(home), str(TRAIN_S)], capture_output=True, text=True, check=True
+    )
     return json.loads(r.stdout.splitlines()[-1])["chars_per_s"]
 
 
@@ -154,8 +170,13 @@ def tmux_latency(home: Path, presses: int = 25) -> dict:
     def pct(xs, q):
         xs = sorted(xs)
         return round(1000 * xs[min(len(xs) - 1, int(q * len(xs)))], 1)
-    return {"key_ms_idle_p50": pct(idle, 0.5), "key_ms_idle_p95": pct(idle, 0.95),
-            "key_ms_training_p50": pct(busy, 0.5), "key_ms_training_p95": pct(busy, 0.95)}
+
+    return {
+        "key_ms_idle_p50": pct(idle, 0.5),
+        "key_ms_idle_p95": pct(idle, 0.95),
+        "key_ms_training_p50": pct(busy, 0.5),
+        "key_ms_training_p95": pct(busy, 0.95),
+    }
 
 
 def main() -> None:
@@ -163,8 +184,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         home = Path(d)
         app_paint, bare_paint = first_paint(d, "app"), first_paint(d, "bare")
-        out.update(first_paint_s=round(app_paint, 3), bare_textual_first_paint_s=round(bare_paint, 3),
-                   first_paint_ratio_vs_bare=round(app_paint / bare_paint, 2))
+        out.update(
+            first_paint_s=round(app_paint, 3),
+            bare_textual_first_paint_s=round(bare_paint, 3),
+            first_paint_ratio_vs_bare=round(app_paint / bare_paint, 2),
+        )
         if shutil.which("tmux"):
             out.update(tmux_latency(home / "tmux"))
         heads, tuis = [], []
@@ -172,8 +196,13 @@ def main() -> None:
             heads.append(headless_chars_per_s(home))
             tuis.append(tui_chars_per_s(home))
     h, t = statistics.median(heads), statistics.median(tuis)
-    out.update(headless_chars_per_s=round(h), tui_chars_per_s=round(t), tui_vs_headless=round(t / h, 3),
-               rounds=ROUNDS, train_seconds_each=TRAIN_S)
+    out.update(
+        headless_chars_per_s=round(h),
+        tui_chars_per_s=round(t),
+        tui_vs_headless=round(t / h, 3),
+        rounds=ROUNDS,
+        train_seconds_each=TRAIN_S,
+    )
     print(json.dumps(out))
 
 

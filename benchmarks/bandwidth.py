@@ -120,19 +120,18 @@ def main() -> None:
             app.wait_for("465,048")  # the default corpus is described: the Corpus screen is up
             time.sleep(3.0)
             out["idle_bytes_per_s"] = round(app.measure(args.seconds), 1)
-            app.send("\r")                      # Enter: Configure (the default preset)
+            app.send("\r")  # Enter: Configure (the default preset)
             app.wait_for("parameters")
             time.sleep(1.0)
-            app.send("\x13")                    # ctrl+s: start training
+            app.send("\x13")  # ctrl+s: start training
             runs = Path(home) / "runs"
             end = time.monotonic() + 60
             while time.monotonic() < end and not any(runs.glob("*/last.safetensors")):
-                time.sleep(0.5)                 # until the first evaluation: every panel has data
+                time.sleep(0.5)  # until the first evaluation: every panel has data
             out["training_bytes_per_s"] = round(app.measure(args.seconds), 1)
-            app.send("s")                       # stop (saves); then Generate on the run
+            app.send("s")  # stop (saves); then Generate on the run
             end = time.monotonic() + 60
-            while time.monotonic() < end and not any(
-                    '"stopped"' in p.read_text() for p in runs.glob("*/status.json")):
+            while time.monotonic() < end and not any('"stopped"' in p.read_text() for p in runs.glob("*/status.json")):
                 time.sleep(0.3)
             time.sleep(1.0)
             app.send("4")

@@ -93,13 +93,26 @@ def main() -> None:
     cpu_cells, torch_cells = statistics.median(cells["cpu"]), statistics.median(cells["torch"])
     tf, ts = statistics.median(x[0] for x in t), statistics.median(x[1] for x in t)
     pf, ps = statistics.median(x[0] for x in p), statistics.median(x[1] for x in p)
-    print(json.dumps({"benchmark": "generation", "prompt_chars": PROMPT_CHARS, "generated_chars": GEN_CHARS,
-                      "project_first_char_ms": round(1000 * pf, 2), "tutorial_first_char_ms": round(1000 * tf, 2),
-                      "first_char_speedup": round(tf / pf, 1), "warmup_pass_ms": round(1000 * warm, 2), "project_chars_per_s": round(ps),
-                      "tutorial_chars_per_s": round(ts), "steady_speedup": round(ps / ts, 2),
-                      "step_loop_cpu_stepper_chars_per_s": round(cpu_cells),
-                      "step_loop_torch_cells_chars_per_s": round(torch_cells),
-                      "cpu_stepper_vs_torch_cells": round(cpu_cells / torch_cells, 2), "reps": REPS}))
+    print(
+        json.dumps(
+            {
+                "benchmark": "generation",
+                "prompt_chars": PROMPT_CHARS,
+                "generated_chars": GEN_CHARS,
+                "project_first_char_ms": round(1000 * pf, 2),
+                "tutorial_first_char_ms": round(1000 * tf, 2),
+                "first_char_speedup": round(tf / pf, 1),
+                "warmup_pass_ms": round(1000 * warm, 2),
+                "project_chars_per_s": round(ps),
+                "tutorial_chars_per_s": round(ts),
+                "steady_speedup": round(ps / ts, 2),
+                "step_loop_cpu_stepper_chars_per_s": round(cpu_cells),
+                "step_loop_torch_cells_chars_per_s": round(torch_cells),
+                "cpu_stepper_vs_torch_cells": round(cpu_cells / torch_cells, 2),
+                "reps": REPS,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ def machine_info() -> dict:
     info = {"cpu": model, "cpu_flags": flags, "cores": os.cpu_count(), "python": platform.python_version()}
     try:
         import torch
+
         info["torch"] = torch.__version__
         info["torch_threads"] = torch.get_num_threads()
     except ImportError:
@@ -33,4 +34,5 @@ def machine_info() -> dict:
 
 if __name__ == "__main__":
     import json
+
     print(json.dumps(machine_info()))

@@ -31,6 +31,7 @@ SHAKESPEARE = REPO.parent / "shared" / "corpora" / "tinyshakespeare.txt"
 
 def baseline(corpus, seconds: float) -> dict:
     from benchmarks.throughput import BATCH, BPTT, CLIP, LR, TutorialModel, repackage_hidden
+
     torch.manual_seed(0)
     train, val = split_train_val(corpus.ids, 0.1)
     data = train.long()
@@ -46,8 +47,8 @@ def baseline(corpus, seconds: float) -> dict:
         n = min(BPTT, data.size(0) - 1 - i)
         hidden = repackage_hidden(hidden)
         model.zero_grad()
-        out, hidden = model(data[i:i + n], hidden)
-        loss = crit(out, data[i + 1:i + 1 + n].reshape(-1))
+        out, hidden = model(data[i : i + n], hidden)
+        loss = crit(out, data[i + 1 : i + 1 + n].reshape(-1))
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP)
         opt.step()
@@ -65,6 +66,7 @@ def baseline(corpus, seconds: float) -> dict:
                 state = self.m.init_hidden(x.shape[0])
             out, state = self.m(x.t(), state)
             return out.view(x.shape[1], x.shape[0], -1).transpose(0, 1), state
+
     res = evaluate(AsBatchFirst(model), val, 32, 64)
     return {"val_nll": res.nll, "val_bpc": res.bpc, "val_ppl": res.ppl}
 
@@ -84,8 +86,13 @@ def main() -> None:
     ap.add_argument("--corpus", default=str(SHAKESPEARE) if SHAKESPEARE.exists() else "python-docs")
     ap.add_argument("--preset", default="default")
     ap.add_argument("--skip-baseline", action="store_true")
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                    help="override a model or training value of the preset (repeatable)")
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a model or training value of the preset (repeatable)",
+    )
     args = ap.parse_args()
     mk, tk = (dict(d) for d in PRESETS[args.preset])
     for item in args.set:
@@ -96,11 +103,18 @@ def main() -> None:
         job = new_job(Path(home), args.corpus, mk, replace(TrainConfig(**tk), max_seconds=args.seconds))
         final = job.start()
         corpus = job.corpus
-    out = {"benchmark": "quality", "corpus": corpus.name, "seconds": args.seconds, "preset": args.preset,
-           "overrides": args.set,
-           "preset_val_nll": final.best_val_nll, "preset_val_bpc": final.best_val_bpc,
-           "preset_val_ppl": final.best_val_ppl, "preset_steps": final.step,
-           "preset_chars_per_s": final.chars_per_s}
+    out = {
+        "benchmark": "quality",
+        "corpus": corpus.name,
+        "seconds": args.seconds,
+        "preset": args.preset,
+        "overrides": args.set,
+        "preset_val_nll": final.best_val_nll,
+        "preset_val_bpc": final.best_val_bpc,
+        "preset_val_ppl": final.best_val_ppl,
+        "preset_steps": final.step,
+        "preset_chars_per_s": final.chars_per_s,
+    }
     if not args.skip_baseline:
         b = baseline(corpus, args.seconds)
         out.update({f"baseline_{k}": v for k, v in b.items()})

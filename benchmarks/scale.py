@@ -62,13 +62,20 @@ def main() -> None:
             make_corpus(p, mb)
             size = p.stat().st_size
             r = run(p, "project")
-            entry = {"file_bytes": size, "load_s": round(r["seconds"], 3), "peak_rss_mb": round(r["peak_rss_bytes"] / 1e6, 1),
-                     "peak_rss_x_file": round(r["peak_rss_bytes"] / size, 2)}
+            entry = {
+                "file_bytes": size,
+                "load_s": round(r["seconds"], 3),
+                "peak_rss_mb": round(r["peak_rss_bytes"] / 1e6, 1),
+                "peak_rss_x_file": round(r["peak_rss_bytes"] / size, 2),
+            }
             if mb <= 20:
                 b = run(p, "naive")
-                entry.update(naive_load_s=round(b["seconds"], 3), naive_peak_rss_mb=round(b["peak_rss_bytes"] / 1e6, 1),
-                             speedup_vs_naive=round(b["seconds"] / r["seconds"], 2),
-                             rss_ratio_vs_naive=round(r["peak_rss_bytes"] / b["peak_rss_bytes"], 3))
+                entry.update(
+                    naive_load_s=round(b["seconds"], 3),
+                    naive_peak_rss_mb=round(b["peak_rss_bytes"] / 1e6, 1),
+                    speedup_vs_naive=round(b["seconds"] / r["seconds"], 2),
+                    rss_ratio_vs_naive=round(r["peak_rss_bytes"] / b["peak_rss_bytes"], 3),
+                )
             result[f"{mb}MB"] = entry
             p.unlink()
     print(json.dumps(result))

@@ -68,7 +68,7 @@ def baseline_chars_per_s(ids: torch.Tensor, vocab: int, seconds: float) -> float
         if i >= data.size(0) - 1:
             i, hidden = 0, model.init_hidden(BATCH)
         seq_len = min(BPTT, data.size(0) - 1 - i)
-        x, y = data[i:i + seq_len], data[i + 1:i + 1 + seq_len].reshape(-1)
+        x, y = data[i : i + seq_len], data[i + 1 : i + 1 + seq_len].reshape(-1)
         hidden = repackage_hidden(hidden)
         model.zero_grad()
         out, hidden = model(x, hidden)
@@ -84,8 +84,16 @@ def baseline_chars_per_s(ids: torch.Tensor, vocab: int, seconds: float) -> float
 
 def project_chars_per_s(ids: torch.Tensor, vocab: int, seconds: float) -> float:
     torch.manual_seed(0)
-    cfg = TrainConfig(batch_size=BATCH, num_steps=BPTT, lr=LR, clip=CLIP, eval_every=10 ** 9, max_seconds=seconds,
-                      event_interval=0.25, device="cpu")
+    cfg = TrainConfig(
+        batch_size=BATCH,
+        num_steps=BPTT,
+        lr=LR,
+        clip=CLIP,
+        eval_every=10**9,
+        max_seconds=seconds,
+        event_interval=0.25,
+        device="cpu",
+    )
     n_val = len(ids) // 10
     model = CharLM(vocab, EMBED, HIDDEN, LAYERS, DROPOUT, "lstm")
     tr = Trainer(model, ids[:-n_val], ids[-n_val:], cfg, "cpu")
@@ -117,7 +125,7 @@ def matmul_flops(dtype: torch.dtype, n: int = 1024, reps: int = 30) -> float:
     t = time.perf_counter()
     for _ in range(reps):
         a @ b
-    return 2 * n ** 3 * reps / (time.perf_counter() - t)
+    return 2 * n**3 * reps / (time.perf_counter() - t)
 
 
 def main() -> None:
@@ -140,14 +148,31 @@ def main() -> None:
     fp32, bf16 = matmul_flops(torch.float32), matmul_flops(torch.bfloat16)
     fpc = flops_per_char(ModelConfig(vocab, "lstm", EMBED, HIDDEN, LAYERS, DROPOUT))
     b, p, k = statistics.median(base), statistics.median(proj), statistics.median(kern)
-    print(json.dumps({"benchmark": "throughput", "baseline_chars_per_s": round(b), "project_chars_per_s": round(p),
-                      "ratio": round(p / b, 3), "lstm_kernels_chars_per_s": round(k),
-                      "lstm_kernels_vs_baseline": round(k / b, 3), "project_vs_lstm_kernels": round(p / k, 3), "flops_per_char": round(fpc), "matmul_fp32_gflops": round(fp32 / 1e9, 1),
-                      "matmul_bf16_gflops": round(bf16 / 1e9, 1), "project_mfu_fp32": round(p * fpc / fp32, 3),
-                      "project_mfu_bf16": round(p * fpc / bf16, 3), "baseline_mfu_fp32": round(b * fpc / fp32, 3),
-                      "seconds_each": args.seconds, "rounds": args.rounds, "threads": torch.get_num_threads(),
-                      "baseline_each": [round(x) for x in base], "project_each": [round(x) for x in proj],
-                      "lstm_kernels_each": [round(x) for x in kern]}))
+    print(
+        json.dumps(
+            {
+                "benchmark": "throughput",
+                "baseline_chars_per_s": round(b),
+                "project_chars_per_s": round(p),
+                "ratio": round(p / b, 3),
+                "lstm_kernels_chars_per_s": round(k),
+                "lstm_kernels_vs_baseline": round(k / b, 3),
+                "project_vs_lstm_kernels": round(p / k, 3),
+                "flops_per_char": round(fpc),
+                "matmul_fp32_gflops": round(fp32 / 1e9, 1),
+                "matmul_bf16_gflops": round(bf16 / 1e9, 1),
+                "project_mfu_fp32": round(p * fpc / fp32, 3),
+                "project_mfu_bf16": round(p * fpc / bf16, 3),
+                "baseline_mfu_fp32": round(b * fpc / fp32, 3),
+                "seconds_each": args.seconds,
+                "rounds": args.rounds,
+                "threads": torch.get_num_threads(),
+                "baseline_each": [round(x) for x in base],
+                "project_each": [round(x) for x in proj],
+                "lstm_kernels_each": [round(x) for x in kern],
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

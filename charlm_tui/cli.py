@@ -40,6 +40,7 @@ def _positive_int(s: str) -> int:
 
 def _seed(s: str) -> int:
     from charlm_tui.core.config import MAX_SEED
+
     try:
         v = int(s)
     except ValueError:
@@ -88,13 +89,20 @@ def _float(s: str) -> float:
 
 def _add_home(p: argparse.ArgumentParser, top: bool = False) -> None:
     # subcommands suppress their default so a --home given before the subcommand survives
-    p.add_argument("--home", metavar="DIR", default=None if top else argparse.SUPPRESS,
-                   help="data dir (default: $CHARLM_TUI_HOME or the user data dir)")
+    p.add_argument(
+        "--home",
+        metavar="DIR",
+        default=None if top else argparse.SUPPRESS,
+        help="data dir (default: $CHARLM_TUI_HOME or the user data dir)",
+    )
 
 
 def build_parser() -> Parser:
-    parser = Parser(prog=PROG, description="Train character-level language models and play with them. "
-                                           "With no arguments, opens the terminal app.")
+    parser = Parser(
+        prog=PROG,
+        description="Train character-level language models and play with them. "
+        "With no arguments, opens the terminal app.",
+    )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     _add_home(parser, top=True)
     parser.add_argument("--no-mouse", action="store_true", help="TUI: do not capture the mouse")
@@ -104,8 +112,11 @@ def build_parser() -> Parser:
     t.add_argument("corpus", nargs="?", help="built-in corpus name, file, folder, folder glob or URL")
     t.add_argument("--resume", metavar="RUN", help="continue a run from its last saved state")
     _add_home(t)
-    t.add_argument("--preset", choices=list(PRESETS),
-                   help="start from one of the app's presets (options given as well override it)")
+    t.add_argument(
+        "--preset",
+        choices=list(PRESETS),
+        help="start from one of the app's presets (options given as well override it)",
+    )
     m = t.add_argument_group("model")
     m.add_argument("--cell", choices=["lstm", "gru", "rnn"])
     m.add_argument("--embed-dim", type=_positive_int)
@@ -118,11 +129,16 @@ def build_parser() -> Parser:
     o.add_argument("--partition", choices=["sequential", "random"])
     o.add_argument("--lr", type=_float)
     o.add_argument("--clip", type=_float, help="gradient norm clipping threshold")
-    o.add_argument("--lr-schedule", choices=["plateau", "cosine"],
-                   help="plateau: constant LR, halved when val ppl plateaus; cosine: warmup, then cosine decay "
-                        "to the end of the budget (max seconds/steps/epochs), plateau cuts on top")
+    o.add_argument(
+        "--lr-schedule",
+        choices=["plateau", "cosine"],
+        help="plateau: constant LR, halved when val ppl plateaus; cosine: warmup, then cosine decay "
+        "to the end of the budget (max seconds/steps/epochs), plateau cuts on top",
+    )
     o.add_argument("--warmup-steps", type=_nonneg_int, metavar="N", help="cosine schedule: linear warmup over N steps")
-    o.add_argument("--eval-every", type=_positive_int, metavar="N", help="evaluate every N steps (and at least once per epoch)")
+    o.add_argument(
+        "--eval-every", type=_positive_int, metavar="N", help="evaluate every N steps (and at least once per epoch)"
+    )
     o.add_argument("--patience", type=_positive_int, help="evaluations without improvement before stopping")
     o.add_argument("--max-epochs", type=_positive_int)
     o.add_argument("--max-steps", type=_positive_int)
@@ -135,8 +151,9 @@ def build_parser() -> Parser:
     c.add_argument("--normalize", choices=["NFC", "NFD", "NFKC", "NFKD"])
     c.add_argument("--lower", action="store_true", help="lower-case the text")
     t.add_argument("--json", action="store_true", help="one JSON object per evaluation, then a summary")
-    t.add_argument("--detach", action="store_true",
-                   help="train in a background process that outlives the terminal (SSH-safe)")
+    t.add_argument(
+        "--detach", action="store_true", help="train in a background process that outlives the terminal (SSH-safe)"
+    )
     t.add_argument("--run-id", help=argparse.SUPPRESS)
     # what --resume named, resolved by the process that detached this one ("latest" once, not twice)
     t.add_argument("--resume-id", help=argparse.SUPPRESS)
@@ -170,14 +187,21 @@ def build_parser() -> Parser:
     _add_home(e)
 
     r = sub.add_parser("runs", help="list runs; show, compare, delete, rename or unlock them")
-    r.add_argument("action", nargs="?", default="list",
-                   choices=["list", "show", "compare", "delete", "rename", "stop", "pause", "resume", "unlock"])
+    r.add_argument(
+        "action",
+        nargs="?",
+        default="list",
+        choices=["list", "show", "compare", "delete", "rename", "stop", "pause", "resume", "unlock"],
+    )
     r.add_argument("run", nargs="?")
     r.add_argument("new_name", nargs="?")
     r.add_argument("more", nargs="*", help=argparse.SUPPRESS)  # compare: the third and fourth run
     r.add_argument("--json", action="store_true")
-    r.add_argument("--force", action="store_true",
-                   help="unlock: also break a lock held by a process on another machine (if it is gone)")
+    r.add_argument(
+        "--force",
+        action="store_true",
+        help="unlock: also break a lock held by a process on another machine (if it is gone)",
+    )
     _add_home(r)
 
     k = sub.add_parser("corpora", help="list the corpus catalog, or add a corpus")
@@ -192,9 +216,11 @@ def build_parser() -> Parser:
 
 # ---------------------------------------------------------------- train
 def format_eval(ev) -> str:
-    return (f"step {ev.step:>6}  epoch {ev.epoch:6.2f}  train {ev.train_loss or float('nan'):.4f}  "
-            f"val nll {ev.val_nll:.4f} ppl {ev.val_ppl:.3f} bpc {ev.val_bpc:.3f}  lr {ev.lr:.2e}  "
-            f"{(ev.chars_per_s or 0) / 1000:.1f}k chars/s  elapsed {format_duration(ev.elapsed)}")
+    return (
+        f"step {ev.step:>6}  epoch {ev.epoch:6.2f}  train {ev.train_loss or float('nan'):.4f}  "
+        f"val nll {ev.val_nll:.4f} ppl {ev.val_ppl:.3f} bpc {ev.val_bpc:.3f}  lr {ev.lr:.2e}  "
+        f"{(ev.chars_per_s or 0) / 1000:.1f}k chars/s  elapsed {format_duration(ev.elapsed)}"
+    )
 
 
 def _overrides(args, cls, names) -> dict:
@@ -211,6 +237,7 @@ def cmd_train(args, home: Path) -> int:
     if args.detach:
         from charlm_tui.core.runs import new_run_id
         from charlm_tui.remote import detach_train
+
         if not args.resume and not args.corpus:
             raise CharLMError("name a corpus to train on, or --resume RUN")
         rid = None if args.resume else new_run_id(Path(args.corpus.rstrip("/")).stem or "corpus")
@@ -261,8 +288,10 @@ def _train(args, home: Path, dist, model_kw: dict, train_kw: dict) -> int:
         if args.corpus:
             raise CharLMError("give either a corpus or --resume RUN, not both")
         if model_kw:
-            raise CharLMError("the model of a resumed run cannot change; drop "
-                              + ", ".join("--" + k.replace("_", "-") for k in model_kw))
+            raise CharLMError(
+                "the model of a resumed run cannot change; drop "
+                + ", ".join("--" + k.replace("_", "-") for k in model_kw)
+            )
         if not any(k in train_kw for k in ("max_seconds", "max_steps", "max_epochs", "patience")):
             # limits are totals: a run that ended at one gets another round of it, as in the app
             extra, why = another_round(home, args.resume)
@@ -272,18 +301,19 @@ def _train(args, home: Path, dist, model_kw: dict, train_kw: dict) -> int:
         job = resume_job(home, args.resume, train_kw, callback=callback, dist=dist)
     else:
         if not args.corpus:
-            raise CharLMError("name a corpus to train on (e.g. 'charlm-tui train python-docs'), "
-                              "or --resume RUN")
+            raise CharLMError("name a corpus to train on (e.g. 'charlm-tui train python-docs'), or --resume RUN")
         opts = TextOptions(args.encoding, args.normalize, args.lower)
         cfg = TrainConfig(**train_kw)
-        job = new_job(home, args.corpus, model_kw, cfg, opts=opts, callback=callback, run_id=args.run_id,
-                      dist=dist)
+        job = new_job(home, args.corpus, model_kw, cfg, opts=opts, callback=callback, run_id=args.run_id, dist=dist)
     if not dist.is_main:
         job.start()
         return 0
     if not args.json:
-        print(f"run {job.run.id}: corpus {job.corpus.name} ({job.corpus.stats.chars:,} chars, "
-              f"vocab {job.corpus.vocab.size}) -> {job.run.path}", flush=True)
+        print(
+            f"run {job.run.id}: corpus {job.corpus.name} ({job.corpus.stats.chars:,} chars, "
+            f"vocab {job.corpus.vocab.size}) -> {job.run.path}",
+            flush=True,
+        )
 
     def on_signal(signum, _frame):
         name = {signal.SIGINT: "interrupt", signal.SIGTERM: "terminated"}.get(signum, "hangup")
@@ -295,15 +325,25 @@ def _train(args, home: Path, dist, model_kw: dict, train_kw: dict) -> int:
     finally:
         for sig, h in handlers.items():
             signal.signal(sig, h)
-    summary = {"event": "summary", "run_id": job.run.id, "steps": final.step, "reason": final.reason,
-               "best_val_nll": final.best_val_nll, "best_val_bpc": final.best_val_bpc,
-               "best_val_ppl": final.best_val_ppl, "train_chars_per_s": final.chars_per_s,
-               "elapsed": final.elapsed}
+    summary = {
+        "event": "summary",
+        "run_id": job.run.id,
+        "steps": final.step,
+        "reason": final.reason,
+        "best_val_nll": final.best_val_nll,
+        "best_val_bpc": final.best_val_bpc,
+        "best_val_ppl": final.best_val_ppl,
+        "train_chars_per_s": final.chars_per_s,
+        "elapsed": final.elapsed,
+    }
     if args.json:
         say(json.dumps(summary))
     else:
-        best = (f"best val ppl {final.best_val_ppl:.3f} ({final.best_val_bpc:.3f} bits/char)"
-                if final.best_val_ppl else "no evaluation yet")
+        best = (
+            f"best val ppl {final.best_val_ppl:.3f} ({final.best_val_bpc:.3f} bits/char)"
+            if final.best_val_ppl
+            else "no evaluation yet"
+        )
         say(f"{final.message}. {best}. Sample it: {PROG} sample {job.run.id} --prompt 'The '")
     return 1 if final.reason == "nan" else 0
 
@@ -334,13 +374,15 @@ def _stop_signals():
 def cmd_sample(args, home: Path) -> int:
     from charlm_tui.core.runs import open_run
     from charlm_tui.core.sampling import SamplingControl, check_prompt, generate
+
     check_prompt(args.prompt)
     model, vocab = open_run(home, args.run).load_model("last" if args.last else "best")
     enc = vocab.encode_prompt(args.prompt)
     if enc.unknown:
         chars = " ".join(repr(c) for c in enc.unknown)
-        print(f"note: {enc.unknown_count} prompt character(s) the model never saw were replaced: {chars}",
-              file=sys.stderr)
+        print(
+            f"note: {enc.unknown_count} prompt character(s) the model never saw were replaced: {chars}", file=sys.stderr
+        )
     control = SamplingControl(temperature=args.temperature, top_k=args.top_k or None)
     out = sys.stdout
     out.write(args.prompt)
@@ -374,35 +416,53 @@ def cmd_eval(args, home: Path) -> int:
         data = remap_ids(split_train_val(corpus.ids, cfg.val_fraction)[1], corpus.vocab, vocab)
         what = f"validation split of {corpus.name}"
     res = evaluate(model, data, cfg.batch_size, cfg.num_steps)
-    out = {"run_id": run.id, "weights": "last" if args.last else "best", "data": what, "chars": res.tokens,
-           "nll": res.nll, "bpc": res.bpc, "ppl": res.ppl}
+    out = {
+        "run_id": run.id,
+        "weights": "last" if args.last else "best",
+        "data": what,
+        "chars": res.tokens,
+        "nll": res.nll,
+        "bpc": res.bpc,
+        "ppl": res.ppl,
+    }
     if args.json:
         print(json.dumps(out))
     else:
-        print(f"{run.id} ({out['weights']} weights) on {what}: {res.tokens:,} chars  "
-              f"nll {res.nll:.4f}  bits/char {res.bpc:.4f}  perplexity {res.ppl:.3f}")
+        print(
+            f"{run.id} ({out['weights']} weights) on {what}: {res.tokens:,} chars  "
+            f"nll {res.nll:.4f}  bits/char {res.bpc:.4f}  perplexity {res.ppl:.3f}"
+        )
     return 0
 
 
 def cmd_watch(args, home: Path) -> int:
     from charlm_tui.remote import watch
+
     return watch(home, args.run, args.json)
 
 
 def cmd_serve(args, home: Path) -> int:
     from charlm_tui.remote import serve
+
     return serve(home, args.host, args.port, args.public)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
-    args.argv = [a for a in argv[argv.index(args.command) + 1:]] if args.command else []
+    args.argv = [a for a in argv[argv.index(args.command) + 1 :]] if args.command else []
     home = data_home(args.home)
     from charlm_tui.cli_store import cmd_corpora, cmd_runs  # here: it imports PROG from this module
 
-    commands = {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "runs": cmd_runs,
-                "corpora": cmd_corpora, "watch": cmd_watch, "serve": cmd_serve}
+    commands = {
+        "train": cmd_train,
+        "sample": cmd_sample,
+        "eval": cmd_eval,
+        "runs": cmd_runs,
+        "corpora": cmd_corpora,
+        "watch": cmd_watch,
+        "serve": cmd_serve,
+    }
     try:
         if args.command is None:
             return run_tui(home, mouse=not args.no_mouse)
@@ -425,6 +485,7 @@ def main(argv: list[str] | None = None) -> int:
 def os_error_text(e: OSError, home: Path) -> str:
     """An OSError as one sentence that says what to do about it."""
     import errno
+
     where = f": {e.filename}" if getattr(e, "filename", None) else ""
     if e.errno in (errno.ENOSPC, errno.EDQUOT):
         return f"the disk is full{where}; free some space (the last saved checkpoints are intact)"

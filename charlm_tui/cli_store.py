@@ -57,6 +57,7 @@ def cmd_runs(args, home: Path) -> int:
         return 0
     if args.action in ("stop", "pause", "resume"):
         from charlm_tui.remote import control
+
         print(f"run {open_run(home, args.run).id}: {control(home, args.run, args.action)}")
         return 0
     if not args.new_name:
@@ -66,8 +67,10 @@ def cmd_runs(args, home: Path) -> int:
 
 
 def format_run_row(i) -> str:
-    row = (f"{i.id:<36} {i.corpus[:14]:<14} {i.cell + ' ' + i.size:<11} {i.steps:>7} "
-           f"{_fmt(i.best_val_ppl, '.3f'):>7} {_fmt(i.best_val_bpc, '.3f'):>6} {i.status:<11} {i.updated[:19]}")
+    row = (
+        f"{i.id:<36} {i.corpus[:14]:<14} {i.cell + ' ' + i.size:<11} {i.steps:>7} "
+        f"{_fmt(i.best_val_ppl, '.3f'):>7} {_fmt(i.best_val_bpc, '.3f'):>6} {i.status:<11} {i.updated[:19]}"
+    )
     why = i.damaged if i.status == "damaged" else i.reason
     if i.status in EXPLAINED_STATUSES and why:
         why = " ".join(str(why).split())  # one line, whatever a damaged file held
@@ -82,17 +85,31 @@ def _compare(home: Path, ids: list[str], as_json: bool) -> int:
     cmp = compare_runs(home, ids)
     if as_json:
         for r in cmp.runs:
-            print(json.dumps({"id": r.id, "best_val_nll": r.best_val_nll, "best_val_ppl": r.best_val_ppl,
-                              "best_val_bpc": r.best_val_bpc, "best_at_minutes": r.best_minutes, "steps": r.steps,
-                              "settings": r.settings}))
+            print(
+                json.dumps(
+                    {
+                        "id": r.id,
+                        "best_val_nll": r.best_val_nll,
+                        "best_val_ppl": r.best_val_ppl,
+                        "best_val_bpc": r.best_val_bpc,
+                        "best_at_minutes": r.best_minutes,
+                        "steps": r.steps,
+                        "settings": r.settings,
+                    }
+                )
+            )
         return 0
     width = max(len(r.id) for r in cmp.runs)
-    print(f"{'RUN':<{width}} {'PPL':>7} {'BPC':>6} {'AT MIN':>6} {'STEPS':>7}"
-          + "".join(f" {name.upper():>10}" for name in cmp.differing))
+    print(
+        f"{'RUN':<{width}} {'PPL':>7} {'BPC':>6} {'AT MIN':>6} {'STEPS':>7}"
+        + "".join(f" {name.upper():>10}" for name in cmp.differing)
+    )
     for r in cmp.runs:
-        print(f"{r.id:<{width}} {_fmt(r.best_val_ppl, '.3f'):>7} {_fmt(r.best_val_bpc, '.3f'):>6} "
-              f"{_fmt(r.best_minutes, '.1f'):>6} {r.steps:>7}"
-              + "".join(f" {format_setting(r.settings[n]):>10}" for n in cmp.differing))
+        print(
+            f"{r.id:<{width}} {_fmt(r.best_val_ppl, '.3f'):>7} {_fmt(r.best_val_bpc, '.3f'):>6} "
+            f"{_fmt(r.best_minutes, '.1f'):>6} {r.steps:>7}"
+            + "".join(f" {format_setting(r.settings[n]):>10}" for n in cmp.differing)
+        )
     if not cmp.differing:
         print("(same settings in every run)")
     return 0
@@ -111,8 +128,15 @@ def cmd_corpora(args, home: Path) -> int:
     for e in list_catalog(home):
         try:
             c = decode_parts(e.name, e.source, e.parts())
-            row = {"name": e.name, "kind": e.kind, "source": e.source, "chars": c.stats.chars,
-                   "vocab_size": c.vocab.size, "sha256": c.sha256, "description": e.description}
+            row = {
+                "name": e.name,
+                "kind": e.kind,
+                "source": e.source,
+                "chars": c.stats.chars,
+                "vocab_size": c.vocab.size,
+                "sha256": c.sha256,
+                "description": e.description,
+            }
         except CharLMError as err:
             row = {"name": e.name, "kind": e.kind, "source": e.source, "error": str(err)}
         if args.json:

@@ -31,9 +31,15 @@ def detach_train(argv: list[str], home: Path, run_id: str | None, resume: str | 
         args += ["--run-id", run_id]
     log_path = run_dir / "train.log"
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "charlm_tui", "--home", str(home), "train", *args],
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True, close_fds=True, cwd=os.getcwd())
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "charlm_tui", "--home", str(home), "train", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+            cwd=os.getcwd(),
+        )
     rid = run_dir.name
     end = time.monotonic() + wait_s
     while time.monotonic() < end:
@@ -41,15 +47,20 @@ def detach_train(argv: list[str], home: Path, run_id: str | None, resume: str | 
         status = _status(run_dir)
         if status.get("status") == "running" and status.get("pid") == proc.pid:
             print(f"run {rid} is training in the background (pid {proc.pid}); log: {log_path}")
-            print(f"  watch it:  charlm-tui watch {rid}\n  stop it:   charlm-tui runs stop {rid}\n"
-                  f"  or open charlm-tui and press 5 (Runs)")
+            print(
+                f"  watch it:  charlm-tui watch {rid}\n  stop it:   charlm-tui runs stop {rid}\n"
+                f"  or open charlm-tui and press 5 (Runs)"
+            )
             return 0
         if code is not None:
             last = [ln for ln in log_path.read_text("utf-8", "replace").splitlines() if ln.strip()][-1:]
             if not resume and not (run_dir / "config.json").exists():
                 shutil.rmtree(run_dir, ignore_errors=True)  # the trainer never made a run: leave no husk
-            raise CharLMError(last[0].removeprefix("charlm-tui: error: ") if last else
-                              f"the background trainer exited with status {code}")
+            raise CharLMError(
+                last[0].removeprefix("charlm-tui: error: ")
+                if last
+                else f"the background trainer exited with status {code}"
+            )
         time.sleep(0.2)
     print(f"run {rid}: the background trainer (pid {proc.pid}) is still starting; see {log_path}")
     return 0
@@ -84,8 +95,11 @@ def watch(home: Path, run_id: str, as_json: bool = False, poll_s: float = 0.5, o
         state = (info.status, info.reason)
         if state != last_state:
             msg = {"event": "status", "status": info.status, "reason": info.reason, "steps": info.steps}
-            print(json.dumps(msg) if as_json else f"[{info.status}{' (' + info.reason + ')' if info.reason else ''}]",
-                  file=out, flush=True)
+            print(
+                json.dumps(msg) if as_json else f"[{info.status}{' (' + info.reason + ')' if info.reason else ''}]",
+                file=out,
+                flush=True,
+            )
             last_state = state
         if info.status in TERMINAL_STATUSES:
             return 0
@@ -96,6 +110,7 @@ def control(home: Path, run_id: str, command: str, wait_s: float = 30.0) -> str:
     """Send pause/resume/stop to the process training a run; return its status once it obeyed."""
     from charlm_tui.core.run_store import run_info
     from charlm_tui.core.runs import open_run
+
     run = open_run(home, run_id)
     if run.lock_holder() is None:
         raise RunError(f"run {run.id} is not training (status: {run_info(run).status_text})")
@@ -113,24 +128,32 @@ def control(home: Path, run_id: str, command: str, wait_s: float = 30.0) -> str:
 def serve(home: Path, host: str, port: int, public: bool) -> int:
     """Serve the app to a browser with textual-serve; loopback only unless --public."""
     from charlm_tui.web import is_loopback
+
     loopback = is_loopback(host)
     if not loopback and not public:
-        raise CharLMError(f"refusing to serve on {host}: anyone who can reach it could try to drive the app; "
-                          "use the default 127.0.0.1 with 'ssh -L', or add --public if you mean it")
+        raise CharLMError(
+            f"refusing to serve on {host}: anyone who can reach it could try to drive the app; "
+            "use the default 127.0.0.1 with 'ssh -L', or add --public if you mean it"
+        )
     if not loopback:
-        print(f"warning: serving charlm-tui on {host}:{port} over plain http: the token in the URL is all "
-              "that guards it, and it travels unencrypted", file=sys.stderr)
+        print(
+            f"warning: serving charlm-tui on {host}:{port} over plain http: the token in the URL is all "
+            "that guards it, and it travels unencrypted",
+            file=sys.stderr,
+        )
     try:
         import textual_serve  # noqa: F401
     except ImportError:
         raise CharLMError("browser mode needs textual-serve: pip install textual-serve") from None
     from charlm_tui.web import make_server
+
     server, _guard = make_server(home.absolute(), host, port)
     try:
         server.serve()
     except OSError as e:
         if e.errno in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
-            raise CharLMError(f"cannot serve on {host}:{port}: {e.strerror}; pick another --port "
-                              "(or stop what uses it)") from None
+            raise CharLMError(
+                f"cannot serve on {host}:{port}: {e.strerror}; pick another --port (or stop what uses it)"
+            ) from None
         raise
     return 0

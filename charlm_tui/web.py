@@ -76,8 +76,9 @@ class Guard:
     def token_ok(self, supplied: str | None) -> bool:
         return bool(supplied) and hmac.compare_digest(supplied.encode(), self.token.encode())
 
-    def problem(self, path: str, host_header: str | None, origin: str | None,
-                query_token: str | None, cookie_token: str | None) -> str | None:
+    def problem(
+        self, path: str, host_header: str | None, origin: str | None, query_token: str | None, cookie_token: str | None
+    ) -> str | None:
         """Why this request is refused (None if it may go on)."""
         if not self.host_ok(host_header):
             return f"refused: Host {host_header!r} is not the address charlm-tui serves"
@@ -126,16 +127,27 @@ def make_server(home: Path, host: str, port: int, guard: Guard | None = None):
             app = await super()._make_app()
             app.middlewares.append(self._guard)
             index = (Path(self.templates_path) / "app_index.html").read_text("utf-8")
-            aiohttp_jinja2.setup(app, loader=jinja2.ChoiceLoader([
-                jinja2.DictLoader({"app_index.html": offline_index(index)}),
-                jinja2.FileSystemLoader(self.templates_path)]))
+            aiohttp_jinja2.setup(
+                app,
+                loader=jinja2.ChoiceLoader(
+                    [
+                        jinja2.DictLoader({"app_index.html": offline_index(index)}),
+                        jinja2.FileSystemLoader(self.templates_path),
+                    ]
+                ),
+            )
             return app
 
         @web.middleware
         async def _guard(self, request: web.Request, handler):
             query_token = request.query.get(TOKEN_PARAM)
-            problem = guard.problem(request.path, request.headers.get("Host"), request.headers.get("Origin"),
-                                    query_token, request.cookies.get(guard.cookie))
+            problem = guard.problem(
+                request.path,
+                request.headers.get("Host"),
+                request.headers.get("Origin"),
+                query_token,
+                request.cookies.get(guard.cookie),
+            )
             if problem:
                 return web.Response(status=403, text=problem + "\n")
             response = await handler(request)
@@ -148,15 +160,20 @@ def make_server(home: Path, host: str, port: int, guard: Guard | None = None):
             # URLs relative to the address the browser used (checked above), so a forwarded port works
             base = f"{request.scheme}://{request.host}"
             ws = ("wss" if request.scheme == "https" else "ws") + f"://{request.host}"
-            return {"font_size": to_int(request.query.get("fontsize", "16"), 16),
-                    "app_websocket_url": ws + str(request.app.router["websocket"].url_for()),
-                    "config": {"static": {"url": base + "/static/"}},
-                    "application": {"name": self.title}}
+            return {
+                "font_size": to_int(request.query.get("fontsize", "16"), 16),
+                "app_websocket_url": ws + str(request.app.router["websocket"].url_for()),
+                "config": {"static": {"url": base + "/static/"}},
+                "application": {"name": self.title},
+            }
 
         async def on_startup(self, app: web.Application) -> None:
-            print(f"serving charlm-tui at {url_for(host, port, guard.token)}\n"
-                  f"  (from another machine: ssh -L {port}:localhost:{port} HOST, then open that URL; "
-                  "Ctrl+C stops)", flush=True)
+            print(
+                f"serving charlm-tui at {url_for(host, port, guard.token)}\n"
+                f"  (from another machine: ssh -L {port}:localhost:{port} HOST, then open that URL; "
+                "Ctrl+C stops)",
+                flush=True,
+            )
 
     return GuardedServer(app_command(), host=host, port=port, title="charlm-tui"), guard
 

@@ -1,5 +1,5 @@
-"""The house rules, checked with the tests (so .ci/run and README's test command run them):
-ruff's lint over the whole tree, mypy over core/, and the import contracts in pyproject.toml (cli above tui above
+"""The house rules, checked with the tests and before them (tests/conftest.py puts this module first, so
+.ci/run and README's test command check them before any other test): ruff's lint and format over the whole tree, mypy over core/, and the import contracts in pyproject.toml (cli above tui above
 core; core never imports textual or rich). A missing tool fails here: it is in the test extra."""
 
 import shutil
@@ -17,9 +17,20 @@ def tool(name: str) -> str:
 
 
 def test_ruff_finds_nothing():
-    r = subprocess.run([tool("ruff"), "check", "charlm_tui", "tests", "benchmarks"], cwd=ROOT,
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [tool("ruff"), "check", "charlm_tui", "tests", "benchmarks"], cwd=ROOT, capture_output=True, text=True
+    )
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+
+
+def test_ruff_format_is_clean():
+    r = subprocess.run(
+        [tool("ruff"), "format", "--check", "charlm_tui", "tests", "benchmarks"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, "run `ruff format charlm_tui tests benchmarks`\n" + r.stdout[-4000:] + r.stderr[-2000:]
 
 
 def test_import_contracts_hold():

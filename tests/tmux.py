@@ -43,8 +43,9 @@ class Tmux:
 
     def start(self, command: str, width: int = 100, height: int = 30) -> None:
         self.kill()
-        subprocess.run(["tmux", "new-session", "-d", "-s", self.session, "-x", str(width), "-y", str(height),
-                        command], check=True)
+        subprocess.run(
+            ["tmux", "new-session", "-d", "-s", self.session, "-x", str(width), "-y", str(height), command], check=True
+        )
 
     def kill(self) -> None:
         self.run("kill-session", "-t", self.session)

@@ -28,7 +28,8 @@ def check_fits(n: int, batch_size: int, num_steps: int, what: str = "training sp
     if n < need:
         raise ConfigError(
             f"the {what} has {n:,} characters, but batch size {batch_size} x BPTT length {num_steps} "
-            f"needs at least {need:,}; lower --batch-size/--num-steps or use a bigger corpus")
+            f"needs at least {need:,}; lower --batch-size/--num-steps or use a bigger corpus"
+        )
 
 
 def split_train_val(ids: torch.Tensor, val_fraction: float = 0.1) -> tuple[torch.Tensor, torch.Tensor]:
@@ -36,14 +37,14 @@ def split_train_val(ids: torch.Tensor, val_fraction: float = 0.1) -> tuple[torch
     from charlm_tui.core.corpus import val_split_size
 
     n_val = val_split_size(len(ids), val_fraction)
-    return ids[: len(ids) - n_val], ids[len(ids) - n_val:]
+    return ids[: len(ids) - n_val], ids[len(ids) - n_val :]
 
 
 @dataclass(frozen=True)
 class Batch:
     x: torch.Tensor  # (B, T) int64
     y: torch.Tensor  # (B, T) int64, x shifted by one
-    index: int       # position of this batch in its epoch
+    index: int  # position of this batch in its epoch
 
     @property
     def tokens(self) -> int:
@@ -65,7 +66,7 @@ class SequentialBatches:
         n = batch_size * self.stream_len
         rows = rows or slice(0, batch_size)
         self.x = data[:n].view(batch_size, self.stream_len)[rows]
-        self.y = data[1: n + 1].view(batch_size, self.stream_len)[rows]
+        self.y = data[1 : n + 1].view(batch_size, self.stream_len)[rows]
 
     def __len__(self) -> int:
         return -(-self.stream_len // self.num_steps)  # the last batch may be shorter
@@ -106,13 +107,14 @@ class RandomBatches:
         return self._starts
 
     def batch(self, epoch: int, index: int) -> Batch:
-        starts = self._epoch_starts(epoch)[index * self.batch_size: (index + 1) * self.batch_size][self.rows]
+        starts = self._epoch_starts(epoch)[index * self.batch_size : (index + 1) * self.batch_size][self.rows]
         idx = starts[:, None] + self._arange[None, :]
         return Batch(self.data[idx].long(), self.data[idx + 1].long(), index)
 
 
-def make_batches(data: torch.Tensor, partition: str, batch_size: int, num_steps: int, seed: int = 0,
-                 rank: int = 0, world: int = 1):
+def make_batches(
+    data: torch.Tensor, partition: str, batch_size: int, num_steps: int, seed: int = 0, rank: int = 0, world: int = 1
+):
     """Batches for one rank: ``batch_size`` is per rank; the global batch is batch_size x world."""
     rows = slice(rank * batch_size, (rank + 1) * batch_size)
     if partition == "sequential":

@@ -48,6 +48,7 @@ class CatalogEntry:
 
 # ---------------------------------------------------------------- built-in sources
 
+
 def pydoc_topics_text() -> str:
     """The Python reference documentation text every CPython ships."""
     from pydoc_data.topics import topics
@@ -101,8 +102,13 @@ def _manifest_entry(path: Path) -> CatalogEntry:
         return CatalogEntry(name, "built-in", desc, "pydoc_data.topics", lambda: [pydoc_topics_text()])
     if kind == "stdlib-source":
         cap = int(os.environ.get(CODE_MAX_BYTES_ENV) or m.get("max_bytes", 3_000_000))
-        return CatalogEntry(name, "built-in", f"{desc} (first {cap / 1e6:g} MB)", "python stdlib source",
-                            lambda: [stdlib_source_text(cap)])
+        return CatalogEntry(
+            name,
+            "built-in",
+            f"{desc} (first {cap / 1e6:g} MB)",
+            "python stdlib source",
+            lambda: [stdlib_source_text(cap)],
+        )
     if kind == "file":
         target = path.parent / m["path"]
         return CatalogEntry(name, "built-in", desc, str(target), lambda: [target])
@@ -112,8 +118,15 @@ def _manifest_entry(path: Path) -> CatalogEntry:
 def builtin_entries() -> list[CatalogEntry]:
     folder = repo_corpora_dir()
     if folder is None:
-        return [CatalogEntry(DEFAULT_CORPUS, "built-in", "Python reference documentation (pydoc topics)",
-                             "pydoc_data.topics", lambda: [pydoc_topics_text()])]
+        return [
+            CatalogEntry(
+                DEFAULT_CORPUS,
+                "built-in",
+                "Python reference documentation (pydoc topics)",
+                "pydoc_data.topics",
+                lambda: [pydoc_topics_text()],
+            )
+        ]
     entries = [_manifest_entry(p) for p in sorted(folder.glob("*.json"))]
     for p in sorted(folder.glob("*.txt")):
         entries.append(CatalogEntry(p.stem, "built-in", "text shipped with charlm-tui", str(p), _parts_of(p)))
@@ -150,6 +163,7 @@ def list_catalog(home: Path) -> list[CatalogEntry]:
 
 # ---------------------------------------------------------------- resolving what the user typed
 
+
 def is_url(spec: str) -> bool:
     return spec.startswith(("http://", "https://"))
 
@@ -159,8 +173,10 @@ def _has_glob(s: str) -> bool:
 
 
 def folder_parts(base: Path, pattern: str, shown: str) -> list[Part]:
-    files = sorted((p for p in base.glob(pattern) if p.is_file() and not p.name.startswith(".")),
-                   key=lambda p: p.relative_to(base).as_posix())
+    files = sorted(
+        (p for p in base.glob(pattern) if p.is_file() and not p.name.startswith(".")),
+        key=lambda p: p.relative_to(base).as_posix(),
+    )
     if not files:
         raise CorpusError(f"{shown}: no files match; check the folder and the glob (e.g. 'notes/**/*.md')")
     parts: list[Part] = []
@@ -190,8 +206,13 @@ def path_parts(spec: str) -> tuple[str, list[Part]]:
     return path.stem, [path]
 
 
-def resolve(spec: str, home: Path, opts: TextOptions | None = None, progress: ProgressFn | None = None,
-            download_progress: Callable[[int, int | None], None] | None = None) -> Corpus:
+def resolve(
+    spec: str,
+    home: Path,
+    opts: TextOptions | None = None,
+    progress: ProgressFn | None = None,
+    download_progress: Callable[[int, int | None], None] | None = None,
+) -> Corpus:
     """Load the corpus a user named: catalog name, file, folder, folder glob or URL."""
     spec = spec.strip()
     if not spec:
@@ -215,6 +236,7 @@ def file_url_path(spec: str) -> str:
     """A ``file://`` URL as the path it names; any other non-http scheme is refused by name."""
     import urllib.parse
     import urllib.request
+
     scheme = urllib.parse.urlparse(spec).scheme
     if scheme == "file":
         return urllib.request.url2pathname(urllib.parse.urlparse(spec).path)
@@ -223,11 +245,17 @@ def file_url_path(spec: str) -> str:
     return spec
 
 
-def fetch_url(url: str, home: Path, name: str | None = None, replace: bool = False,
-              progress: Callable[[int, int | None], None] | None = None) -> Path:
+def fetch_url(
+    url: str,
+    home: Path,
+    name: str | None = None,
+    replace: bool = False,
+    progress: Callable[[int, int | None], None] | None = None,
+) -> Path:
     """The user-corpora file that holds ``url``: downloaded once, then reused. A cached file is
     matched by the URL it came from (kept beside it), never by its file name alone."""
     from charlm_tui.core.download import download, source_file, source_of, url_cache_path
+
     folder = user_corpora_dir(home)
     if name is None:
         dest = url_cache_path(url, folder)
@@ -237,6 +265,7 @@ def fetch_url(url: str, home: Path, name: str | None = None, replace: bool = Fal
         dest = new_corpus_path(home, name, replace)
     download(url, dest, progress=progress)
     from charlm_tui.core.atomic import write_bytes
+
     write_bytes(source_file(dest), url.encode("utf-8") + b"\n")
     return dest
 
@@ -258,21 +287,29 @@ def new_corpus_path(home: Path, name: str, replace: bool = False) -> Path:
         raise CorpusError(f"{name!r} is the name of a built-in corpus; choose another --name")
     taken = [p for p in (folder.glob(f"{name}.*") if folder.is_dir() else ()) if p.stem == name and p.is_file()]
     if taken and not replace:
-        raise CorpusError(f"a corpus named {name!r} exists already ({taken[0].name}); runs trained on it could "
-                          "no longer resume if it changed: choose another --name, or pass --replace")
+        raise CorpusError(
+            f"a corpus named {name!r} exists already ({taken[0].name}); runs trained on it could "
+            "no longer resume if it changed: choose another --name, or pass --replace"
+        )
     for p in taken:
         if p != dest:
             p.unlink()
     return dest
 
 
-def add_to_user_dir(spec: str, home: Path, name: str | None = None, replace: bool = False,
-                    download_progress: Callable[[int, int | None], None] | None = None,
-                    free_name: bool = False) -> Path:
+def add_to_user_dir(
+    spec: str,
+    home: Path,
+    name: str | None = None,
+    replace: bool = False,
+    download_progress: Callable[[int, int | None], None] | None = None,
+    free_name: bool = False,
+) -> Path:
     """Copy a file/folder, or download a URL, into the user corpora dir; return the new file.
     ``free_name`` (the app's add box, which has no name field): when the name the source suggests
     is taken, use the first free ``NAME-2``, ``NAME-3``, ... instead of refusing."""
     from charlm_tui.core.names import safe_name
+
     user_corpora_dir(home).mkdir(parents=True, exist_ok=True)
     if is_url(spec):
         return fetch_url(spec, home, name, replace, download_progress)

@@ -25,8 +25,12 @@ MAX_HEADER = 100 << 20
 def save(path: Path, tensors: dict[str, torch.Tensor], meta: dict, kind: str) -> None:
     from safetensors.torch import save as st_save
 
-    header = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "kind": kind,
-              "meta": json.dumps(meta, allow_nan=True)}
+    header = {
+        "format": FORMAT,
+        "format_version": str(FORMAT_VERSION),
+        "kind": kind,
+        "meta": json.dumps(meta, allow_nan=True),
+    }
     cpu = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
     write_bytes(path, st_save(cpu, metadata=header))
 
@@ -53,14 +57,16 @@ def read_header(path: Path, data: bytes | None = None) -> dict:
         (n,) = struct.unpack("<Q", data[:8])
         if n > MAX_HEADER:
             raise CheckpointError(f"{path}: not a safetensors checkpoint (garbage header)")
-        raw = data[8: 8 + n]
+        raw = data[8 : 8 + n]
     if len(raw) < n:
         raise CheckpointError(f"{path}: truncated checkpoint (header cut short)")
     try:
         header = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
-        raise CheckpointError(f"{path}: not a safetensors checkpoint (unreadable header; corrupt or a "
-                              "different file format such as a pickle)") from None
+        raise CheckpointError(
+            f"{path}: not a safetensors checkpoint (unreadable header; corrupt or a "
+            "different file format such as a pickle)"
+        ) from None
     if not isinstance(header, dict):
         raise CheckpointError(f"{path}: not a safetensors checkpoint (bad header)")
     md = header.get("__metadata__") or {}
@@ -71,8 +77,10 @@ def read_header(path: Path, data: bytes | None = None) -> dict:
     except (ValueError, TypeError):
         raise CheckpointError(f"{path}: bad format version {md.get('format_version')!r}") from None
     if version > FORMAT_VERSION:
-        raise CheckpointError(f"{path}: written by a newer charlm-tui (format {version}, this one reads "
-                              f"{FORMAT_VERSION}); upgrade charlm-tui")
+        raise CheckpointError(
+            f"{path}: written by a newer charlm-tui (format {version}, this one reads "
+            f"{FORMAT_VERSION}); upgrade charlm-tui"
+        )
     try:
         meta = json.loads(md.get("meta", "{}"))
     except (ValueError, TypeError, RecursionError):

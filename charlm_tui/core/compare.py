@@ -16,11 +16,20 @@ MAX_COMPARED = 4  # one chart marker each: colour alone says nothing under NO_CO
 
 # (name shown, where it lives in config.json)
 SETTINGS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("corpus", ("corpus", "name")), ("cell", ("model", "cell")), ("embed", ("model", "embed_dim")),
-    ("hidden", ("model", "hidden_size")), ("layers", ("model", "num_layers")), ("dropout", ("model", "dropout")),
-    ("batch", ("train", "batch_size")), ("bptt", ("train", "num_steps")), ("lr", ("train", "lr")),
-    ("schedule", ("train", "lr_schedule")), ("clip", ("train", "clip")), ("partition", ("train", "partition")),
-    ("seed", ("train", "seed")), ("ranks", ("world_size",)),
+    ("corpus", ("corpus", "name")),
+    ("cell", ("model", "cell")),
+    ("embed", ("model", "embed_dim")),
+    ("hidden", ("model", "hidden_size")),
+    ("layers", ("model", "num_layers")),
+    ("dropout", ("model", "dropout")),
+    ("batch", ("train", "batch_size")),
+    ("bptt", ("train", "num_steps")),
+    ("lr", ("train", "lr")),
+    ("schedule", ("train", "lr_schedule")),
+    ("clip", ("train", "clip")),
+    ("partition", ("train", "partition")),
+    ("seed", ("train", "seed")),
+    ("ranks", ("world_size",)),
 )
 
 
@@ -37,8 +46,8 @@ def _setting(config: dict, path: tuple[str, ...]):
 class ComparedRun:
     id: str
     best_val_nll: float | None
-    steps: int                          # steps trained so far
-    best_minutes: float | None          # training minutes when the best validation was reached
+    steps: int  # steps trained so far
+    best_minutes: float | None  # training minutes when the best validation was reached
     settings: dict[str, object]
     curve: tuple[list[float], list[float]]  # (training minutes, val NLL) at each evaluation
 
@@ -53,8 +62,8 @@ class ComparedRun:
 
 @dataclass
 class Comparison:
-    runs: list[ComparedRun]   # best validation first; runs not yet evaluated last
-    differing: list[str]      # the settings whose values are not the same in every run
+    runs: list[ComparedRun]  # best validation first; runs not yet evaluated last
+    differing: list[str]  # the settings whose values are not the same in every run
 
 
 def compared_run(home: Path, run_id: str) -> ComparedRun:
@@ -68,9 +77,14 @@ def compared_run(home: Path, run_id: str) -> ComparedRun:
             xs.append(elapsed / 60.0)
             ys.append(nll)
     best = min(range(len(ys)), key=ys.__getitem__) if ys else -1
-    return ComparedRun(id=run.id, best_val_nll=ys[best] if ys else None, steps=steps,
-                       best_minutes=xs[best] if ys else None,
-                       settings={name: _setting(config, path) for name, path in SETTINGS}, curve=(xs, ys))
+    return ComparedRun(
+        id=run.id,
+        best_val_nll=ys[best] if ys else None,
+        steps=steps,
+        best_minutes=xs[best] if ys else None,
+        settings={name: _setting(config, path) for name, path in SETTINGS},
+        curve=(xs, ys),
+    )
 
 
 def compare_runs(home: Path, run_ids: list[str]) -> Comparison:

@@ -26,7 +26,7 @@ def perplexity(nll: float) -> float:
 MAX_WIDTH = 65_536
 MAX_LAYERS = 64
 MAX_VOCAB = 0x110000 + 1
-MAX_SEED = 2 ** 63 - 1
+MAX_SEED = 2**63 - 1
 _TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
 
 
@@ -65,15 +65,18 @@ def memory_bytes() -> int:
         return 8 << 30
 
 
-def check_fits_memory(model: ModelConfig, cfg: TrainConfig, available: int | None = None,
-                      where: str = "this machine") -> None:
+def check_fits_memory(
+    model: ModelConfig, cfg: TrainConfig, available: int | None = None, where: str = "this machine"
+) -> None:
     """Refuse, before anything is allocated, a model that cannot train in the memory there is."""
     available = memory_bytes() if available is None else available
     need = training_bytes(model, cfg.batch_size, cfg.num_steps)
     if need > 0.8 * available:
-        raise ConfigError(f"this model needs about {need / 2**30:,.1f} GiB to train ({count_parameters(model):,} "
-                          f"parameters, batch {cfg.batch_size} x {cfg.num_steps}), more than {where} has "
-                          f"({available / 2**30:,.1f} GiB); use a smaller hidden size, fewer layers or a smaller batch")
+        raise ConfigError(
+            f"this model needs about {need / 2**30:,.1f} GiB to train ({count_parameters(model):,} "
+            f"parameters, batch {cfg.batch_size} x {cfg.num_steps}), more than {where} has "
+            f"({available / 2**30:,.1f} GiB); use a smaller hidden size, fewer layers or a smaller batch"
+        )
 
 
 @dataclass(frozen=True)
@@ -89,8 +92,12 @@ class ModelConfig:
         check_types(self)
         if self.cell not in CELL_NAMES:
             raise ConfigError(f"cell must be one of {', '.join(CELL_NAMES)}, got {self.cell!r}")
-        for name, most in (("vocab_size", MAX_VOCAB), ("embed_dim", MAX_WIDTH), ("hidden_size", MAX_WIDTH),
-                           ("num_layers", MAX_LAYERS)):
+        for name, most in (
+            ("vocab_size", MAX_VOCAB),
+            ("embed_dim", MAX_WIDTH),
+            ("hidden_size", MAX_WIDTH),
+            ("num_layers", MAX_LAYERS),
+        ):
             v = getattr(self, name)
             if not 1 <= v <= most:
                 raise ConfigError(f"{name.replace('_', ' ')} must be between 1 and {most:,}, got {v:,}")
@@ -136,13 +143,13 @@ class TrainConfig:
     partition: str = "sequential"
     lr: float = 3e-3
     clip: float = 1.0
-    eval_every: int = 200      # steps between evaluations (the trainer also evaluates at least once per epoch)
-    patience: int = 5          # evaluations without improvement before early stopping
+    eval_every: int = 200  # steps between evaluations (the trainer also evaluates at least once per epoch)
+    patience: int = 5  # evaluations without improvement before early stopping
     # plateau: constant LR, cut on plateaus; cosine: linear warmup over warmup_steps, then cosine decay
     # to the end of the budget (max seconds/steps/epochs), with the plateau cuts on top
     lr_schedule: str = "plateau"
     warmup_steps: int = 0
-    lr_patience: int = 1       # evaluations without improvement before the LR is cut
+    lr_patience: int = 1  # evaluations without improvement before the LR is cut
     lr_factor: float = 0.5
     min_lr: float = 1e-5
     max_epochs: int = 50
@@ -157,6 +164,7 @@ class TrainConfig:
         def need(ok: bool, msg: str):
             if not ok:
                 raise ConfigError(msg)
+
         check_types(self)
         need(0 <= self.seed <= MAX_SEED, f"seed must be between 0 and {MAX_SEED}, got {self.seed}")
         need(self.batch_size >= 1, f"batch size must be at least 1, got {self.batch_size}")
@@ -212,7 +220,7 @@ class TrainEvent:
     patience_left: int | None = None
     reason: str | None = None
     message: str = ""
-    budget: float | None = None       # how far through its limits the run is, 0..1 (steps, epochs or time)
+    budget: float | None = None  # how far through its limits the run is, 0..1 (steps, epochs or time)
     time_budget: float | None = None  # max_seconds, when the run has a time limit
 
     def to_json(self) -> dict:
@@ -221,24 +229,61 @@ class TrainEvent:
     @classmethod
     def from_metrics(cls, m: dict, **extra) -> TrainEvent:
         """The eval event for one line of a run's metrics.jsonl (following another process's run)."""
-        return cls("eval", m["step"], m.get("epoch", 0.0), train_loss=m.get("train_loss"), val_nll=m["val_nll"],
-                   val_ppl=m["val_ppl"], val_bpc=m["val_bpc"], lr=m.get("lr"), chars_per_s=m.get("chars_per_s"),
-                   elapsed=m.get("elapsed", 0.0), **extra)
+        return cls(
+            "eval",
+            m["step"],
+            m.get("epoch", 0.0),
+            train_loss=m.get("train_loss"),
+            val_nll=m["val_nll"],
+            val_ppl=m["val_ppl"],
+            val_bpc=m["val_bpc"],
+            lr=m.get("lr"),
+            chars_per_s=m.get("chars_per_s"),
+            elapsed=m.get("elapsed", 0.0),
+            **extra,
+        )
 
 
 # Presets: model keyword arguments and training settings. "default" is what `charlm-tui train`
 # uses with no options.
 PRESETS: dict[str, tuple[dict, dict]] = {
-    "quick": ({"cell": "lstm", "embed_dim": 32, "hidden_size": 128, "num_layers": 1, "dropout": 0.0},
-              {"batch_size": 32, "num_steps": 64, "lr": 3e-3, "lr_schedule": "cosine", "warmup_steps": 50,
-               "eval_every": 100, "max_seconds": 120.0}),
+    "quick": (
+        {"cell": "lstm", "embed_dim": 32, "hidden_size": 128, "num_layers": 1, "dropout": 0.0},
+        {
+            "batch_size": 32,
+            "num_steps": 64,
+            "lr": 3e-3,
+            "lr_schedule": "cosine",
+            "warmup_steps": 50,
+            "eval_every": 100,
+            "max_seconds": 120.0,
+        },
+    ),
     # the best text in 5 minutes on a 2-core CPU (benchmarks/quality.py; README "Performance")
-    "default": ({"cell": "lstm", "embed_dim": 64, "hidden_size": 256, "num_layers": 2, "dropout": 0.1},
-                {"batch_size": 32, "num_steps": 64, "lr": 3e-3, "lr_schedule": "cosine", "warmup_steps": 100,
-                 "eval_every": 400, "max_seconds": 300.0}),  # evaluating half as often: +5% steps
-    "large": ({"cell": "lstm", "embed_dim": 128, "hidden_size": 512, "num_layers": 3, "dropout": 0.3},
-              {"batch_size": 64, "num_steps": 100, "lr": 2e-3, "lr_schedule": "plateau", "warmup_steps": 0,
-               "eval_every": 300, "max_seconds": None}),
+    "default": (
+        {"cell": "lstm", "embed_dim": 64, "hidden_size": 256, "num_layers": 2, "dropout": 0.1},
+        {
+            "batch_size": 32,
+            "num_steps": 64,
+            "lr": 3e-3,
+            "lr_schedule": "cosine",
+            "warmup_steps": 100,
+            "eval_every": 400,
+            "max_seconds": 300.0,
+        },
+    ),  # evaluating half as often: +5% steps
+    "large": (
+        {"cell": "lstm", "embed_dim": 128, "hidden_size": 512, "num_layers": 3, "dropout": 0.3},
+        {
+            "batch_size": 64,
+            "num_steps": 100,
+            "lr": 2e-3,
+            "lr_schedule": "plateau",
+            "warmup_steps": 0,
+            "eval_every": 300,
+            "max_seconds": None,
+        },
+    ),
 }
 
 # Effective training FLOP/s assumed for time estimates before this machine has been measured
@@ -254,8 +299,8 @@ def estimate_epoch_seconds(cfg: ModelConfig, train_chars: int, flops_per_s: floa
 class SamplingControl:
     """Temperature and top-k, read by the sampler before every character (mutable on purpose)."""
 
-    temperature: float = 0.8   # 0 = greedy (argmax)
-    top_k: int | None = None   # None or 0 = no top-k cut
+    temperature: float = 0.8  # 0 = greedy (argmax)
+    top_k: int | None = None  # None or 0 = no top-k cut
 
     def __post_init__(self):
         self.set_temperature(self.temperature)

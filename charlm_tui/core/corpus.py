@@ -47,8 +47,9 @@ class TextOptions:
         except LookupError:
             raise CorpusError(f"unknown encoding {self.encoding!r}; try utf-8, latin-1 or cp1252") from None
         if not getattr(info, "_is_text_encoding", True):
-            raise CorpusError(f"{self.encoding!r} is not a text encoding (it turns bytes into bytes); "
-                              "try utf-8, latin-1 or cp1252")
+            raise CorpusError(
+                f"{self.encoding!r} is not a text encoding (it turns bytes into bytes); try utf-8, latin-1 or cp1252"
+            )
         if self.normalize not in (None, "NFC", "NFD", "NFKC", "NFKD"):
             raise CorpusError(f"unknown normalisation {self.normalize!r}; use NFC, NFD, NFKC or NFKD")
 
@@ -68,8 +69,10 @@ class CorpusStats:
     def rare_warning(self) -> str | None:
         few = [c for c, n in self.rare if n <= RARE_MAX_COUNT]
         if len(few) >= 5 and len(few) * 10 >= self.distinct:
-            return (f"{len(few)} of {self.distinct} distinct characters appear at most "
-                    f"{RARE_MAX_COUNT} times; the model will barely learn them")
+            return (
+                f"{len(few)} of {self.distinct} distinct characters appear at most "
+                f"{RARE_MAX_COUNT} times; the model will barely learn them"
+            )
         return None
 
 
@@ -91,6 +94,7 @@ class Corpus:
         t = self.__dict__.get("_ids_t")
         if t is None:
             import torch
+
             t = self.__dict__["_ids_t"] = torch.from_numpy(self.ids_np)
         return t
 
@@ -105,8 +109,15 @@ class Corpus:
         return n - n_val, n_val
 
     def info(self) -> dict:
-        return {"name": self.name, "source": self.source, "sha256": self.sha256, "bytes": self.n_bytes,
-                "chars": self.stats.chars, "vocab_size": self.vocab.size, **self.options.to_json()}
+        return {
+            "name": self.name,
+            "source": self.source,
+            "sha256": self.sha256,
+            "bytes": self.n_bytes,
+            "chars": self.stats.chars,
+            "vocab_size": self.vocab.size,
+            **self.options.to_json(),
+        }
 
 
 def val_split_size(n: int, val_fraction: float) -> int:
@@ -118,8 +129,12 @@ def val_split_size(n: int, val_fraction: float) -> int:
 # ---------------------------------------------------------------- decoding
 
 # byte-order marks, longest first (the UTF-32 LE mark begins with the UTF-16 LE one)
-BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF16_LE, "utf-16"),
-        (codecs.BOM_UTF16_BE, "utf-16"))
+BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
 
 
 def _wide_encoding(encoding: str) -> bool:
@@ -160,7 +175,17 @@ def _utf8_safe_cut(buf: bytes) -> int:
     if i < 0:
         return n
     lead = buf[i]
-    need = 1 if lead < 0x80 else 2 if lead >> 5 == 0b110 else 3 if lead >> 4 == 0b1110 else 4 if lead >> 3 == 0b11110 else 1
+    need = (
+        1
+        if lead < 0x80
+        else 2
+        if lead >> 5 == 0b110
+        else 3
+        if lead >> 4 == 0b1110
+        else 4
+        if lead >> 3 == 0b11110
+        else 1
+    )
     return n if n - i >= need else i
 
 
@@ -184,8 +209,9 @@ def _decode_file(path: Path, opts: TextOptions, hasher, on_bytes: Callable[[int]
         on_bytes(len(chunk))
         nul = chunk.find(b"\0")
         if nul >= 0 and not _wide_encoding(encoding):
-            raise CorpusError(f"{path}: looks binary (NUL byte at offset {offset + len(pending) + nul}); "
-                              "a corpus must be a text file")
+            raise CorpusError(
+                f"{path}: looks binary (NUL byte at offset {offset + len(pending) + nul}); a corpus must be a text file"
+            )
         buf = pending + chunk
         if utf8:
             cut = _utf8_safe_cut(buf)
@@ -193,8 +219,10 @@ def _decode_file(path: Path, opts: TextOptions, hasher, on_bytes: Callable[[int]
             try:
                 text = data.decode("utf-8")
             except UnicodeDecodeError as e:
-                raise CorpusError(f"{path}: not valid UTF-8 (bad byte 0x{data[e.start]:02x} at offset "
-                                  f"{offset + e.start}); pass --encoding (e.g. latin-1) if it is another encoding") from None
+                raise CorpusError(
+                    f"{path}: not valid UTF-8 (bad byte 0x{data[e.start]:02x} at offset "
+                    f"{offset + e.start}); pass --encoding (e.g. latin-1) if it is another encoding"
+                ) from None
             offset += cut
         else:
             try:
@@ -202,22 +230,26 @@ def _decode_file(path: Path, opts: TextOptions, hasher, on_bytes: Callable[[int]
                 text = decoder.decode(chunk)
             except UnicodeError as e:  # UnicodeDecodeError, or e.g. "UTF-16 stream does not start with BOM"
                 where = f"near offset {offset + e.start}" if isinstance(e, UnicodeDecodeError) else f"({e})"
-                raise CorpusError(f"{path}: cannot decode as {encoding} {where}; is it another encoding? "
-                                  "(--encoding, e.g. utf-8 or latin-1)") from None
+                raise CorpusError(
+                    f"{path}: cannot decode as {encoding} {where}; is it another encoding? "
+                    "(--encoding, e.g. utf-8 or latin-1)"
+                ) from None
             offset += len(chunk)
         if first and text.startswith("\ufeff"):
             text = text[1:]
         first = False
         yield text
     if pending:
-        raise CorpusError(f"{path}: not valid UTF-8 (file ends inside a character at offset {offset}); "
-                          "the file may be truncated")
+        raise CorpusError(
+            f"{path}: not valid UTF-8 (file ends inside a character at offset {offset}); the file may be truncated"
+        )
     if decoder is not None:
         try:
             tail = decoder.decode(b"", final=True)
         except UnicodeError:
-            raise CorpusError(f"{path}: cannot decode the end of the file as {encoding}; is it another "
-                              "encoding? (--encoding)") from None
+            raise CorpusError(
+                f"{path}: cannot decode the end of the file as {encoding}; is it another encoding? (--encoding)"
+            ) from None
         if tail:
             yield tail
 
@@ -242,6 +274,7 @@ def _iter_text(parts: list[Part], opts: TextOptions, hasher=None, on_bytes=lambd
 
 def _codepoints(text: str):
     import numpy as np
+
     return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
 
 
@@ -258,10 +291,12 @@ def parts_size(parts: list[Part]) -> int:
     return total
 
 
-def decode_parts(name: str, source: str, parts: list[Part], opts: TextOptions | None = None,
-                 progress: ProgressFn | None = None) -> Corpus:
+def decode_parts(
+    name: str, source: str, parts: list[Part], opts: TextOptions | None = None, progress: ProgressFn | None = None
+) -> Corpus:
     """Read and decode ``parts`` into a Corpus. Raises CorpusError for unusable text."""
     import numpy as np
+
     opts = opts or TextOptions()
     total = max(1, parts_size(parts))
     done = [0]
@@ -294,13 +329,19 @@ def decode_parts(name: str, source: str, parts: list[Part], opts: TextOptions | 
     present = np.nonzero(counts)[0]
     chars = [chr(int(c)) for c in present]
     if len(chars) < 2:
-        raise CorpusError(f"{source}: has only one distinct character ({chars[0]!r}); "
-                          "a language model needs at least two")
+        raise CorpusError(
+            f"{source}: has only one distinct character ({chars[0]!r}); a language model needs at least two"
+        )
     vocab = Vocab(chars)
     order = present[np.argsort(counts[present], kind="stable")][:20]
     rare = [(chr(int(c)), int(counts[c])) for c in order]
-    stats = CorpusStats(chars=n_chars, lines=lines + (0 if last_char == "\n" else 1),
-                        distinct=len(chars), rare=rare, preview="".join(preview))
+    stats = CorpusStats(
+        chars=n_chars,
+        lines=lines + (0 if last_char == "\n" else 1),
+        distinct=len(chars),
+        rare=rare,
+        preview="".join(preview),
+    )
     del counts
 
     # pass 2: encode straight into the id array
@@ -310,12 +351,20 @@ def decode_parts(name: str, source: str, parts: list[Part], opts: TextOptions | 
     done[0] = 0
     for text in _iter_text(parts, opts, None, lambda n: on_bytes(n, "encoding")):
         cps = _codepoints(text)
-        ids[pos: pos + len(cps)] = lut[cps]
+        ids[pos : pos + len(cps)] = lut[cps]
         pos += len(cps)
     if pos != n_chars:
         raise CorpusError(f"{source}: changed while it was being read; try again")
-    return Corpus(name=name, source=source, ids_np=ids, vocab=vocab,
-                  sha256=hasher.hexdigest(), n_bytes=n_bytes, stats=stats, options=opts)
+    return Corpus(
+        name=name,
+        source=source,
+        ids_np=ids,
+        vocab=vocab,
+        sha256=hasher.hexdigest(),
+        n_bytes=n_bytes,
+        stats=stats,
+        options=opts,
+    )
 
 
 def corpus_from_text(text: str, name: str = "text", opts: TextOptions | None = None) -> Corpus:

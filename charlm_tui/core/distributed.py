@@ -36,6 +36,7 @@ class Dist:
     def all_reduce(self, t: torch.Tensor, op: str = "sum") -> torch.Tensor:
         if self.enabled:
             import torch.distributed as tdist
+
             tdist.all_reduce(t, op=tdist.ReduceOp.MAX if op == "max" else tdist.ReduceOp.SUM)
         return t
 
@@ -49,6 +50,7 @@ def from_env(device: str = "auto") -> Dist:
     if world <= 1:
         return SINGLE
     import torch.distributed as tdist
+
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     use_cuda = device in ("auto", "cuda") and torch.cuda.is_available()
     if use_cuda:
@@ -65,6 +67,7 @@ def shutdown(d: Dist, finished: bool = True) -> None:
     first). After an error, no barrier: the other ranks may be inside a collective."""
     if d.enabled:
         import torch.distributed as tdist
+
         if tdist.is_initialized():
             if finished:
                 try:

@@ -25,8 +25,6 @@ DEFAULT_DEADLINE_S = 600.0
 BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 
-
-
 def name_for_url(url: str) -> str:
     """The file name a download is saved under: the URL's last path part, made safe."""
     parsed = urllib.parse.urlparse(url)
@@ -59,9 +57,15 @@ def url_cache_path(url: str, folder: Path) -> Path:
     return plain.with_name(f"{plain.stem}-{tag}{plain.suffix}")
 
 
-def download(url: str, dest: Path, *, max_bytes: int = DEFAULT_MAX_BYTES, timeout: float = DEFAULT_TIMEOUT_S,
-             deadline: float = DEFAULT_DEADLINE_S,
-             progress: Callable[[int, int | None], None] | None = None) -> Path:
+def download(
+    url: str,
+    dest: Path,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    timeout: float = DEFAULT_TIMEOUT_S,
+    deadline: float = DEFAULT_DEADLINE_S,
+    progress: Callable[[int, int | None], None] | None = None,
+) -> Path:
     """Fetch ``url`` into ``dest`` atomically, or leave ``dest`` as it was.
 
     ``timeout`` bounds each wait for data and ``deadline`` the whole download (a server that
@@ -82,21 +86,25 @@ def download(url: str, dest: Path, *, max_bytes: int = DEFAULT_MAX_BYTES, timeou
             with atomic_writer(dest) as out:
                 while chunk := resp.read1(1 << 16):
                     if done == 0 and looks_binary(chunk):
-                        raise CorpusError(f"{url}: the server sent binary data "
-                                          f"({resp.headers.get('Content-Type') or 'no content type'}), not text")
+                        raise CorpusError(
+                            f"{url}: the server sent binary data "
+                            f"({resp.headers.get('Content-Type') or 'no content type'}), not text"
+                        )
                     done += len(chunk)
                     if done > max_bytes:
-                        raise CorpusError(f"{url}: too big (more than {max_bytes:,} bytes); download it "
-                                          "yourself and add the file")
+                        raise CorpusError(
+                            f"{url}: too big (more than {max_bytes:,} bytes); download it yourself and add the file"
+                        )
                     out.write(chunk)
                     if progress is not None:
                         progress(done, total)
                     if time.monotonic() > end:
-                        raise CorpusError(f"{url}: download took longer than {deadline:g} s "
-                                          f"({done:,} bytes so far); try again or download it yourself")
+                        raise CorpusError(
+                            f"{url}: download took longer than {deadline:g} s "
+                            f"({done:,} bytes so far); try again or download it yourself"
+                        )
                 if total is not None and done < total:
-                    raise CorpusError(f"{url}: the download was cut short ({done:,} of {total:,} bytes); "
-                                      "try again")
+                    raise CorpusError(f"{url}: the download was cut short ({done:,} of {total:,} bytes); try again")
                 if done == 0:
                     raise CorpusError(f"{url}: the server sent nothing")
     except urllib.error.HTTPError as e:

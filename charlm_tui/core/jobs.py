@@ -50,10 +50,19 @@ def _split(corpus: Corpus, cfg: TrainConfig, dist: Dist = SINGLE):
     return train, val
 
 
-def new_job(home: Path, corpus_spec: str, model_kw: dict, cfg: TrainConfig, *,
-            opts: TextOptions | None = None, corpus: Corpus | None = None,
-            callback: Callable[[TrainEvent], None] | None = None,
-            progress: ProgressFn | None = None, run_id: str | None = None, dist: Dist = SINGLE) -> TrainingJob:
+def new_job(
+    home: Path,
+    corpus_spec: str,
+    model_kw: dict,
+    cfg: TrainConfig,
+    *,
+    opts: TextOptions | None = None,
+    corpus: Corpus | None = None,
+    callback: Callable[[TrainEvent], None] | None = None,
+    progress: ProgressFn | None = None,
+    run_id: str | None = None,
+    dist: Dist = SINGLE,
+) -> TrainingJob:
     cfg = cfg.validate()
     device = _device(cfg, dist)
     corpus = corpus or resolve(corpus_spec, home, opts, progress)
@@ -88,9 +97,15 @@ def _device(cfg: TrainConfig, dist: Dist):
     return device
 
 
-def resume_job(home: Path, run_id: str, overrides: dict | None = None, *,
-               callback: Callable[[TrainEvent], None] | None = None,
-               progress: ProgressFn | None = None, dist: Dist = SINGLE) -> TrainingJob:
+def resume_job(
+    home: Path,
+    run_id: str,
+    overrides: dict | None = None,
+    *,
+    callback: Callable[[TrainEvent], None] | None = None,
+    progress: ProgressFn | None = None,
+    dist: Dist = SINGLE,
+) -> TrainingJob:
     """Continue a run from its last state; ``overrides`` may raise limits (max_steps, ...)."""
     run = open_run(home, run_id)
     run.check_writable()
@@ -99,27 +114,34 @@ def resume_job(home: Path, run_id: str, overrides: dict | None = None, *,
     overrides = dict(overrides or {})
     fixed = [k for k in FIXED_ON_RESUME if k in overrides and overrides[k] != getattr(stored, k)]
     if fixed:
-        raise ConfigError(f"run {run.id}: {', '.join(fixed)} cannot change when resuming "
-                          "(the saved data position depends on them); start a new run instead")
+        raise ConfigError(
+            f"run {run.id}: {', '.join(fixed)} cannot change when resuming "
+            "(the saved data position depends on them); start a new run instead"
+        )
     stored_world = cfg_json.get("world_size") or 1  # read_config checked its type
     global_batch = stored.batch_size * stored_world
     if "batch_size" not in overrides and dist.world != stored_world:
         if global_batch % dist.world:
-            raise ConfigError(f"run {run.id} has a global batch of {global_batch}, which {dist.world} ranks "
-                              "cannot share evenly")
+            raise ConfigError(
+                f"run {run.id} has a global batch of {global_batch}, which {dist.world} ranks cannot share evenly"
+            )
         overrides["batch_size"] = global_batch // dist.world
     if overrides.get("batch_size", stored.batch_size) * dist.world != global_batch:
-        raise ConfigError(f"run {run.id}: batch_size cannot change when resuming: the global batch (batch size "
-                          f"x ranks) must stay {global_batch}; start a new run instead")
+        raise ConfigError(
+            f"run {run.id}: batch_size cannot change when resuming: the global batch (batch size "
+            f"x ranks) must stay {global_batch}; start a new run instead"
+        )
     cfg = replace(stored, **overrides).validate()
     mcfg = run.model_config()
     c = cfg_json["corpus"]
     spec, opts = run.corpus_source()
     corpus = resolve(spec, home, opts, progress)
     if corpus.sha256 != c.get("sha256"):
-        raise CorpusError(f"the corpus {c.get('spec')!r} changed since run {run.id} started "
-                          f"(sha256 {corpus.sha256[:12]} vs {str(c.get('sha256'))[:12]}); "
-                          "start a new run instead")
+        raise CorpusError(
+            f"the corpus {c.get('spec')!r} changed since run {run.id} started "
+            f"(sha256 {corpus.sha256[:12]} vs {str(c.get('sha256'))[:12]}); "
+            "start a new run instead"
+        )
     if corpus.vocab != run.vocab():
         raise RunError(f"run {run.id}: its vocab.json does not match the corpus; start a new run")
     # a run killed before its first save has no state yet: it starts again from step 0, as new
@@ -134,15 +156,24 @@ def resume_job(home: Path, run_id: str, overrides: dict | None = None, *,
     run.ignore_pending_control()
     try:
         train, val = _split(corpus, cfg, dist)
-        trainer = Trainer(_fresh_model(mcfg, cfg), train, val, cfg, _device(cfg, dist), callback=callback, sink=run,
-                          dist=dist)
+        trainer = Trainer(
+            _fresh_model(mcfg, cfg), train, val, cfg, _device(cfg, dist), callback=callback, sink=run, dist=dist
+        )
         if state is not None:
             trainer.load_checkpoint_state(*state)
         run.trim_metrics(trainer.p.step)  # evaluations after the saved state are done again
         # update the stored config so later resumes keep the raised limits
         from charlm_tui.core.atomic import write_json
-        write_json(run.path / "config.json", {**cfg_json, "train": cfg.to_json(), "world_size": dist.world,
-                                              "first_train": cfg_json.get("first_train") or cfg_json["train"]})
+
+        write_json(
+            run.path / "config.json",
+            {
+                **cfg_json,
+                "train": cfg.to_json(),
+                "world_size": dist.world,
+                "first_train": cfg_json.get("first_train") or cfg_json["train"],
+            },
+        )
     except BaseException:
         run.release_lock()
         raise
@@ -170,8 +201,7 @@ def another_round(home: Path, run_id: str) -> tuple[dict, str | None]:
 
     run = open_run(home, run_id)
     reason = run.status().get("reason")
-    if reason not in FINISHED_REASONS or \
-            not (run.path / "last.safetensors").is_file():
+    if reason not in FINISHED_REASONS or not (run.path / "last.safetensors").is_file():
         return {}, None
     # a round is as big as the run's limits were when it was created (config.json's "train" holds
     # the limits as raised by the last resume)
@@ -182,15 +212,20 @@ def another_round(home: Path, run_id: str) -> tuple[dict, str | None]:
     except ValueError as e:
         raise CheckpointError(f"{run.path / 'last.safetensors'}: {e}; the run cannot be resumed") from None
     if reason == "max_seconds" and cfg.max_seconds:
-        return ({"max_seconds": p.elapsed + cfg.max_seconds},
-                f"it had used its time budget; training {_duration(cfg.max_seconds)} more")
+        return (
+            {"max_seconds": p.elapsed + cfg.max_seconds},
+            f"it had used its time budget; training {_duration(cfg.max_seconds)} more",
+        )
     if reason == "max_steps" and cfg.max_steps:
-        return {"max_steps": p.step + cfg.max_steps}, \
-            f"it had reached its step limit; training {_count(cfg.max_steps, 'more step')}"
+        return {
+            "max_steps": p.step + cfg.max_steps
+        }, f"it had reached its step limit; training {_count(cfg.max_steps, 'more step')}"
     if reason == "max_epochs":
-        return {"max_epochs": p.epoch + cfg.max_epochs}, \
-            f"it had reached its epoch limit; training {_count(cfg.max_epochs, 'more epoch')}"
+        return {
+            "max_epochs": p.epoch + cfg.max_epochs
+        }, f"it had reached its epoch limit; training {_count(cfg.max_epochs, 'more epoch')}"
     if reason == "early_stop":
-        return {"patience": p.bad_evals + cfg.patience}, \
-            f"it had stopped early; its patience starts again ({cfg.patience} evaluations)"
+        return {
+            "patience": p.bad_evals + cfg.patience
+        }, f"it had stopped early; its patience starts again ({cfg.patience} evaluations)"
     return {}, None

@@ -22,13 +22,13 @@ class StopReason(_Text):
     MAX_EPOCHS = "max_epochs"
     MAX_SECONDS = "max_seconds"
     EARLY_STOP = "early_stop"
-    NAN = "nan"            # the loss became NaN/inf
-    ERROR = "error"        # training raised
-    STOPPED = "stopped"    # asked to: s in the app, 'runs stop'
-    QUIT = "quit"          # the app is quitting (q, after asking)
-    HANGUP = "hangup"      # the terminal or the browser tab went away
+    NAN = "nan"  # the loss became NaN/inf
+    ERROR = "error"  # training raised
+    STOPPED = "stopped"  # asked to: s in the app, 'runs stop'
+    QUIT = "quit"  # the app is quitting (q, after asking)
+    HANGUP = "hangup"  # the terminal or the browser tab went away
     TERMINATED = "terminated"  # SIGTERM
-    INTERRUPT = "interrupt"    # Ctrl+C
+    INTERRUPT = "interrupt"  # Ctrl+C
 
 
 class RunStatus(_Text):
@@ -39,18 +39,20 @@ class RunStatus(_Text):
     STOPPED = "stopped"
     FAILED = "failed"
     INTERRUPTED = "interrupted"  # its process ended without saving a final status
-    STALLED = "stalled"          # its process holds the lock but has not beaten for a while
+    STALLED = "stalled"  # its process holds the lock but has not beaten for a while
     DAMAGED = "damaged"
     UNKNOWN = "unknown"
 
 
 # a limit was reached: the run ended as planned (another round of the same limit can follow)
-FINISHED_REASONS = frozenset({StopReason.MAX_STEPS, StopReason.MAX_EPOCHS, StopReason.MAX_SECONDS,
-                              StopReason.EARLY_STOP})
+FINISHED_REASONS = frozenset(
+    {StopReason.MAX_STEPS, StopReason.MAX_EPOCHS, StopReason.MAX_SECONDS, StopReason.EARLY_STOP}
+)
 FAILED_REASONS = frozenset({StopReason.NAN, StopReason.ERROR})
 # nothing will change these runs by itself: following them can stop
-TERMINAL_STATUSES = frozenset({RunStatus.FINISHED, RunStatus.STOPPED, RunStatus.FAILED, RunStatus.INTERRUPTED,
-                               RunStatus.DAMAGED})
+TERMINAL_STATUSES = frozenset(
+    {RunStatus.FINISHED, RunStatus.STOPPED, RunStatus.FAILED, RunStatus.INTERRUPTED, RunStatus.DAMAGED}
+)
 # statuses whose reason says what to do next
 EXPLAINED_STATUSES = frozenset({RunStatus.STALLED, RunStatus.INTERRUPTED, RunStatus.FAILED, RunStatus.DAMAGED})
 

@@ -34,8 +34,15 @@ class CharLM(nn.Module):
     The stack is kept as separate layers so that the dropout between them can be locked dropout;
     the state has the usual (num_layers, B, H) shape, (h, c) for an LSTM."""
 
-    def __init__(self, vocab_size: int, embed_dim: int = 64, hidden_size: int = 256, num_layers: int = 2,
-                 dropout: float = 0.2, cell: str = "lstm"):
+    def __init__(
+        self,
+        vocab_size: int,
+        embed_dim: int = 64,
+        hidden_size: int = 256,
+        num_layers: int = 2,
+        dropout: float = 0.2,
+        cell: str = "lstm",
+    ):
         super().__init__()
         self.config = ModelConfig(vocab_size, cell, embed_dim, hidden_size, num_layers, dropout).validate()
         self.cell, self.num_layers, self.hidden_size = cell, num_layers, hidden_size
@@ -43,7 +50,8 @@ class CharLM(nn.Module):
         self.drop = LockedDropout(dropout)
         self.layers = nn.ModuleList(
             CELLS[cell](embed_dim if i == 0 else hidden_size, hidden_size, 1, batch_first=True)
-            for i in range(num_layers))
+            for i in range(num_layers)
+        )
         self.head = nn.Linear(hidden_size, vocab_size)
 
     @classmethod
@@ -78,7 +86,7 @@ class CharLM(nn.Module):
         h = self.drop(self.embed(x))
         hs, cs = [], []
         for i, layer in enumerate(self.layers):
-            s = (state[0][i:i + 1], state[1][i:i + 1]) if lstm else state[i:i + 1]
+            s = (state[0][i : i + 1], state[1][i : i + 1]) if lstm else state[i : i + 1]
             h, s = layer(h, s)
             if lstm:
                 hs.append(s[0])

@@ -24,8 +24,10 @@ def name_problem(name: object, what: str = "run name") -> str | None:
     if len(name) > MAX_NAME:
         return f"{what} {name[:40]!r}... is too long ({len(name)} characters; at most {MAX_NAME})"
     if not NAME_RE.fullmatch(name) or name.endswith("."):
-        return (f"invalid {what} {name!r}: use letters, digits, '.', '_' and '-', starting with a "
-                "letter or digit (no '/', spaces or '..' paths)")
+        return (
+            f"invalid {what} {name!r}: use letters, digits, '.', '_' and '-', starting with a "
+            "letter or digit (no '/', spaces or '..' paths)"
+        )
     if name.lower() in RESERVED:
         return f"{what} {name!r} is a reserved word; choose another"
     return None

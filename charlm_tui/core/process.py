@@ -16,7 +16,7 @@ def start_time(pid: int) -> str | None:
     except (OSError, ValueError):
         return None
     try:  # the command name (field 2) may hold spaces and parentheses: split after its last ')'
-        return stat[stat.rindex(")") + 2:].split()[19]
+        return stat[stat.rindex(")") + 2 :].split()[19]
     except (ValueError, IndexError):
         return None
 

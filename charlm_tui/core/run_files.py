@@ -23,16 +23,34 @@ MAX_JSON_BYTES = 16 << 20  # a config, status or lock file is a few KB; refuse t
 # JSON types: "int" is a whole number (not a bool), "num" any real number (not a bool), "str" a string
 _INT, _NUM, _STR = "int", "num", "str"
 STATUS_FIELDS: dict[str, tuple[str, bool]] = {  # name -> (type, may be null)
-    "status": (_STR, False), "reason": (_STR, True), "message": (_STR, True), "steps": (_INT, False),
-    "best_val_nll": (_NUM, True), "best_val_ppl": (_NUM, True), "best_val_bpc": (_NUM, True),
-    "epoch": (_NUM, True), "total_steps": (_INT, True), "budget": (_NUM, True), "time_budget": (_NUM, True),
-    "updated": (_STR, True), "created": (_STR, True), "heartbeat": (_NUM, True), "pid": (_INT, True),
+    "status": (_STR, False),
+    "reason": (_STR, True),
+    "message": (_STR, True),
+    "steps": (_INT, False),
+    "best_val_nll": (_NUM, True),
+    "best_val_ppl": (_NUM, True),
+    "best_val_bpc": (_NUM, True),
+    "epoch": (_NUM, True),
+    "total_steps": (_INT, True),
+    "budget": (_NUM, True),
+    "time_budget": (_NUM, True),
+    "updated": (_STR, True),
+    "created": (_STR, True),
+    "heartbeat": (_NUM, True),
+    "pid": (_INT, True),
     "host": (_STR, True),
 }
 METRIC_FIELDS: dict[str, tuple[str, bool]] = {
-    "step": (_INT, False), "val_nll": (_NUM, True), "val_ppl": (_NUM, True), "val_bpc": (_NUM, True),
-    "epoch": (_NUM, True), "train_loss": (_NUM, True), "lr": (_NUM, True), "chars_per_s": (_NUM, True),
-    "elapsed": (_NUM, True), "time": (_STR, True),
+    "step": (_INT, False),
+    "val_nll": (_NUM, True),
+    "val_ppl": (_NUM, True),
+    "val_bpc": (_NUM, True),
+    "epoch": (_NUM, True),
+    "train_loss": (_NUM, True),
+    "lr": (_NUM, True),
+    "chars_per_s": (_NUM, True),
+    "elapsed": (_NUM, True),
+    "time": (_STR, True),
 }
 RUN_STATUSES = ("created", "running", "paused", "stopped", "finished", "failed")
 
@@ -160,16 +178,23 @@ def read_metrics(path: Path, offset: int = 0) -> tuple[list[dict], int, int]:
 @dataclass(frozen=True)
 class LockInfo:
     """Who holds a run's lock: enough to tell that process from a later one with the same pid."""
+
     pid: int
     host: str
     since: str = ""
-    start: str | None = None   # the process's start time (Linux: /proc/PID/stat field 22)
-    boot: str | None = None    # the machine's boot id
-    t: float | None = None     # when it was taken (time.time())
+    start: str | None = None  # the process's start time (Linux: /proc/PID/stat field 22)
+    boot: str | None = None  # the machine's boot id
+    t: float | None = None  # when it was taken (time.time())
 
     def to_json(self) -> dict:
-        return {"pid": self.pid, "host": self.host, "since": self.since, "start": self.start, "boot": self.boot,
-                "t": self.t}
+        return {
+            "pid": self.pid,
+            "host": self.host,
+            "since": self.since,
+            "start": self.start,
+            "boot": self.boot,
+            "t": self.t,
+        }
 
     @property
     def age(self) -> float:
@@ -191,6 +216,7 @@ def read_lock(path: Path) -> LockInfo | None:
     def text(key: str) -> str | None:
         v = obj.get(key)
         return v if isinstance(v, str) else None
+
     t = obj.get("t")
     t = float(t) if isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t) else None
     return LockInfo(pid, host, text("since") or "", text("start"), text("boot"), t)

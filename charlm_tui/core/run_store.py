@@ -21,7 +21,7 @@ class RunInfo:
     id: str
     corpus: str
     cell: str
-    size: str            # e.g. "2x256"
+    size: str  # e.g. "2x256"
     steps: int
     best_val_ppl: float | None
     best_val_bpc: float | None
@@ -36,9 +36,8 @@ class RunInfo:
 
     @property
     def status_text(self) -> str:
-        """"finished (max_seconds)", "stopped", "hangup": the reason only where it adds something."""
+        """ "finished (max_seconds)", "stopped", "hangup": the reason only where it adds something."""
         return self.status + (f" ({self.reason})" if self.reason and self.reason != self.status else "")
-
 
 
 def run_info(run: Run) -> RunInfo:
@@ -71,9 +70,20 @@ def run_info(run: Run) -> RunInfo:
             status, st["reason"] = "stalled", f"no heartbeat for {heartbeat_age(st):.0f} s"
     if damaged and status != "running":
         status, st["reason"] = "damaged", None
-    return RunInfo(id=run.id, corpus=corpus, cell=cell, size=size, steps=st.get("steps") or 0,
-                   best_val_ppl=st.get("best_val_ppl"), best_val_bpc=st.get("best_val_bpc"), status=status,
-                   reason=st.get("reason"), updated=st.get("updated") or "", created=created, damaged=damaged)
+    return RunInfo(
+        id=run.id,
+        corpus=corpus,
+        cell=cell,
+        size=size,
+        steps=st.get("steps") or 0,
+        best_val_ppl=st.get("best_val_ppl"),
+        best_val_bpc=st.get("best_val_bpc"),
+        status=status,
+        reason=st.get("reason"),
+        updated=st.get("updated") or "",
+        created=created,
+        damaged=damaged,
+    )
 
 
 def list_runs(home: Path) -> list[RunInfo]:
@@ -81,7 +91,7 @@ def list_runs(home: Path) -> list[RunInfo]:
     for p in run_folders(runs_dir(home)):
         remove_stale_temps(p)
         out.append(run_info(Run(p)))
-    out.sort(key=lambda i: (i.updated or i.created), reverse=True)
+    out.sort(key=lambda i: i.updated or i.created, reverse=True)
     return out
 
 
@@ -110,9 +120,11 @@ def _mtime(p: Path) -> float:
 def _refuse_if_training(run: Run, what: str) -> None:
     holder = run.lock_holder()
     if holder is not None:
-        raise RunError(f"cannot {what} run {run.id}: pid {holder.get('pid')} on {holder.get('host')} is training it; "
-                       f"stop it first ('charlm-tui runs stop {run.id}'), or if that process is gone, "
-                       f"'charlm-tui runs unlock {run.id} --force'")
+        raise RunError(
+            f"cannot {what} run {run.id}: pid {holder.get('pid')} on {holder.get('host')} is training it; "
+            f"stop it first ('charlm-tui runs stop {run.id}'), or if that process is gone, "
+            f"'charlm-tui runs unlock {run.id} --force'"
+        )
 
 
 def delete_run(home: Path, run_id: str) -> str:
@@ -145,4 +157,3 @@ def rename_run(home: Path, run_id: str, new_id: str) -> str:
     _refuse_if_training(run, "rename")
     run.path.rename(dest)
     return new_id
-

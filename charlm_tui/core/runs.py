@@ -37,8 +37,16 @@ from charlm_tui.paths import runs_dir
 STATUS_HEARTBEAT_S = 5.0
 STALLED_AFTER_S = 4 * STATUS_HEARTBEAT_S  # a running run whose status is older than this is "stalled"
 UNCHECKABLE_LOCK_STALE_S = 600.0
-RUN_FILES = ("config.json", "vocab.json", "metrics.jsonl", "status.json", "best.safetensors", "last.safetensors",
-             "lock", "control.json")
+RUN_FILES = (
+    "config.json",
+    "vocab.json",
+    "metrics.jsonl",
+    "status.json",
+    "best.safetensors",
+    "last.safetensors",
+    "lock",
+    "control.json",
+)
 CONTROL_POLL_S = 0.2
 CONTROL_COMMANDS = ("pause", "resume", "stop")
 
@@ -82,8 +90,13 @@ def versions() -> dict:
     import torch
 
     from charlm_tui import __version__
-    return {"charlm_tui": __version__, "torch": torch.__version__, "numpy": numpy.__version__,
-            "python": platform.python_version()}
+
+    return {
+        "charlm_tui": __version__,
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "python": platform.python_version(),
+    }
 
 
 class Run:
@@ -105,6 +118,7 @@ class Run:
     def corpus_source(self):
         """(what the run was trained on, as the user gave it; the decoding options), for resolving it again."""
         from charlm_tui.core.corpus import TextOptions
+
         c = self.config["corpus"]
         spec = c.get("spec") or c.get("name")
         if not spec:
@@ -113,6 +127,7 @@ class Run:
 
     def model_config(self):
         from charlm_tui.core.config import ModelConfig
+
         section = self.config["model"]
         try:
             return ModelConfig.from_json(section)
@@ -121,6 +136,7 @@ class Run:
 
     def train_config(self):
         from charlm_tui.core.config import TrainConfig
+
         section = self.config["train"]
         try:
             return TrainConfig.from_json(section)
@@ -129,6 +145,7 @@ class Run:
 
     def vocab(self):
         from charlm_tui.core.vocab import Vocab
+
         path = self.path / "vocab.json"
         try:
             return Vocab.from_json(read_json(path, "vocab.json"))
@@ -211,8 +228,10 @@ class Run:
                 if holder is None:  # stale: its process is gone
                     self._remove_lock()
                     continue
-                raise RunError(f"run {self.id} is being trained by pid {holder.get('pid')} on "
-                               f"{holder.get('host')}; stop it first ('charlm-tui runs stop {self.id}')") from None
+                raise RunError(
+                    f"run {self.id} is being trained by pid {holder.get('pid')} on "
+                    f"{holder.get('host')}; stop it first ('charlm-tui runs stop {self.id}')"
+                ) from None
             finally:
                 with contextlib.suppress(OSError):
                     tmp.unlink()
@@ -250,11 +269,15 @@ class Run:
             return "it has no lock"
         alive = self.lock_holder() is not None and holder_alive(info.pid, info.host, info.start, info.boot)
         if alive:
-            raise RunError(f"pid {info.pid} is alive and holds run {self.id}; stop it with "
-                           f"'charlm-tui runs stop {self.id}' (or kill {info.pid}) instead")
+            raise RunError(
+                f"pid {info.pid} is alive and holds run {self.id}; stop it with "
+                f"'charlm-tui runs stop {self.id}' (or kill {info.pid}) instead"
+            )
         if alive is None and self.lock_holder() is not None and not force:
-            raise RunError(f"run {self.id} is locked by pid {info.pid} on {info.host}, which this machine cannot "
-                           "check; if that process is gone, run again with --force")
+            raise RunError(
+                f"run {self.id} is locked by pid {info.pid} on {info.host}, which this machine cannot "
+                "check; if that process is gone, run again with --force"
+            )
         self._remove_lock()
         return f"removed the lock of pid {info.pid} on {info.host} (since {info.since or '?'})"
 
@@ -275,8 +298,12 @@ class Run:
     # ---------------------------------------------------------------- checkpoints
     def save_best(self, trainer) -> None:
         p = trainer.p
-        meta = {"step": p.step, "val_nll": p.best_nll, "model": trainer.model.config.to_json(),
-                "vocab": self.vocab().to_json()}
+        meta = {
+            "step": p.step,
+            "val_nll": p.best_nll,
+            "model": trainer.model.config.to_json(),
+            "vocab": self.vocab().to_json(),
+        }
         tensors = {k: v for k, v in trainer.model.state_dict().items()}
         checkpoint.save(self.path / "best.safetensors", tensors, meta, "best")
 
@@ -288,28 +315,39 @@ class Run:
     def load_model(self, which: str = "best", device: str = "cpu"):
         """(CharLM with the chosen weights, Vocab)."""
         from charlm_tui.core.model import CharLM
+
         if which not in ("best", "last"):
             raise RunError(f"unknown weights {which!r}; use best or last")
         path = self.path / f"{which}.safetensors"
         if not path.exists():
             other = "last" if which == "best" else "best"
             if (self.path / f"{other}.safetensors").exists():
-                raise CheckpointError(f"run {self.id} has no {which} weights yet; its {other} weights can be "
-                                      f"used (--{other}; in the app, w switches)")
-            raise CheckpointError(f"run {self.id} has no saved weights yet: they are saved at its first "
-                                  "evaluation and when it stops")
+                raise CheckpointError(
+                    f"run {self.id} has no {which} weights yet; its {other} weights can be "
+                    f"used (--{other}; in the app, w switches)"
+                )
+            raise CheckpointError(
+                f"run {self.id} has no saved weights yet: they are saved at its first evaluation and when it stops"
+            )
         tensors, _meta = checkpoint.load(path, which)
         model = CharLM.from_config(self.model_config())
-        sd = {k[6:] if k.startswith("model.") else k: v for k, v in tensors.items()
-              if k.startswith("model.") or which == "best"}
+        sd = {
+            k[6:] if k.startswith("model.") else k: v
+            for k, v in tensors.items()
+            if k.startswith("model.") or which == "best"
+        }
         try:
             model.load_state_dict(sd)
         except RuntimeError as e:
-            raise CheckpointError(f"{path}: weights do not fit the model in config.json ({str(e).splitlines()[0]})") from None
+            raise CheckpointError(
+                f"{path}: weights do not fit the model in config.json ({str(e).splitlines()[0]})"
+            ) from None
         vocab = self.vocab()
         if vocab.size != model.config.vocab_size:
-            raise CheckpointError(f"{self.path / 'vocab.json'}: {vocab.size} entries, but the model has "
-                                  f"{model.config.vocab_size} (a vocab.json from another run?); delete the run")
+            raise CheckpointError(
+                f"{self.path / 'vocab.json'}: {vocab.size} entries, but the model has "
+                f"{model.config.vocab_size} (a vocab.json from another run?); delete the run"
+            )
         return model.to(device).eval(), vocab
 
     def load_last_state(self):
@@ -320,8 +358,10 @@ class Run:
         """Ask the process training this run to pause, resume or stop (it checks every ~0.2 s)."""
         if command not in CONTROL_COMMANDS:
             raise RunError(f"unknown command {command!r}; use {', '.join(CONTROL_COMMANDS)}")
-        write_json(self.path / "control.json", {"command": command, "id": secrets.token_hex(4), "time": _now(),
-                                                "pid": os.getpid()})
+        write_json(
+            self.path / "control.json",
+            {"command": command, "id": secrets.token_hex(4), "time": _now(), "pid": os.getpid()},
+        )
 
     def read_control(self) -> dict | None:
         try:
@@ -356,16 +396,32 @@ class Run:
     # ---------------------------------------------------------------- trainer sink
     def on_event(self, ev: TrainEvent) -> None:
         if ev.kind == "eval":
-            rec = {"step": ev.step, "epoch": ev.epoch, "train_loss": ev.train_loss, "val_nll": ev.val_nll,
-                   "val_ppl": ev.val_ppl, "val_bpc": ev.val_bpc, "lr": ev.lr, "chars_per_s": ev.chars_per_s,
-                   "elapsed": round(ev.elapsed, 3), "time": _now()}
+            rec = {
+                "step": ev.step,
+                "epoch": ev.epoch,
+                "train_loss": ev.train_loss,
+                "val_nll": ev.val_nll,
+                "val_ppl": ev.val_ppl,
+                "val_bpc": ev.val_bpc,
+                "lr": ev.lr,
+                "chars_per_s": ev.chars_per_s,
+                "elapsed": round(ev.elapsed, 3),
+                "time": _now(),
+            }
             with open(self.path / "metrics.jsonl", "a", encoding="utf-8") as f:
                 f.write(json.dumps(rec) + "\n")
                 f.flush()
                 os.fsync(f.fileno())
-        common = {"steps": ev.step, "best_val_nll": ev.best_val_nll, "best_val_ppl": ev.best_val_ppl,
-                  "best_val_bpc": ev.best_val_bpc, "epoch": ev.epoch, "total_steps": ev.total_steps,
-                  "budget": ev.budget, "time_budget": ev.time_budget}
+        common = {
+            "steps": ev.step,
+            "best_val_nll": ev.best_val_nll,
+            "best_val_ppl": ev.best_val_ppl,
+            "best_val_bpc": ev.best_val_bpc,
+            "epoch": ev.epoch,
+            "total_steps": ev.total_steps,
+            "budget": ev.budget,
+            "time_budget": ev.time_budget,
+        }
         if ev.kind == "start":
             self.write_status(status="running", reason=None, **common)
         elif ev.kind == "paused":
@@ -380,8 +436,9 @@ class Run:
 
 
 # -------------------------------------------------------------------- the store
-def create_run(home: Path, corpus, model_cfg, train_cfg, corpus_spec: str, run_id: str | None = None,
-               world_size: int = 1) -> Run:
+def create_run(
+    home: Path, corpus, model_cfg, train_cfg, corpus_spec: str, run_id: str | None = None, world_size: int = 1
+) -> Run:
     """A new run folder; ``run_id`` names it (a detached trainer gets its id from the parent)."""
     root = runs_dir(home)
     root.mkdir(parents=True, exist_ok=True)
@@ -403,10 +460,18 @@ def create_run(home: Path, corpus, model_cfg, train_cfg, corpus_spec: str, run_i
     run = Run(path)
     run.acquire_lock()
     write_json(path / "vocab.json", corpus.vocab.to_json())
-    write_json(path / "config.json", {
-        "format_version": checkpoint.FORMAT_VERSION, "created": _now(),
-        "model": model_cfg.to_json(), "train": train_cfg.to_json(),
-        "corpus": {**corpus.info(), "spec": corpus_spec}, "versions": versions(), "world_size": world_size})
+    write_json(
+        path / "config.json",
+        {
+            "format_version": checkpoint.FORMAT_VERSION,
+            "created": _now(),
+            "model": model_cfg.to_json(),
+            "train": train_cfg.to_json(),
+            "corpus": {**corpus.info(), "spec": corpus_spec},
+            "versions": versions(),
+            "world_size": world_size,
+        },
+    )
     run.write_status(status="created", reason=None, created=_now(), steps=0)
     return run
 
@@ -451,4 +516,3 @@ def _created(run: Run) -> str:
     except CharLMError:
         created = None
     return str(created or run.status().get("created") or "")
-

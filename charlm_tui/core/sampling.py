@@ -41,8 +41,10 @@ MAX_PROMPT_CHARS = 200_000
 
 def check_prompt(prompt: str) -> None:
     if len(prompt) > MAX_PROMPT_CHARS:
-        raise GenerationError(f"the prompt is {len(prompt):,} characters; at most {MAX_PROMPT_CHARS:,} warm the model "
-                              "up (what it generates depends on the recent text: keep the end of it)")
+        raise GenerationError(
+            f"the prompt is {len(prompt):,} characters; at most {MAX_PROMPT_CHARS:,} warm the model "
+            "up (what it generates depends on the recent text: keep the end of it)"
+        )
 
 
 def start_ids(vocab: Vocab, prompt: EncodedPrompt) -> list[int]:
@@ -57,8 +59,10 @@ def pick(logits: np.ndarray, temperature: float, top_k: int | None, rng: np.rand
     logits[UNK_ID] = -np.inf
     top = logits.max()  # NaN if any logit is NaN
     if not np.isfinite(top):
-        raise GenerationError("the model's output is not finite (NaN or inf weights): sample from another "
-                              "checkpoint (best instead of last) or retrain with a lower learning rate")
+        raise GenerationError(
+            "the model's output is not finite (NaN or inf weights): sample from another "
+            "checkpoint (best instead of last) or retrain with a lower learning rate"
+        )
     shifted = logits - top
     e1 = np.exp(shifted)  # unnormalised probabilities at temperature 1
     if temperature <= 0.0:
@@ -76,9 +80,15 @@ def pick(logits: np.ndarray, temperature: float, top_k: int | None, rng: np.rand
 
 
 @torch.inference_mode()
-def generate(model: CharLM, vocab: Vocab, prompt: str, length: int = 500,
-             control: SamplingControl | None = None, seed: int | None = None,
-             stop_event: threading.Event | None = None) -> Iterator[Sampled]:
+def generate(
+    model: CharLM,
+    vocab: Vocab,
+    prompt: str,
+    length: int = 500,
+    control: SamplingControl | None = None,
+    seed: int | None = None,
+    stop_event: threading.Event | None = None,
+) -> Iterator[Sampled]:
     """Yield up to ``length`` sampled characters continuing ``prompt``."""
     control = control or SamplingControl()
     was_training = model.training
@@ -90,7 +100,7 @@ def generate(model: CharLM, vocab: Vocab, prompt: str, length: int = 500,
     try:
         state = None
         for i in range(0, len(ids), WARMUP_CHUNK):  # warm-up: one pass per chunk, state carried
-            x = torch.tensor([ids[i:i + WARMUP_CHUNK]], dtype=torch.long, device=device)
+            x = torch.tensor([ids[i : i + WARMUP_CHUNK]], dtype=torch.long, device=device)
             h, state = model.features(x, state)
         last = model.head(h[0, -1]).float().cpu().numpy()  # only the last position's logits
         stepper = None
@@ -107,8 +117,15 @@ def generate(model: CharLM, vocab: Vocab, prompt: str, length: int = 500,
         model.train(was_training)
 
 
-def sample(model: CharLM, vocab: Vocab, prompt: str, length: int = 500, control: SamplingControl | None = None,
-           seed: int | None = None, stop_event: threading.Event | None = None) -> Iterator[str]:
+def sample(
+    model: CharLM,
+    vocab: Vocab,
+    prompt: str,
+    length: int = 500,
+    control: SamplingControl | None = None,
+    seed: int | None = None,
+    stop_event: threading.Event | None = None,
+) -> Iterator[str]:
     """Like ``generate`` but yields plain characters."""
     for s in generate(model, vocab, prompt, length, control, seed, stop_event):
         yield s.char

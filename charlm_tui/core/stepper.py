@@ -48,6 +48,7 @@ class CpuStepper:
         self.lstm, self.gru = model.cell == "lstm", model.cell == "gru"
         L, H = self.num_layers, self.H = model.num_layers, model.hidden_size
         with torch.no_grad():
+
             def f32(t):  # a copy: training may go on updating the model's own tensors in place
                 return t.detach().to("cpu", torch.float32, copy=True)
 
@@ -99,17 +100,17 @@ class CpuStepper:
             if self.lstm:  # gates i, f, g, o
                 g += gi
                 _sigmoid(g, s)
-                np.tanh(g[2 * H:3 * H], out=g[2 * H:3 * H])
+                np.tanh(g[2 * H : 3 * H], out=g[2 * H : 3 * H])
                 c = self.c[i]
-                c *= s[H:2 * H]
-                c += s[:H] * g[2 * H:3 * H]
+                c *= s[H : 2 * H]
+                c += s[:H] * g[2 * H : 3 * H]
                 np.tanh(c, out=h)
-                h *= s[3 * H:]
+                h *= s[3 * H :]
             elif self.gru:  # gates r, z, n: h' = (1 - z) n + z h = n + z (h - n)
                 g += self.b_hh[i]
-                rz = _sigmoid(gi[:2 * H] + g[:2 * H], s[:2 * H])
-                n = g[2 * H:] * rz[:H]
-                n += gi[2 * H:]
+                rz = _sigmoid(gi[: 2 * H] + g[: 2 * H], s[: 2 * H])
+                n = g[2 * H :] * rz[:H]
+                n += gi[2 * H :]
                 np.tanh(n, out=n)
                 h -= n
                 h *= rz[H:]
@@ -143,7 +144,7 @@ class TorchStepper:
     @torch.inference_mode()
     def step(self, token: int) -> np.ndarray:
         m = self.model
-        x = m.embed.weight[token:token + 1]
+        x = m.embed.weight[token : token + 1]
         for i, w in enumerate(self.weights):
             s = self.fn(x, self.layers[i], *w)
             self.layers[i] = s

@@ -12,6 +12,7 @@ import torch
 @dataclass
 class Progress:
     """Everything needed to continue a run exactly where it stopped (JSON-able)."""
+
     step: int = 0
     epoch: int = 0
     batch_index: int = 0
@@ -21,9 +22,9 @@ class Progress:
     last_eval_step: int = 0
     train_seconds: float = 0.0
     elapsed: float = 0.0
-    loss_sum: float = 0.0   # train NLL summed over tokens since the last evaluation
+    loss_sum: float = 0.0  # train NLL summed over tokens since the last evaluation
     loss_tokens: int = 0
-    lr_scale: float = 1.0   # product of the plateau cuts (the cosine schedule multiplies it)
+    lr_scale: float = 1.0  # product of the plateau cuts (the cosine schedule multiplies it)
     history: list = field(default_factory=list)  # [(step, val_nll)] for charts after resume
 
     @classmethod
@@ -38,7 +39,8 @@ class Progress:
             v = obj[f.name]
             if f.name == "history":
                 if not isinstance(v, list) or not all(
-                        isinstance(h, (list, tuple)) and len(h) == 2 and all(_is_num(x) for x in h) for h in v):
+                    isinstance(h, (list, tuple)) and len(h) == 2 and all(_is_num(x) for x in h) for h in v
+                ):
                     raise ValueError("progress history is not a list of (step, nll) pairs")
                 out[f.name] = [tuple(h) for h in v]
             elif not _is_num(v) or (f.type == "int" and (not isinstance(v, int) or v < 0)):
@@ -85,8 +87,12 @@ def checkpoint_state(tr) -> tuple[dict[str, torch.Tensor], dict]:
     tensors["rng.cpu"] = torch.get_rng_state()
     if tr.device.type == "cuda":
         tensors["rng.cuda"] = torch.cuda.get_rng_state(tr.device)
-    meta = {"progress": asdict(tr.p), "optimizer": opt_meta,
-            "scheduler": tr.scheduler.state_dict(), "train_config": tr.cfg.to_json()}
+    meta = {
+        "progress": asdict(tr.p),
+        "optimizer": opt_meta,
+        "scheduler": tr.scheduler.state_dict(),
+        "train_config": tr.cfg.to_json(),
+    }
     return tensors, meta
 
 
@@ -95,12 +101,15 @@ def load_checkpoint_state(tr, tensors: dict[str, torch.Tensor], meta: dict) -> N
     (damaged, hand-edited, another model's) raises CheckpointError and leaves nothing half-loaded
     that matters: the caller discards the trainer."""
     from charlm_tui.core.errors import CheckpointError
+
     try:
         _load(tr, tensors, meta)
     except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as e:
         what = f"missing {e}" if isinstance(e, KeyError) else str(e).splitlines()[0][:200]
-        raise CheckpointError(f"the saved training state does not fit this run ({what}); resume is not possible, "
-                              "but its weights may still sample") from None
+        raise CheckpointError(
+            f"the saved training state does not fit this run ({what}); resume is not possible, "
+            "but its weights may still sample"
+        ) from None
 
 
 def _load(tr, tensors: dict[str, torch.Tensor], meta: dict) -> None:
@@ -142,8 +151,9 @@ def _load(tr, tensors: dict[str, torch.Tensor], meta: dict) -> None:
     hidden = [tensors[f"hidden.{i}"].to(tr.device) for i in range(2) if f"hidden.{i}" in tensors]
     if hidden and hidden[0].dim() != 3:
         hidden = []
-    if tr.dist.enabled or (hidden and hidden[0].shape[1] != tr.batches.x.shape[0] if hasattr(tr.batches, "x")
-                           else False):
+    if tr.dist.enabled or (
+        hidden and hidden[0].shape[1] != tr.batches.x.shape[0] if hasattr(tr.batches, "x") else False
+    ):
         hidden = []  # saved by rank 0 for its own streams: other ranks/world sizes restart them at zero
     tr.state = None if not hidden else (tuple(hidden) if tr.model.cell == "lstm" else hidden[0])
     torch.set_rng_state(tensors["rng.cpu"].cpu())

@@ -84,9 +84,18 @@ def evaluate(model: CharLM, data: torch.Tensor, batch_size: int, num_steps: int,
 
 
 class Trainer:
-    def __init__(self, model: CharLM, train_ids: torch.Tensor, val_ids: torch.Tensor, cfg: TrainConfig,
-                 device: torch.device | str = "cpu", callback: Callable[[TrainEvent], None] | None = None,
-                 sink: TrainSink | None = None, clock: Callable[[], float] = time.monotonic, dist: Dist = SINGLE):
+    def __init__(
+        self,
+        model: CharLM,
+        train_ids: torch.Tensor,
+        val_ids: torch.Tensor,
+        cfg: TrainConfig,
+        device: torch.device | str = "cpu",
+        callback: Callable[[TrainEvent], None] | None = None,
+        sink: TrainSink | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        dist: Dist = SINGLE,
+    ):
         self.cfg = cfg.validate()
         self.dist = dist
         self.device = torch.device(device)
@@ -94,15 +103,20 @@ class Trainer:
         self.net: torch.nn.Module = self.model  # what the training step calls: the model, or its DDP wrapper
         if dist.enabled:
             from torch.nn.parallel import DistributedDataParallel
-            self.net = DistributedDataParallel(self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+
+            self.net = DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
+            )
         self.train_ids = train_ids.to(self.device)
         self.val_ids = val_ids.to(self.device)
         check_fits(len(self.val_ids), 1, 1, "validation split")
-        self.batches = make_batches(self.train_ids, cfg.partition, cfg.batch_size, cfg.num_steps, cfg.seed,
-                                    dist.rank, dist.world)
+        self.batches = make_batches(
+            self.train_ids, cfg.partition, cfg.batch_size, cfg.num_steps, cfg.seed, dist.rank, dist.world
+        )
         self.optimizer = make_adam(self.model.parameters(), cfg.lr)
         self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            self.optimizer, mode="min", factor=cfg.lr_factor, patience=cfg.lr_patience, min_lr=cfg.min_lr)
+            self.optimizer, mode="min", factor=cfg.lr_factor, patience=cfg.lr_patience, min_lr=cfg.min_lr
+        )
         self.callback, self.sink, self.clock = callback, sink, clock
         self.stop_event = threading.Event()
         self.pause_event = threading.Event()
@@ -174,12 +188,21 @@ class Trainer:
 
     def _emit(self, kind: str, **kw) -> TrainEvent:
         best = self.p.best_nll if math.isfinite(self.p.best_nll) else None
-        ev = TrainEvent(kind=kind, step=self.p.step, epoch=round(self._epoch_float(), 4),
-                        total_steps=self._total_steps(), lr=self.lr, elapsed=self.p.elapsed,
-                        best_val_nll=best, best_val_ppl=perplexity(best) if best is not None else None,
-                        best_val_bpc=best / LN2 if best is not None else None,
-                        patience_left=self.cfg.patience - self.p.bad_evals,
-                        budget=round(self.budget_progress(), 4), time_budget=self.cfg.max_seconds, **kw)
+        ev = TrainEvent(
+            kind=kind,
+            step=self.p.step,
+            epoch=round(self._epoch_float(), 4),
+            total_steps=self._total_steps(),
+            lr=self.lr,
+            elapsed=self.p.elapsed,
+            best_val_nll=best,
+            best_val_ppl=perplexity(best) if best is not None else None,
+            best_val_bpc=best / LN2 if best is not None else None,
+            patience_left=self.cfg.patience - self.p.bad_evals,
+            budget=round(self.budget_progress(), 4),
+            time_budget=self.cfg.max_seconds,
+            **kw,
+        )
         if self.sink is not None:
             self.sink.on_event(ev)
         if self.callback is not None:
@@ -216,8 +239,9 @@ class Trainer:
     # ------------------------------------------------------------------ evaluation
     def _evaluate_and_react(self) -> None:
         res = evaluate(self.model, self.val_ids, self.cfg.batch_size * self.dist.world, self.cfg.num_steps, self.dist)
-        sums = self.dist.all_reduce(torch.tensor([self.p.loss_sum, float(self.p.loss_tokens)], dtype=torch.float64,
-                                                 device=self.device))
+        sums = self.dist.all_reduce(
+            torch.tensor([self.p.loss_sum, float(self.p.loss_tokens)], dtype=torch.float64, device=self.device)
+        )
         train_loss = float(sums[0] / sums[1]) if sums[1] > 0 else None
         self.p.loss_sum, self.p.loss_tokens = 0.0, 0
         self.p.last_eval_step = self.p.step
@@ -233,8 +257,14 @@ class Trainer:
             self.p.bad_evals += 1
         lr_before = self.lr
         self.scheduler.step(res.ppl)
-        self._emit("eval", train_loss=train_loss, val_nll=res.nll, val_ppl=res.ppl, val_bpc=res.bpc,
-                   chars_per_s=self._chars_per_s())
+        self._emit(
+            "eval",
+            train_loss=train_loss,
+            val_nll=res.nll,
+            val_ppl=res.ppl,
+            val_bpc=res.bpc,
+            chars_per_s=self._chars_per_s(),
+        )
         if improved:
             if self.sink is not None:
                 self.sink.save_best(self)
@@ -252,9 +282,12 @@ class Trainer:
     def _agree_on_stop(self) -> None:
         """Ranks stop together: a stop request or the time budget on any rank stops all of them,
         decided at evaluation steps (which every rank reaches at the same step)."""
-        local = self.stop_event.is_set() or (self.cfg.max_seconds is not None and self.p.elapsed >= self.cfg.max_seconds)
-        flags = self.dist.all_reduce(torch.tensor([1.0 if local else 0.0, self.p.elapsed], dtype=torch.float64,
-                                                  device=self.device), "max")
+        local = self.stop_event.is_set() or (
+            self.cfg.max_seconds is not None and self.p.elapsed >= self.cfg.max_seconds
+        )
+        flags = self.dist.all_reduce(
+            torch.tensor([1.0 if local else 0.0, self.p.elapsed], dtype=torch.float64, device=self.device), "max"
+        )
         self._agreed_elapsed = float(flags[1])  # the cosine schedule's clock: the same on every rank
         if flags[0].item() > 0:
             self.request_stop(self.stop_reason or "max_seconds")
@@ -298,8 +331,11 @@ class Trainer:
         pending_tokens = window_tokens = 0  # tokens in `acc` not yet drained / since the last progress event
         window_sum = 0.0
         what = "training" if self.p.step == 0 else f"resuming at step {self.p.step}:"
-        self._emit("start", message=f"{what} {self.model.num_parameters():,} parameters, "
-                                    f"{self.steps_per_epoch} steps per epoch on {self.device.type}")
+        self._emit(
+            "start",
+            message=f"{what} {self.model.num_parameters():,} parameters, "
+            f"{self.steps_per_epoch} steps per epoch on {self.device.type}",
+        )
         self._synced_stop = False
         self._agreed_elapsed = self.p.elapsed  # equal on every rank at the start (same checkpoint)
         while True:
@@ -341,9 +377,12 @@ class Trainer:
                 self._synced_stop = True
                 continue
             if emit_due:
-                self._emit("progress", train_loss=window_sum / max(1, window_tokens),
-                           chars_per_s=window_tokens / max(1e-9, now - window_t0),
-                           eta=self._eta(session_steps, self.p.elapsed - base_elapsed))
+                self._emit(
+                    "progress",
+                    train_loss=window_sum / max(1, window_tokens),
+                    chars_per_s=window_tokens / max(1e-9, now - window_t0),
+                    eta=self._eta(session_steps, self.p.elapsed - base_elapsed),
+                )
                 last_emit = window_t0 = now
                 window_sum, window_tokens = 0.0, 0
             if eval_due:
@@ -359,17 +398,24 @@ class Trainer:
                 self.model.load_state_dict(self.best_state)
                 msg = "loss became NaN/inf; stopped and kept the best weights (try a lower --lr or --clip)"
             else:
-                msg = ("loss became NaN/inf before any evaluation, so no weights are worth keeping; "
-                       "start again with a lower --lr or --clip")
+                msg = (
+                    "loss became NaN/inf before any evaluation, so no weights are worth keeping; "
+                    "start again with a lower --lr or --clip"
+                )
         else:
             if reason in FINISHED_REASONS - {StopReason.EARLY_STOP} and self.p.step > self.p.last_eval_step:
                 self._evaluate_and_react()
-            msg = {"early_stop": f"early stop: val ppl did not improve for {self.cfg.patience} evaluations",
-                   "max_steps": "reached max steps", "max_epochs": "reached max epochs",
-                   "max_seconds": "reached the time budget", "stopped": "stopped on request; state saved",
-                   "quit": "stopped: the app is quitting; state saved",
-                   "interrupt": "interrupted (Ctrl+C); state saved", "terminated": "terminated (SIGTERM); state saved",
-                   "hangup": "the terminal hung up; state saved"}.get(reason, f"stopped ({reason})")
+            msg = {
+                "early_stop": f"early stop: val ppl did not improve for {self.cfg.patience} evaluations",
+                "max_steps": "reached max steps",
+                "max_epochs": "reached max epochs",
+                "max_seconds": "reached the time budget",
+                "stopped": "stopped on request; state saved",
+                "quit": "stopped: the app is quitting; state saved",
+                "interrupt": "interrupted (Ctrl+C); state saved",
+                "terminated": "terminated (SIGTERM); state saved",
+                "hangup": "the terminal hung up; state saved",
+            }.get(reason, f"stopped ({reason})")
             if self.sink is not None:
                 self.sink.save_last(self)
         return self._emit("done", reason=reason, message=msg, chars_per_s=self._chars_per_s())

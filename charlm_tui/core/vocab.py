@@ -68,6 +68,7 @@ class Vocab:
         """A code point -> id table (all code points, numpy), for vectorised encoding of large text."""
         if self._lut is None:
             import numpy as np
+
             dtype = np.uint8 if self.size <= 256 else (np.int16 if self.size <= 32767 else np.int32)
             lut = np.full(MAX_CODEPOINT, UNK_ID, dtype=dtype)
             for ch, i in self.stoi.items():

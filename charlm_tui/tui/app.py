@@ -28,18 +28,25 @@ from charlm_tui.tui.training_actions import TrainingActions, TrainState
 
 def _lazy_screen(module: str, cls: str):
     """A screen factory that imports its module when the screen is first shown (faster first paint)."""
+
     def make():
         import importlib
+
         return getattr(importlib.import_module(f"charlm_tui.tui.screens.{module}"), cls)()
+
     return make
 
 
 class CharLMApp(CorpusActions, TrainingActions, GenerationActions, App):
     CSS_PATH = "app.tcss"
     TITLE = "charlm-tui"
-    SCREENS = {"corpus": CorpusScreen, "configure": _lazy_screen("configure", "ConfigureScreen"),
-               "train": _lazy_screen("train", "TrainScreen"), "generate": _lazy_screen("generate", "GenerateScreen"),
-               "runs": _lazy_screen("runs", "RunsScreen")}
+    SCREENS = {
+        "corpus": CorpusScreen,
+        "configure": _lazy_screen("configure", "ConfigureScreen"),
+        "train": _lazy_screen("train", "TrainScreen"),
+        "generate": _lazy_screen("generate", "GenerateScreen"),
+        "runs": _lazy_screen("runs", "RunsScreen"),
+    }
     MODES = {name: name for name in SCREENS}
     # the screen keys are one item in the footer ("12345 Screens"): five of them did not fit at 80
     # columns beside a screen's own keys; ? lists them
@@ -88,13 +95,14 @@ class CharLMApp(CorpusActions, TrainingActions, GenerationActions, App):
         self._models: dict = {}
         self._quitting = False
         self._train_done = threading.Event()
-        self.attached = None          # a Run trained by another process that the Train screen follows
+        self.attached = None  # a Run trained by another process that the Train screen follows
         self._attach_offset = 0
         self._attach_timer = None
 
     # ------------------------------------------------------------------ start-up and navigation
     def on_mount(self) -> None:
         import asyncio
+
         self.event_loop = asyncio.get_running_loop()  # for the SIGHUP handler
         self.sub_title = str(self.home)
         self.switch_mode("corpus")
@@ -108,17 +116,22 @@ class CharLMApp(CorpusActions, TrainingActions, GenerationActions, App):
 
     def get_system_commands(self, screen):
         yield from super().get_system_commands(screen)
-        for key, title in (("corpus", "Corpus"), ("configure", "Configure"), ("train", "Train"),
-                           ("generate", "Generate"), ("runs", "Runs")):
+        for key, title in (
+            ("corpus", "Corpus"),
+            ("configure", "Configure"),
+            ("train", "Train"),
+            ("generate", "Generate"),
+            ("runs", "Runs"),
+        ):
             yield SystemCommand(f"Go to {title}", f"Show the {title} screen", lambda k=key: self.switch_mode(k))
-        yield SystemCommand("Start training", "Train on the selected corpus with the configured settings",
-                            self.start_training)
+        yield SystemCommand(
+            "Start training", "Train on the selected corpus with the configured settings", self.start_training
+        )
         yield SystemCommand("Pause or resume training", "Toggle pause of the running training", self.toggle_pause)
         yield SystemCommand("Stop training", "Stop the running training and save it", self.stop_training)
         yield SystemCommand("Sample now", "Stream a short sample from the current best weights", self.sample_now)
         yield SystemCommand("Stop generation", "Stop the running text stream", self.stop_generation)
         yield SystemCommand("Help", "Keys and screens", self.action_help)
-
 
     # ------------------------------------------------------------------ runs
     # core.runs / run_store (and catalog, corpus) are imported when first needed, after the first paint
@@ -210,6 +223,7 @@ def run_app(home: Path, mouse: bool = True) -> int:
     import signal
 
     app = make_app(home)
+
     def on_hangup(*_):
         # The terminal is gone: stop training (it saves and marks the run "hangup"), then leave.
         # Textual's output thread can deadlock on a vanished terminal during shutdown, so after
@@ -221,6 +235,7 @@ def run_app(home: Path, mouse: bool = True) -> int:
                 app._train_done.wait(timeout=30)
             time.sleep(1.0)
             os._exit(0)
+
         threading.Thread(target=finish, name="hangup-exit", daemon=True).start()
         loop = getattr(app, "event_loop", None)
         if loop is not None:
@@ -234,6 +249,7 @@ def run_app(home: Path, mouse: bool = True) -> int:
         def watchdog() -> None:
             time.sleep(45)
             os._exit(143)
+
         threading.Thread(target=watchdog, name="terminate-watchdog", daemon=True).start()
         loop = getattr(app, "event_loop", None)
         if loop is not None:
@@ -248,4 +264,3 @@ def run_app(home: Path, mouse: bool = True) -> int:
     if app.job is not None:
         app._train_done.wait(timeout=30)
     return 0
-

@@ -42,6 +42,7 @@ class CorpusActions:
     @work(thread=True, exclusive=True, group="corpus", exit_on_error=False)
     def _load_corpus(self, spec: str) -> None:
         from charlm_tui.core.catalog import resolve
+
         last = [0.0]
 
         def progress(phase: str, fraction: float) -> None:
@@ -49,6 +50,7 @@ class CorpusActions:
             if now - last[0] > 0.2:
                 last[0] = now
                 self.post_message(CorpusProgress(spec, phase, fraction))
+
         try:
             corpus = resolve(spec, self.home, progress=progress)
             self.post_message(CorpusLoaded(spec, corpus))
@@ -83,11 +85,16 @@ class CorpusActions:
     @work(thread=True, exclusive=True, group="corpus-add", exit_on_error=False)
     def add_corpus(self, spec: str) -> None:
         from charlm_tui.core.catalog import add_to_user_dir
+
         self.call_from_thread(self.notify, f"Adding {spec}…")
         try:
             dest = add_to_user_dir(spec, self.home, free_name=True)
         except (CharLMError, OSError) as e:
-            msg = str(e) if isinstance(e, CharLMError) else f"{e.strerror or e}" + (f": {e.filename}" if e.filename else "")
+            msg = (
+                str(e)
+                if isinstance(e, CharLMError)
+                else f"{e.strerror or e}" + (f": {e.filename}" if e.filename else "")
+            )
             self.call_from_thread(self.notify, msg, severity="error", title="Could not add corpus")
             return
         self.call_from_thread(self._added, dest.stem)

@@ -10,7 +10,7 @@ from textual import work
 from charlm_tui.core.errors import CharLMError
 from charlm_tui.tui.messages import Generated
 
-GEN_FLUSH_S = 0.04      # generated characters are posted in batches this often
+GEN_FLUSH_S = 0.04  # generated characters are posted in batches this often
 # Stream speeds in chars/s (0: as fast as the model goes). A paced stream reads as typing and
 # leaves time to steer it: the model itself makes thousands of characters a second.
 PACES = (25, 50, 100, 200, 400, 800, 1600, 0)
@@ -61,17 +61,20 @@ class GenerationActions:
             # stopped before its first evaluation: the last weights are all there is (the w key
             # cannot reach the screen while the prompt box has the focus)
             which, path = "last", run.path / "last.safetensors"
-            self.call_from_thread(self.notify, f"{run_id} has no evaluated weights yet: sampling from its "
-                                  "last weights.", title="Generate")
+            self.call_from_thread(
+                self.notify, f"{run_id} has no evaluated weights yet: sampling from its last weights.", title="Generate"
+            )
         key = (run_id, which, path.stat().st_mtime_ns if path.exists() else 0)
         if key not in self._models:
             self._models = {key: run.load_model(which)}  # keep one model in memory
         return self._models[key]
 
     @work(thread=True, exclusive=True, group="generate", exit_on_error=False)
-    def _gen_worker(self, stream_id: int, run_id: str, which: str, prompt: str, length: int,
-                    stop: threading.Event) -> None:
+    def _gen_worker(
+        self, stream_id: int, run_id: str, which: str, prompt: str, length: int, stop: threading.Event
+    ) -> None:
         from charlm_tui.core.sampling import check_prompt, generate
+
         try:
             check_prompt(prompt)
             model, vocab = self._load_for_generation(run_id, which)
@@ -107,8 +110,7 @@ class GenerationActions:
         screen.stream_started(prompt, unknown)
         if count:
             chars = " ".join(repr(c) for c in sorted(unknown))
-            self.notify(f"{count} prompt character(s) the model never saw were replaced: {chars}",
-                        severity="warning")
+            self.notify(f"{count} prompt character(s) the model never saw were replaced: {chars}", severity="warning")
 
     def on_generated(self, msg: Generated) -> None:
         if msg.stream_id != self._stream_id:

@@ -20,6 +20,7 @@ class TrainFailed(Message):
 @dataclass
 class Generated(Message):
     """A batch of generated characters with the probability the model gave each."""
+
     stream_id: int
     chars: list  # [(char, prob)]
     done: bool = False

@@ -21,6 +21,7 @@ UI_EVENT_INTERVAL_S = 0.5  # progress events from a training run in the app (the
 @dataclass
 class TrainState:
     """What the Train screen shows; kept by the app so it survives screen switches."""
+
     run_id: str | None = None
     title: str = ""
     state: str = "idle"
@@ -62,8 +63,7 @@ class TrainingActions:
             return
         holder = self._trained_elsewhere(run_id)
         if holder is not None:  # the lock would refuse: follow it instead of flashing an empty Train screen
-            self.notify(f"{run_id} is training in another process ({holder}); watching it instead.",
-                        title="Resume")
+            self.notify(f"{run_id} is training in another process ({holder}); watching it instead.", title="Resume")
             self.attach(run_id)
             return
         self._detach_view()
@@ -77,6 +77,7 @@ class TrainingActions:
 
     def _trained_elsewhere(self, run_id: str) -> str | None:
         from charlm_tui.core.runs import open_run
+
         try:
             holder = open_run(self.home, run_id).lock_holder()
         except CharLMError:
@@ -100,17 +101,18 @@ class TrainingActions:
 
     def _train(self, resume_id: str | None) -> None:
         from charlm_tui.core.jobs import another_round, new_job, resume_job
+
         post = lambda ev: self.post_message(TrainUpdate(ev))  # noqa: E731
         try:
             if resume_id is None:
-                cfg = replace(self.train_config, event_interval=max(self.train_config.event_interval,
-                                                                          UI_EVENT_INTERVAL_S))
+                cfg = replace(
+                    self.train_config, event_interval=max(self.train_config.event_interval, UI_EVENT_INTERVAL_S)
+                )
                 job = new_job(self.home, self.corpus_spec, self.model_kw, cfg, corpus=self.corpus, callback=post)
             else:
                 # a run that ended at a limit gets another round of it; an unfinished one just goes on
                 extra, why = another_round(self.home, resume_id)
-                job = resume_job(self.home, resume_id, {**extra, "event_interval": UI_EVENT_INTERVAL_S},
-                                 callback=post)
+                job = resume_job(self.home, resume_id, {**extra, "event_interval": UI_EVENT_INTERVAL_S}, callback=post)
                 if why:
                     self.call_from_thread(self.notify, f"Resuming {resume_id}: {why}.", title="Resume")
         except CharLMError as e:
@@ -153,8 +155,10 @@ class TrainingActions:
             if job is not None:
                 st.run_id = job.run.id
                 m = job.trainer.model.config
-                st.title = (f"{job.run.id}   {job.corpus.name}   {m.cell} {m.num_layers}x{m.hidden_size}   "
-                            f"{job.trainer.model.num_parameters():,} params")
+                st.title = (
+                    f"{job.run.id}   {job.corpus.name}   {m.cell} {m.num_layers}x{m.hidden_size}   "
+                    f"{job.trainer.model.num_parameters():,} params"
+                )
             lines.append(ev.message)
         elif ev.kind == "progress":
             st.chars_per_s = ev.chars_per_s
@@ -179,7 +183,9 @@ class TrainingActions:
         elif ev.kind == "done":
             st.state = status_for(ev.reason).value  # as the run's status.json says (an error is failed too)
             lines.append(ev.message)
-            self.notify(ev.message, title="Training", severity="error" if st.state == RunStatus.FAILED else "information")
+            self.notify(
+                ev.message, title="Training", severity="error" if st.state == RunStatus.FAILED else "information"
+            )
         st.log.extend(lines)
         screen = self.get_screen("train")
         if screen.is_mounted and self.screen is screen:  # hidden screens are redrawn when shown again
@@ -193,7 +199,13 @@ class TrainingActions:
         if at_once or wait <= 0:
             self._draw_charts()
         elif self._chart_timer is None:
-            self._chart_timer = self.set_timer(wait, self._draw_charts)
+            self._chart_timer = timer = self.set_timer(wait, lambda: self._chart_due(timer))
+
+    def _chart_due(self, timer) -> None:
+        """A scheduled redraw, unless a redraw made since then already drew it (a timer that had fired
+        when a redraw stopped it still calls back)."""
+        if timer is self._chart_timer:
+            self._draw_charts()
 
     def _draw_charts(self) -> None:
         if self._chart_timer is not None:
@@ -223,8 +235,10 @@ class TrainingActions:
         st = self.train_state
         st.run_id = run.id
         cfg = run.config.get("model", {}) if (run.path / "config.json").exists() else {}
-        st.title = (f"{run.id}   (watching another process)   {cfg.get('cell', '?')} "
-                    f"{cfg.get('num_layers', '?')}x{cfg.get('hidden_size', '?')}")
+        st.title = (
+            f"{run.id}   (watching another process)   {cfg.get('cell', '?')} "
+            f"{cfg.get('num_layers', '?')}x{cfg.get('hidden_size', '?')}"
+        )
         self._poll_attached()
         self._attach_timer = self.set_interval(0.5, self._poll_attached)
         self.switch_mode("train")
@@ -237,6 +251,7 @@ class TrainingActions:
     def _poll_attached(self) -> None:
         from charlm_tui.core.config import TrainEvent
         from charlm_tui.core.run_store import run_info
+
         run = self.attached
         if run is None:
             return
@@ -246,10 +261,19 @@ class TrainingActions:
         for m in records:
             if m.get("val_nll") is None:
                 continue
-            self.on_train_update(TrainUpdate(TrainEvent.from_metrics(
-                m, total_steps=status.get("total_steps"), best_val_nll=status.get("best_val_nll"),
-                best_val_ppl=status.get("best_val_ppl"), best_val_bpc=status.get("best_val_bpc"),
-                budget=status.get("budget"), time_budget=status.get("time_budget"))))
+            self.on_train_update(
+                TrainUpdate(
+                    TrainEvent.from_metrics(
+                        m,
+                        total_steps=status.get("total_steps"),
+                        best_val_nll=status.get("best_val_nll"),
+                        best_val_ppl=status.get("best_val_ppl"),
+                        best_val_bpc=status.get("best_val_bpc"),
+                        budget=status.get("budget"),
+                        time_budget=status.get("time_budget"),
+                    )
+                )
+            )
             if m.get("train_loss") is not None:
                 self.train_state.train_x.append(m["step"])
                 self.train_state.train_y.append(m["train_loss"])
@@ -307,6 +331,7 @@ class TrainingActions:
     def _sample_now_worker(self, job) -> None:
         from charlm_tui.core.model import CharLM
         from charlm_tui.core.sampling import SamplingControl, generate
+
         trainer = job.trainer
         state = trainer.best_state or {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
         model = CharLM.from_config(trainer.model.config)
@@ -322,6 +347,7 @@ class TrainingActions:
     @work(thread=True, exclusive=True, group="sample-now", exit_on_error=False)
     def _sample_attached_worker(self, run_id: str) -> None:
         from charlm_tui.core.sampling import SamplingControl, generate
+
         try:
             model, vocab = self._load_for_generation(run_id, "best")
         except CharLMError as e:

@@ -5,8 +5,24 @@ import pytest
 
 from tests.conftest import cli
 
-TINY = ["--embed-dim", "8", "--hidden-size", "16", "--num-layers", "1", "--batch-size", "4", "--num-steps", "10",
-        "--eval-every", "5", "--max-steps", "10", "--seed", "1"]
+TINY = [
+    "--embed-dim",
+    "8",
+    "--hidden-size",
+    "16",
+    "--num-layers",
+    "1",
+    "--batch-size",
+    "4",
+    "--num-steps",
+    "10",
+    "--eval-every",
+    "5",
+    "--max-steps",
+    "10",
+    "--seed",
+    "1",
+]
 
 
 def train_json(tiny_file, home):
@@ -56,8 +72,12 @@ def test_train_json_sample_eval_runs(tiny_file, home):
 
 
 def test_bad_arguments_are_one_line_exit_2():
-    for args in (["train", "x", "--batch-size", "0"], ["train", "x", "--cell", "transformer"], ["nope"],
-                 ["train", "x", "--lr", "fast"]):
+    for args in (
+        ["train", "x", "--batch-size", "0"],
+        ["train", "x", "--cell", "transformer"],
+        ["nope"],
+        ["train", "x", "--lr", "fast"],
+    ):
         r = cli(*args)
         assert r.returncode == 2, args
         assert len(r.stderr.strip().splitlines()) == 1 and "error:" in r.stderr, r.stderr
@@ -73,8 +93,7 @@ def test_user_errors_are_one_line_exit_1(tmp_path, home):
     (tmp_path / "one.txt").write_text("zzzz")
     cases.append((["train", str(tmp_path / "one.txt")], "only one distinct character"))
     (tmp_path / "a-file").write_text("not a folder")  # an unusable data dir: an OSError, not a traceback
-    cases.append((["train", "python-docs", "--home", str(tmp_path / "a-file"), "--max-steps", "2"],
-                  "Not a directory"))
+    cases.append((["train", "python-docs", "--home", str(tmp_path / "a-file"), "--max-steps", "2"], "Not a directory"))
     for args, msg in cases:
         r = cli(*args)
         assert r.returncode == 1, (args, r.stderr)
@@ -101,8 +120,20 @@ def test_corpora_add_then_train_by_name(tiny_file, home):
 
 
 def test_cosine_schedule_from_the_command_line(tiny_file, home):
-    r = cli("train", str(tiny_file), "--home", str(home), "--json", *TINY, "--lr", "0.01",
-            "--lr-schedule", "cosine", "--warmup-steps", "2")
+    r = cli(
+        "train",
+        str(tiny_file),
+        "--home",
+        str(home),
+        "--json",
+        *TINY,
+        "--lr",
+        "0.01",
+        "--lr-schedule",
+        "cosine",
+        "--warmup-steps",
+        "2",
+    )
     assert r.returncode == 0, r.stderr
     lines = [json.loads(x) for x in r.stdout.splitlines()]
     lrs = [x["lr"] for x in lines if x["event"] == "eval"]
@@ -116,8 +147,25 @@ def test_cosine_schedule_from_the_command_line(tiny_file, home):
 
 
 def test_preset_from_the_command_line_and_options_override_it(tiny_file, home):
-    r = cli("train", str(tiny_file), "--home", str(home), "--json", "--preset", "quick", "--hidden-size", "24",
-            "--batch-size", "4", "--num-steps", "10", "--max-steps", "3", "--eval-every", "3")
+    r = cli(
+        "train",
+        str(tiny_file),
+        "--home",
+        str(home),
+        "--json",
+        "--preset",
+        "quick",
+        "--hidden-size",
+        "24",
+        "--batch-size",
+        "4",
+        "--num-steps",
+        "10",
+        "--max-steps",
+        "3",
+        "--eval-every",
+        "3",
+    )
     assert r.returncode == 0, r.stderr
     cfg = json.loads(next((home / "runs").iterdir()).joinpath("config.json").read_text())
     assert cfg["model"]["embed_dim"] == 32 and cfg["model"]["hidden_size"] == 24  # preset, then the option
@@ -139,10 +187,14 @@ def test_runs_compare_ranks_runs_and_shows_what_differs(home):
         "run-b   4.482  2.164    3.0     205        256",
         "run-a   5.474  2.453    2.0     205        128",
     ]
-    rows = [json.loads(line) for line in cli("runs", "compare", "run-a", "run-b", "--json", "--home",
-                                             str(home)).stdout.splitlines()]
-    assert [(x["id"], x["best_val_nll"], x["settings"]["hidden"]) for x in rows] == [("run-b", 1.5, 256),
-                                                                                     ("run-a", 1.7, 128)]
+    rows = [
+        json.loads(line)
+        for line in cli("runs", "compare", "run-a", "run-b", "--json", "--home", str(home)).stdout.splitlines()
+    ]
+    assert [(x["id"], x["best_val_nll"], x["settings"]["hidden"]) for x in rows] == [
+        ("run-b", 1.5, 256),
+        ("run-a", 1.7, 128),
+    ]
     r = cli("runs", "compare", "run-a", "--home", str(home))
     assert r.returncode == 1 and "compare 2 to 4 runs at a time, not 1" in r.stderr
 
@@ -167,8 +219,12 @@ def test_resume_latest_detached_is_resolved_once_by_the_parent(home, tiny_file, 
 
     ids = []
     for seed in (1, 2):
-        job = new_job(home, str(tiny_file), {"cell": "gru", "embed_dim": 4, "hidden_size": 8, "num_layers": 1},
-                      TrainConfig(batch_size=4, num_steps=8, eval_every=5, max_steps=5, seed=seed))
+        job = new_job(
+            home,
+            str(tiny_file),
+            {"cell": "gru", "embed_dim": 4, "hidden_size": 8, "num_layers": 1},
+            TrainConfig(batch_size=4, num_steps=8, eval_every=5, max_steps=5, seed=seed),
+        )
         job.start()
         ids.append(job.run.id)
     seen = {}
@@ -182,10 +238,12 @@ def test_resume_latest_detached_is_resolved_once_by_the_parent(home, tiny_file, 
     def popen(argv, **kw):
         seen["argv"] = argv
         return Exited()
+
     with monkeypatch.context() as m, pytest.raises(CharLMError):
         m.setattr(remote.subprocess, "Popen", popen)
         remote.detach_train(["--resume", "latest", "--detach"], home, None, "latest", wait_s=2)
     from charlm_tui.core.runs import open_run
+
     latest = open_run(home, "latest").id
     other = next(i for i in ids if i != latest)
     argv = seen["argv"]

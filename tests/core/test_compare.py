@@ -11,13 +11,33 @@ def make_run(home, run_id, hidden, lr, evals, corpus="python-docs", world=1, sta
     """A run folder as training leaves it; ``evals``: (step, elapsed seconds, val NLL)."""
     d = home / "runs" / run_id
     d.mkdir(parents=True)
-    (d / "config.json").write_text(json.dumps({
-        "created": "2026-01-02T03:04:05+0000", "format_version": 1, "world_size": world,
-        "model": {"vocab_size": 6, "cell": "lstm", "embed_dim": 8, "hidden_size": hidden, "num_layers": 2,
-                  "dropout": 0.1},
-        "train": {"batch_size": 32, "num_steps": 64, "lr": lr, "lr_schedule": "cosine", "clip": 1.0,
-                  "partition": "sequential", "seed": 1337},
-        "corpus": {"name": corpus}}))
+    (d / "config.json").write_text(
+        json.dumps(
+            {
+                "created": "2026-01-02T03:04:05+0000",
+                "format_version": 1,
+                "world_size": world,
+                "model": {
+                    "vocab_size": 6,
+                    "cell": "lstm",
+                    "embed_dim": 8,
+                    "hidden_size": hidden,
+                    "num_layers": 2,
+                    "dropout": 0.1,
+                },
+                "train": {
+                    "batch_size": 32,
+                    "num_steps": 64,
+                    "lr": lr,
+                    "lr_schedule": "cosine",
+                    "clip": 1.0,
+                    "partition": "sequential",
+                    "seed": 1337,
+                },
+                "corpus": {"name": corpus},
+            }
+        )
+    )
     with open(d / "metrics.jsonl", "w") as f:
         for step, elapsed, nll in evals:
             f.write(json.dumps({"step": step, "elapsed": elapsed, "train_loss": nll + 0.1, "val_nll": nll}) + "\n")

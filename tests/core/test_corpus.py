@@ -81,12 +81,15 @@ def test_multibyte_chars_split_across_chunks(tmp_path, home, monkeypatch):
     assert c.vocab.decode(c.ids.tolist()) == text
 
 
-@pytest.mark.parametrize("data,msg", [
-    (b"", "is empty"),
-    (b"aaaaaaa", r"only one distinct character \('a'\)"),
-    (b"good text\xff\xfe more", r"not valid UTF-8 \(bad byte 0xff at offset 9\); pass --encoding"),
-    (b"PK\x03\x04\x00\x00binary", r"looks binary \(NUL byte at offset 4\)"),
-])
+@pytest.mark.parametrize(
+    "data,msg",
+    [
+        (b"", "is empty"),
+        (b"aaaaaaa", r"only one distinct character \('a'\)"),
+        (b"good text\xff\xfe more", r"not valid UTF-8 \(bad byte 0xff at offset 9\); pass --encoding"),
+        (b"PK\x03\x04\x00\x00binary", r"looks binary \(NUL byte at offset 4\)"),
+    ],
+)
 def test_bad_files_say_what_is_wrong(tmp_path, home, monkeypatch, data, msg):
     monkeypatch.setattr(corpus_mod, "CHUNK_BYTES", 4)  # offsets stay exact across chunks
     p = tmp_path / "bad.txt"
@@ -116,6 +119,7 @@ def test_permission_denied(tmp_path, home, monkeypatch):
 def test_corpus_too_small_for_one_batch_says_how_small(tmp_path, home):
     from charlm_tui.core.jobs import new_job
     from charlm_tui.core.training import TrainConfig
+
     p = tmp_path / "small.txt"
     p.write_text("abcdefghij" * 10)
     with pytest.raises(ConfigError, match=r"training split has 90 characters.*needs at least 2,049"):
@@ -139,7 +143,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.end_headers()
         elif self.path == "/big":
             self.send_response(200)
-            self.send_header("Content-Length", str(10 ** 9))
+            self.send_header("Content-Length", str(10**9))
             self.end_headers()
         elif self.path == "/trickle":
             self.send_response(200)
@@ -226,6 +230,7 @@ def test_urls_are_cached_by_url_not_by_file_name(server, home):
 
 def test_stale_partial_download_is_removed_at_next_listing(home):
     from charlm_tui.core.catalog import list_catalog
+
     folder = home / "corpora"
     folder.mkdir(parents=True)
     stale = folder / ".big.txt.tmp-999999999-abcdef"  # its writer (a pid that cannot exist) was killed

@@ -19,8 +19,22 @@ def test_sigkill_at_random_moments_never_loses_the_run(home, tiny_file):
     rng = random.Random(1234)
     run_id = None
     killed = 0
-    base = [sys.executable, "-m", "charlm_tui", "train", "--home", str(home), "--max-steps", "1000000",
-            "--eval-every", "2", "--batch-size", "4", "--num-steps", "16"]
+    base = [
+        sys.executable,
+        "-m",
+        "charlm_tui",
+        "train",
+        "--home",
+        str(home),
+        "--max-steps",
+        "1000000",
+        "--eval-every",
+        "2",
+        "--batch-size",
+        "4",
+        "--num-steps",
+        "16",
+    ]
     while killed < KILLS:
         if run_id is None:
             cmd = base + [str(tiny_file), "--hidden-size", "96", "--embed-dim", "16"]
@@ -46,8 +60,12 @@ def test_sigkill_at_random_moments_never_loses_the_run(home, tiny_file):
             assert run_id is None, "last state disappeared after it had been written"
     # a final resume that runs to completion
     steps_before = open_run(home, run_id).status()["steps"]
-    r = subprocess.run(base[:-6] + ["--resume", run_id, "--max-steps", str(steps_before + 6), "--eval-every", "2"],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        base[:-6] + ["--resume", run_id, "--max-steps", str(steps_before + 6), "--eval-every", "2"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     st = open_run(home, run_id).status()
     assert st["status"] == "finished" and st["steps"] >= steps_before

@@ -8,16 +8,26 @@ from charlm_tui.core.lifecycle import TERMINAL_STATUSES, RunStatus, StopReason, 
 
 def test_every_reason_maps_to_one_status():
     assert {r.value: status_for(r).value for r in StopReason} == {
-        "max_steps": "finished", "max_epochs": "finished", "max_seconds": "finished", "early_stop": "finished",
-        "nan": "failed", "error": "failed",
-        "stopped": "stopped", "quit": "stopped", "hangup": "stopped", "terminated": "stopped",
-        "interrupt": "stopped"}
+        "max_steps": "finished",
+        "max_epochs": "finished",
+        "max_seconds": "finished",
+        "early_stop": "finished",
+        "nan": "failed",
+        "error": "failed",
+        "stopped": "stopped",
+        "quit": "stopped",
+        "hangup": "stopped",
+        "terminated": "stopped",
+        "interrupt": "stopped",
+    }
     assert status_for("something new") == "stopped" and status_for(None) == "stopped"
 
 
 def test_values_stay_the_strings_the_files_hold():
-    assert json.dumps({"status": RunStatus.STALLED, "reason": StopReason.HANGUP}) == \
-        '{"status": "stalled", "reason": "hangup"}'
+    assert (
+        json.dumps({"status": RunStatus.STALLED, "reason": StopReason.HANGUP})
+        == '{"status": "stalled", "reason": "hangup"}'
+    )
     assert f"{RunStatus.FAILED:<8}|" == "failed  |" and str(StopReason.NAN) == "nan"
     assert "finished" in TERMINAL_STATUSES and "running" not in TERMINAL_STATUSES
 

@@ -54,6 +54,7 @@ def test_bad_config_is_refused_with_reason():
 
 def test_locked_dropout_shares_one_mask_across_time_and_is_off_in_eval():
     from charlm_tui.core.model import LockedDropout
+
     torch.manual_seed(0)
     d = LockedDropout(0.5)
     x = torch.ones(3, 7, 10)

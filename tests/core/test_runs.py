@@ -27,8 +27,9 @@ def test_run_folder_round_trip(home, tiny_file):
     job, final = train_run(home, tiny_file, 10)
     p = job.run.path
     assert p.parent == home / "runs"
-    assert {"config.json", "vocab.json", "metrics.jsonl", "status.json", "best.safetensors",
-            "last.safetensors"} <= {f.name for f in p.iterdir()}
+    assert {"config.json", "vocab.json", "metrics.jsonl", "status.json", "best.safetensors", "last.safetensors"} <= {
+        f.name for f in p.iterdir()
+    }
     assert not (p / "lock").exists()
     run = open_run(home, job.run.id)
     cfg = run.config
@@ -77,7 +78,7 @@ def test_one_writer_lock_and_stale_lock(home, tiny_file):
         other.acquire_lock()
     run.release_lock()
     # a lock left by a dead process is taken over
-    (run.path / "lock").write_text(json.dumps({"pid": 2 ** 22 + 12345, "host": os.uname().nodename}))
+    (run.path / "lock").write_text(json.dumps({"pid": 2**22 + 12345, "host": os.uname().nodename}))
     other.acquire_lock()
     other.release_lock()
 
@@ -113,11 +114,14 @@ def test_pickle_checkpoint_is_refused_without_running_it(home, tiny_file, tmp_pa
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("content,msg", [
-    (b"", "empty or truncated"),
-    (b"\x05\x00", "empty or truncated"),
-    (b"garbage!" * 100, "garbage header|not a safetensors"),
-])
+@pytest.mark.parametrize(
+    "content,msg",
+    [
+        (b"", "empty or truncated"),
+        (b"\x05\x00", "empty or truncated"),
+        (b"garbage!" * 100, "garbage header|not a safetensors"),
+    ],
+)
 def test_broken_checkpoints_give_clear_errors(home, tiny_file, content, msg):
     job, _ = train_run(home, tiny_file, 5)
     (job.run.path / "last.safetensors").write_bytes(content)
@@ -135,6 +139,7 @@ def test_truncated_tensor_data_and_foreign_and_future_files(home, tiny_file):
     with pytest.raises(CheckpointError, match="corrupt or truncated"):
         open_run(home, job.run.id).load_model("best")
     from safetensors.torch import save
+
     best.write_bytes(save({"w": torch.zeros(2)}, metadata={"format": "someone-else"}))
     with pytest.raises(CheckpointError, match="foreign"):
         open_run(home, job.run.id).load_model("best")
@@ -171,6 +176,7 @@ def test_checkpoint_header_round_trip(tmp_path):
 
 def test_resume_refuses_to_change_the_batch_geometry(home, tiny_file):
     from charlm_tui.core.errors import ConfigError
+
     job, _ = train_run(home, tiny_file, 5)
     with pytest.raises(ConfigError, match="batch_size cannot change when resuming: the global batch"):
         resume_job(home, job.run.id, {"batch_size": 8, "max_steps": 10})
@@ -179,12 +185,14 @@ def test_resume_refuses_to_change_the_batch_geometry(home, tiny_file):
 
 def test_recent_corpus_specs_newest_first(home, tiny_file):
     from charlm_tui.core.run_store import recent_corpus_specs
+
     train_run(home, tiny_file, 5)
     assert recent_corpus_specs(home) == [str(tiny_file)]
 
 
 def test_a_running_run_without_heartbeat_is_stalled_and_a_dead_one_interrupted(home, tiny_file):
     import time as _time
+
     job, _ = train_run(home, tiny_file, 5)
     run = open_run(home, job.run.id)
     run.acquire_lock()  # held by this (live) process
@@ -201,7 +209,8 @@ def test_a_running_run_without_heartbeat_is_stalled_and_a_dead_one_interrupted(h
 
 def test_control_file_pauses_resumes_and_stops_a_trainer(home, tiny_file):
     import threading
-    cfg = TrainConfig(batch_size=4, num_steps=10, eval_every=1000, max_steps=10 ** 9, event_interval=0.05)
+
+    cfg = TrainConfig(batch_size=4, num_steps=10, eval_every=1000, max_steps=10**9, event_interval=0.05)
     job = new_job(home, str(tiny_file), MODEL, cfg)
     t = threading.Thread(target=job.start)
     t.start()
@@ -219,6 +228,7 @@ def test_control_file_pauses_resumes_and_stops_a_trainer(home, tiny_file):
 
 def _time_sleep(s):
     import time as _time
+
     _time.sleep(s)
 
 
@@ -229,8 +239,17 @@ def test_resume_of_a_cosine_run_matches_an_uninterrupted_one(home, tiny_file):
     def stop_at_10(ev):
         if ev.kind == "eval" and ev.step == 10:
             holder["job"].trainer.request_stop("stopped")
-    cfg = TrainConfig(batch_size=4, num_steps=10, eval_every=5, max_steps=20, event_interval=1e9, seed=3,
-                      lr_schedule="cosine", warmup_steps=3)
+
+    cfg = TrainConfig(
+        batch_size=4,
+        num_steps=10,
+        eval_every=5,
+        max_steps=20,
+        event_interval=1e9,
+        seed=3,
+        lr_schedule="cosine",
+        warmup_steps=3,
+    )
     holder["job"] = half = new_job(home, str(tiny_file), MODEL, cfg, callback=stop_at_10)
     assert half.start().step == 10
     resumed = resume_job(home, half.run.id, {})
@@ -247,6 +266,7 @@ def test_resume_of_a_cosine_run_matches_an_uninterrupted_one(home, tiny_file):
 def test_status_text_names_the_reason_only_where_it_adds_something():
     def info(status, reason):
         return RunInfo("r", "c", "lstm", "1x8", 1, None, None, status, reason, "", "")
+
     assert info("stopped", "stopped").status_text == "stopped"
     assert info("finished", "max_seconds").status_text == "finished (max_seconds)"
     assert info("running", None).status_text == "running"

@@ -62,8 +62,9 @@ def test_train_loss_is_averaged_per_token_across_uneven_batches():
     # lr so small the weights do not move: the reported loss must equal the hand-computed
     # per-token mean over 3 batches of 10, 10 and 3 steps (not the mean of the 3 batch means)
     events = []
-    cfg = TrainConfig(batch_size=2, num_steps=10, lr=1e-30, eval_every=3, max_steps=3, event_interval=1e9,
-                      val_fraction=0.5)
+    cfg = TrainConfig(
+        batch_size=2, num_steps=10, lr=1e-30, eval_every=3, max_steps=3, event_interval=1e9, val_fraction=0.5
+    )
     tr, c = make(cfg, text=TEXT[:94], events=events)
     ref = CharLM.from_config(tr.model.config)
     ref.load_state_dict(tr.model.state_dict())
@@ -101,7 +102,7 @@ def test_clip_bounds_gradient_norm():
     cfg = TrainConfig(batch_size=4, num_steps=8, clip=0.01, max_steps=1)
     tr, _ = make(cfg)
     tr._train_step(torch.zeros((), dtype=torch.float64))
-    norm = torch.sqrt(sum((p.grad ** 2).sum() for p in tr.model.parameters() if p.grad is not None))
+    norm = torch.sqrt(sum((p.grad**2).sum() for p in tr.model.parameters() if p.grad is not None))
     assert norm.item() <= 0.01 * (1 + 1e-4)
 
 
@@ -109,8 +110,17 @@ def test_early_stopping_and_lr_plateau_react_as_configured(monkeypatch):
     script = iter([2.0, 1.5, 1.6, 1.7, 1.8, 1.9])
     monkeypatch.setattr(training, "evaluate", lambda *a, **k: training.EvalResult(next(script), 100))
     events = []
-    cfg = TrainConfig(batch_size=2, num_steps=5, eval_every=2, patience=3, lr_patience=1, lr_factor=0.5,
-                      lr=0.01, max_steps=1000, event_interval=1e9)
+    cfg = TrainConfig(
+        batch_size=2,
+        num_steps=5,
+        eval_every=2,
+        patience=3,
+        lr_patience=1,
+        lr_factor=0.5,
+        lr=0.01,
+        max_steps=1000,
+        event_interval=1e9,
+    )
     tr, _ = make(cfg, events=events)
     final = tr.run()
     evals = [e for e in events if e.kind == "eval"]
@@ -133,6 +143,7 @@ def test_stop_is_honoured_within_one_step():
         events.append(ev)
         if ev.kind == "progress" and ev.step == 3:
             tr.request_stop()
+
     tr.callback = cb
     final = tr.run()
     assert final.reason == "stopped" and final.step == 3
@@ -148,6 +159,7 @@ def test_pause_then_resume():
         if ev.kind == "progress" and ev.step == 2:
             tr.pause()
             threading.Timer(0.2, tr.resume).start()
+
     tr.callback = cb
     final = tr.run()
     kinds = [(e.kind, e.step) for e in events if e.kind in ("paused", "resumed")]
@@ -165,6 +177,7 @@ def test_nan_loss_stops_with_reason_and_keeps_best_weights():
         if ev.kind == "progress" and ev.step == 5:
             with torch.no_grad():
                 tr.model.head.bias.fill_(float("nan"))
+
     tr.callback = cb
     final = tr.run()
     assert final.reason == "nan" and "NaN" in final.message
@@ -180,6 +193,7 @@ def test_seeded_runs_are_reproducible():
         tr, _ = make(cfg, dropout=0.3, layers=2, events=ev)
         tr.run()
         return [(e.train_loss, e.val_nll) for e in ev if e.kind == "eval"]
+
     a, b = losses(), losses()
     assert len(a) == 3 and a == b
 
@@ -194,8 +208,9 @@ def test_progress_events_are_throttled_evals_are_not():
 
 
 def test_tiny_model_overfits_tiny_repeated_text():
-    cfg = TrainConfig(batch_size=8, num_steps=24, lr=1e-2, eval_every=50, max_steps=300, patience=100,
-                      event_interval=1e9)
+    cfg = TrainConfig(
+        batch_size=8, num_steps=24, lr=1e-2, eval_every=50, max_steps=300, patience=100, event_interval=1e9
+    )
     tr, _ = make(cfg, hidden=64, cell="lstm", text="hello world\n" * 300)
     final = tr.run()
     assert final.best_val_ppl < 1.05
@@ -205,8 +220,19 @@ def test_cosine_schedule_warms_up_decays_to_the_budget_and_keeps_plateau_cuts(mo
     script = iter([2.0, 1.5, 1.4, 1.45, 1.46, 1.3, 1.2, 1.1, 1.0, 0.9])
     monkeypatch.setattr(training, "evaluate", lambda *a, **k: training.EvalResult(next(script), 100))
     events = []
-    cfg = TrainConfig(batch_size=2, num_steps=5, eval_every=2, patience=10, lr_patience=1, lr_factor=0.5,
-                      lr=0.01, max_steps=20, event_interval=1e9, lr_schedule="cosine", warmup_steps=4)
+    cfg = TrainConfig(
+        batch_size=2,
+        num_steps=5,
+        eval_every=2,
+        patience=10,
+        lr_patience=1,
+        lr_factor=0.5,
+        lr=0.01,
+        max_steps=20,
+        event_interval=1e9,
+        lr_schedule="cosine",
+        warmup_steps=4,
+    )
     tr, _ = make(cfg, events=events)
     final = tr.run()
 

@@ -7,8 +7,27 @@ import sys
 
 import pytest
 
-ARGS = ["--embed-dim", "8", "--hidden-size", "16", "--num-layers", "2", "--dropout", "0", "--num-steps", "10",
-        "--eval-every", "5", "--max-steps", "15", "--seed", "3", "--device", "cpu", "--json"]
+ARGS = [
+    "--embed-dim",
+    "8",
+    "--hidden-size",
+    "16",
+    "--num-layers",
+    "2",
+    "--dropout",
+    "0",
+    "--num-steps",
+    "10",
+    "--eval-every",
+    "5",
+    "--max-steps",
+    "15",
+    "--seed",
+    "3",
+    "--device",
+    "cpu",
+    "--json",
+]
 
 
 def evals(stdout: str) -> tuple[list[dict], dict]:
@@ -17,15 +36,43 @@ def evals(stdout: str) -> tuple[list[dict], dict]:
 
 
 def torchrun(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                           "-m", "charlm_tui", *args], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            "-m",
+            "charlm_tui",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.mark.parametrize("partition,schedule", [("sequential", "plateau"), ("random", "cosine")])
 def test_two_ranks_match_one_process_with_the_same_global_batch(tmp_path, tiny_file, partition, schedule):
     args = ["--partition", partition, "--lr-schedule", schedule, "--warmup-steps", "3", *ARGS]
-    single = subprocess.run([sys.executable, "-m", "charlm_tui", "train", str(tiny_file), "--home", str(tmp_path / "a"),
-                             "--batch-size", "4", *args], capture_output=True, text=True, timeout=240)
+    single = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "charlm_tui",
+            "train",
+            str(tiny_file),
+            "--home",
+            str(tmp_path / "a"),
+            "--batch-size",
+            "4",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert single.returncode == 0, single.stderr
     ddp = torchrun("train", str(tiny_file), "--home", str(tmp_path / "b"), "--batch-size", "2", *args)
     assert ddp.returncode == 0, ddp.stderr[-3000:] + "\nstdout (was the work done?):\n" + ddp.stdout[-1500:]
@@ -41,9 +88,24 @@ def test_two_ranks_match_one_process_with_the_same_global_batch(tmp_path, tiny_f
     assert cfg["world_size"] == 2 and cfg["train"]["batch_size"] == 2
     if partition == "sequential":
         # resume with another world size: one process takes the whole global batch of 4
-        r = subprocess.run([sys.executable, "-m", "charlm_tui", "train", "--resume", d_sum["run_id"], "--home",
-                            str(tmp_path / "b"), "--max-steps", "20", "--json"], capture_output=True, text=True,
-                           timeout=240)
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "charlm_tui",
+                "train",
+                "--resume",
+                d_sum["run_id"],
+                "--home",
+                str(tmp_path / "b"),
+                "--max-steps",
+                "20",
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
         assert r.returncode == 0, r.stderr
         assert evals(r.stdout)[1]["steps"] == 20
         cfg = json.loads((runs[0] / "config.json").read_text())

@@ -14,19 +14,19 @@ def test_train_generate_quit_in_tmux(tmp_path):
     home, exit_file = tmp_path / "home", tmp_path / "exit-code"
     T.start(f"CHARLM_TUI_HOME={home} {exe}; echo $? > {exit_file}; sleep 30")
     try:
-        T.wait_screen("465,048")            # the default corpus, described
-        T.keys("Enter")                      # -> configure, focus on the first number
+        T.wait_screen("465,048")  # the default corpus, described
+        T.keys("Enter")  # -> configure, focus on the first number
         T.wait_screen("parameters")
         for value in ("16", "32", "1", "0", "8", "32", None, None, "20", "1000", None, "0.05"):
             if value is not None:
                 T.keys("End", "C-u", value)
             T.keys("Tab")
         T.wait_screen("steps/epoch")
-        T.keys("C-s")                        # start training
+        T.keys("C-s")  # start training
         T.wait_screen("reached the time budget", timeout=90)
-        T.keys("F5")                         # generate
+        T.keys("F5")  # generate
         T.wait_screen("temperature 0.80")
-        time.sleep(0.5)                      # the prompt input takes focus once the screen is mounted
+        time.sleep(0.5)  # the prompt input takes focus once the screen is mounted
         T.keys("T", "h", "e", "Space", "Enter")
         T.wait_screen("» The ", timeout=60)
         time.sleep(1)

@@ -59,7 +59,10 @@ def test_cli_lists_shows_samples_and_deletes_around_damaged_runs(damaged_home):
     assert set(rows) == {"good", *DAMAGES}
     assert rows["good"]["status"] == "finished" and rows["good"]["damaged"] is None
     assert rows["cfg-list"]["status"] == "damaged" and "expected a JSON object" in rows["cfg-list"]["damaged"]
-    assert rows["steps-many"]["status"] == "damaged" and "'steps' should be a number, got 'many'" in rows["steps-many"]["damaged"]
+    assert (
+        rows["steps-many"]["status"] == "damaged"
+        and "'steps' should be a number, got 'many'" in rows["steps-many"]["damaged"]
+    )
     assert rows["updated-5"]["status"] == "damaged" and "'updated' should be text" in rows["updated-5"]["damaged"]
     assert rows["metrics-bytes"]["status"] == "finished"
     assert rows["lock-abc"]["status"] == rows["lock-empty"]["status"] == "finished"  # nobody holds a damaged lock
@@ -84,6 +87,7 @@ async def test_runs_screen_opens_with_damaged_runs_and_shows_each(damaged_home):
 
     from charlm_tui.tui.app import make_app
     from tests.tui.test_app import wait_for
+
     app = make_app(damaged_home)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("5")

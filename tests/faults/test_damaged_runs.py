@@ -20,17 +20,19 @@ from charlm_tui.core.training import TrainConfig
 from tests.conftest import TINY_TEXT
 
 MODEL = {"cell": "gru", "embed_dim": 4, "hidden_size": 8, "num_layers": 1, "dropout": 0.0}
-FILES = ["config.json", "status.json", "vocab.json", "metrics.jsonl", "lock", "best.safetensors",
-         "last.safetensors"]
-JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats() | st.text(max_size=8),
-                           lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=6), c, max_size=3),
-                           max_leaves=6)
+FILES = ["config.json", "status.json", "vocab.json", "metrics.jsonl", "lock", "best.safetensors", "last.safetensors"]
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=8),
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=6), c, max_size=3),
+    max_leaves=6,
+)
 
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory):
     """A finished tiny run (trained once for the module) and the corpus it was trained on."""
     import os
+
     root = tmp_path_factory.mktemp("template")
     corpus = root / "tiny.txt"
     corpus.write_text(TINY_TEXT)
@@ -79,9 +81,10 @@ def damage(path, how, data):
         path.write_text(json.dumps(obj))
     elif how in ("meta", "shape", "drop") and path.suffix == ".safetensors" and path.exists():
         from safetensors.torch import load, save
+
         raw = path.read_bytes()
         n = int.from_bytes(raw[:8], "little")
-        header = json.loads(raw[8:8 + n])["__metadata__"]
+        header = json.loads(raw[8 : 8 + n])["__metadata__"]
         tensors = load(raw)
         if how == "meta":  # valid safetensors, odd metadata: our meta JSON replaced by any JSON
             header["meta"] = json.dumps(data.draw(JSON_VALUES))
@@ -91,6 +94,7 @@ def damage(path, how, data):
                 del tensors[key]
             else:  # a tensor of another shape (a checkpoint of another model)
                 import torch
+
                 tensors[key] = torch.zeros(tuple(d + 1 for d in tensors[key].shape) or (2,))
         path.write_bytes(save(tensors, metadata=header))
     elif how == "bad-utf8-line":
@@ -103,8 +107,24 @@ def setup(home, template, data):
     for rid in ("good", "bad"):
         shutil.copytree(src, home / "runs" / rid)
     name = data.draw(st.sampled_from(FILES))
-    how = data.draw(st.sampled_from(["delete", "folder", "empty", "truncate", "flip", "garbage", "json", "field",
-                                     "bad-utf8-line", "meta", "shape", "drop"]))
+    how = data.draw(
+        st.sampled_from(
+            [
+                "delete",
+                "folder",
+                "empty",
+                "truncate",
+                "flip",
+                "garbage",
+                "json",
+                "field",
+                "bad-utf8-line",
+                "meta",
+                "shape",
+                "drop",
+            ]
+        )
+    )
     damage(home / "runs" / "bad" / name, how, data)
     return name, how
 
@@ -121,8 +141,9 @@ def check_good_untouched(home):
     assert len([s.char for s in generate(model, vocab, "the ", 5, seed=1)]) == 5
 
 
-SETTINGS = settings(max_examples=300, deadline=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 
 
 @SETTINGS
@@ -134,14 +155,23 @@ def test_listing_show_latest_and_delete_survive_any_damage(home, template, data)
     bad = open_run(home, "bad")
     info = run_info(bad)
     json.dumps(info.to_json())  # what 'runs show' and 'runs --json' print
-    types = {"id": str, "corpus": str, "cell": str, "size": str, "steps": int, "status": str, "updated": str,
-             "created": str}
+    types = {
+        "id": str,
+        "corpus": str,
+        "cell": str,
+        "size": str,
+        "steps": int,
+        "status": str,
+        "updated": str,
+        "created": str,
+    }
     for field, kind in types.items():  # the table and the Runs screen format these
         assert isinstance(getattr(info, field), kind), (field, getattr(info, field))
     for field in ("best_val_ppl", "best_val_bpc"):
         assert getattr(info, field) is None or isinstance(getattr(info, field), (int, float))
     assert info.reason is None or isinstance(info.reason, str)
     from charlm_tui.cli_store import format_run_row
+
     format_run_row(info)
     bad.metrics()
     try:
@@ -162,6 +192,7 @@ def test_listing_show_latest_and_delete_survive_any_damage(home, template, data)
 def test_sample_eval_and_resume_end_cleanly_on_any_damage(home, template, data):
     from charlm_tui.core.compare import compare_runs
     from charlm_tui.core.sampling import SamplingControl
+
     shutil.rmtree(home / "runs", ignore_errors=True)
     setup(home, template, data)
     for which in ("best", "last"):

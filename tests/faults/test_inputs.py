@@ -34,7 +34,7 @@ def one_line(r, code=1, *needles):
 
 def test_bad_arguments_are_one_line_exit_2(tiny_file):
     one_line(cli("train", str(tiny_file), "--seed", "1e21"), 2, "--seed", "whole number")
-    one_line(cli("train", str(tiny_file), "--seed", str(10 ** 21)), 2, "a seed is between 0 and")
+    one_line(cli("train", str(tiny_file), "--seed", str(10**21)), 2, "a seed is between 0 and")
     one_line(cli("sample", "latest", "--seed", "-1"), 2, "a seed is between 0 and")
     one_line(cli("sample", "latest", "--temperature", "-0.5"), 2, "temperature is between 0")
     one_line(cli("sample", "latest", "--top-k", "-3"), 2, "must not be negative")
@@ -47,7 +47,7 @@ def test_bad_values_are_one_line_exit_1(tiny_file):
         one_line(cli("train", str(tiny_file), "--encoding", enc), 1, "is not a text encoding")
     one_line(cli("train", str(tiny_file), "--encoding", "utf-16"), 1, "cannot decode as utf-16", "--encoding")
     one_line(cli("train", "python-docs", "--hidden-size", "10000000"), 1, "between 1 and 65,536")
-    one_line(cli("train", "python-docs", "--num-layers", str(10 ** 21)), 1, "between 1 and 64")
+    one_line(cli("train", "python-docs", "--num-layers", str(10**21)), 1, "between 1 and 64")
     one_line(cli("train", "python-docs", "--hidden-size", "20000"), 1, "GiB to train", "smaller hidden size")
     one_line(cli("train", "ftp://example.com/x.txt"), 1, "ftp:// URLs are not supported")
 
@@ -81,24 +81,31 @@ def test_memory_is_estimated_before_anything_is_allocated():
     check_fits_memory(small, TrainConfig(), available=8 << 30)
     with pytest.raises(ConfigError, match=r"needs about .* GiB to train .* more than this machine has \(1.0 GiB\)"):
         check_fits_memory(ModelConfig(100, hidden_size=4096, num_layers=4), TrainConfig(), available=1 << 30)
-    for bad in (dict(hidden_size=True), dict(hidden_size=1.5), dict(num_layers=10 ** 21), dict(cell=5),
-                dict(dropout="x"), dict(embed_dim=0)):
+    for bad in (
+        dict(hidden_size=True),
+        dict(hidden_size=1.5),
+        dict(num_layers=10**21),
+        dict(cell=5),
+        dict(dropout="x"),
+        dict(embed_dim=0),
+    ):
         with pytest.raises(ConfigError):
             ModelConfig(100, **bad).validate()
-    for bad in (dict(seed=-1), dict(seed=2 ** 64), dict(lr=math.inf), dict(lr=math.nan), dict(batch_size=2.0)):
+    for bad in (dict(seed=-1), dict(seed=2**64), dict(lr=math.inf), dict(lr=math.nan), dict(batch_size=2.0)):
         with pytest.raises(ConfigError):
             TrainConfig(**bad).validate()
 
 
 def test_long_prompts_warm_up_in_chunks_exactly_and_huge_ones_are_refused():
     import charlm_tui.core.sampling as sampling
+
     torch.manual_seed(0)
     vocab = Vocab("abc \n")
     model = CharLM.from_config(ModelConfig(vocab.size, hidden_size=16, num_layers=2))
     prompt = "abc cab\n" * 1500  # 12,000 characters: three chunks
     chunked = [s.id for s in generate(model, vocab, prompt, 30, seed=5)]
     old = sampling.WARMUP_CHUNK
-    sampling.WARMUP_CHUNK = 10 ** 9
+    sampling.WARMUP_CHUNK = 10**9
     try:
         one_pass = [s.id for s in generate(model, vocab, prompt, 30, seed=5)]
     finally:
@@ -120,6 +127,7 @@ def test_a_diverging_run_ends_as_nan_with_a_clear_message_not_an_overflow(home, 
 
 def test_os_errors_say_what_to_do(home):
     from charlm_tui.cli import os_error_text
+
     assert "disk is full: /x" in os_error_text(OSError(errno.ENOSPC, "No space left on device", "/x"), home)
     assert "permission denied: /y" in os_error_text(PermissionError(errno.EACCES, "Permission denied", "/y"), home)
     assert "read-only" in os_error_text(OSError(errno.EROFS, "Read-only file system", "/z"), home)
@@ -128,6 +136,7 @@ def test_os_errors_say_what_to_do(home):
 def test_disk_full_while_saving_keeps_the_last_good_checkpoint(home, tiny_file, monkeypatch):
     from charlm_tui.core import atomic
     from charlm_tui.core.runs import open_run
+
     cfg = TrainConfig(batch_size=4, num_steps=8, eval_every=5, max_steps=10, event_interval=1e9)
     job = new_job(home, str(tiny_file), {"embed_dim": 4, "hidden_size": 8, "num_layers": 1}, cfg)
     job.start()
@@ -138,12 +147,16 @@ def test_disk_full_while_saving_keeps_the_last_good_checkpoint(home, tiny_file, 
     def full(path, mode="r", *a, **k):  # every temp file of a save hits ENOSPC when written
         f = real_open(path, mode, *a, **k)
         if ".tmp-" in str(path):
+
             def write(_data):
                 raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
             f.write = write
         return f
+
     monkeypatch.setattr(atomic, "open", full, raising=False)
     from charlm_tui.core.jobs import resume_job
+
     with pytest.raises(OSError):
         resume_job(home, run.id, {"max_steps": 20}).start()
     monkeypatch.undo()

@@ -60,6 +60,7 @@ def test_an_empty_or_garbage_lock_holds_nothing(home, tiny_file):
 
 def test_a_reused_pid_does_not_hold_the_lock(home, tiny_file, sleeper, monkeypatch):
     from charlm_tui.core import process
+
     monkeypatch.setattr(process, "boot_id", lambda: "this-boot")  # some containers hide the real one
     run = finished_run(home, tiny_file)
     me = dict(pid=sleeper.pid, host=socket.gethostname(), boot="this-boot")
@@ -112,7 +113,7 @@ def test_the_lock_is_written_whole_and_names_the_process(home, tiny_file):
 def test_a_run_killed_before_its_first_save_resumes_from_step_0_as_it_would_have_run(home, tiny_file):
     job = new_job(home, str(tiny_file), MODEL, TrainConfig(max_steps=10, **CFG))
     rid = job.run.id  # folder, config, vocab, status and lock exist; no checkpoint yet
-    write_lock(job.run, pid=2 ** 22 + 4321, host=socket.gethostname())  # ... and its process was killed
+    write_lock(job.run, pid=2**22 + 4321, host=socket.gethostname())  # ... and its process was killed
     del job
     [info] = list_runs(home)
     assert info.status == "interrupted"
@@ -139,7 +140,7 @@ def test_stop_of_a_killed_run_says_it_was_interrupted(home, tiny_file):
     run = finished_run(home, tiny_file)
     st = json.loads((run.path / "status.json").read_text())
     (run.path / "status.json").write_text(json.dumps({**st, "status": "running", "reason": None}))
-    write_lock(run, pid=2 ** 22 + 999, host=socket.gethostname())  # its process was SIGKILLed
+    write_lock(run, pid=2**22 + 999, host=socket.gethostname())  # its process was SIGKILLed
     r = cli("runs", "stop", run.id)
     assert r.returncode == 1 and "is not training (status: interrupted" in r.stderr, r.stderr
 
@@ -148,12 +149,19 @@ def test_runs_says_why_a_run_is_stalled_or_interrupted_without_json(home, tiny_f
     stalled, dead = finished_run(home, tiny_file), finished_run(home, tiny_file)
     for run in (stalled, dead):
         st = json.loads((run.path / "status.json").read_text())
-        (run.path / "status.json").write_text(json.dumps({**st, "status": "running", "reason": None,
-                                                          "heartbeat": time.time() - 300}))
+        (run.path / "status.json").write_text(
+            json.dumps({**st, "status": "running", "reason": None, "heartbeat": time.time() - 300})
+        )
     # a live process that stopped beating (pid, start time and boot id all match), and a dead one
-    write_lock(stalled, pid=sleeper.pid, host=socket.gethostname(), start=start_time(sleeper.pid),
-               boot=boot_id(), t=time.time() - 300)
-    write_lock(dead, pid=2 ** 22 + 999, host=socket.gethostname())
+    write_lock(
+        stalled,
+        pid=sleeper.pid,
+        host=socket.gethostname(),
+        start=start_time(sleeper.pid),
+        boot=boot_id(),
+        t=time.time() - 300,
+    )
+    write_lock(dead, pid=2**22 + 999, host=socket.gethostname())
     r = cli("runs")
     assert r.returncode == 0, r.stderr
     rows = {line.split()[0]: line for line in r.stdout.splitlines()[1:]}

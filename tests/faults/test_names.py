@@ -82,8 +82,10 @@ def test_safe_name_always_makes_a_valid_name(text):
     assert name_problem(safe_name(text)) is None
 
 
-@pytest.mark.parametrize("bad", ["", ".", "..", "../x", "a/b", "/abs", "latest", "LATEST", "a b", "a\x00",
-                                 ".hidden", "x" * 101, "ends.", "-dash"])
+@pytest.mark.parametrize(
+    "bad",
+    ["", ".", "..", "../x", "a/b", "/abs", "latest", "LATEST", "a b", "a\x00", ".hidden", "x" * 101, "ends.", "-dash"],
+)
 def test_names_refused(bad):
     with pytest.raises(CharLMError):
         check_name(bad)
@@ -101,10 +103,14 @@ def test_child_refuses_a_link_that_points_outside(tmp_path):
 def test_cli_refuses_paths_and_reserved_names_and_touches_nothing(home):
     outside = make_home(home)
     before = snapshot(home.parent)
-    for args in (["runs", "delete", "../corpora"], ["runs", "delete", "../../outside"],
-                 ["runs", "delete", str(outside)], ["runs", "rename", "beta", "latest"],
-                 ["runs", "rename", "beta", "../beta"], ["corpora", "add", str(home / "corpora" / "keep.txt"),
-                                                         "--name", "../escaped"]):
+    for args in (
+        ["runs", "delete", "../corpora"],
+        ["runs", "delete", "../../outside"],
+        ["runs", "delete", str(outside)],
+        ["runs", "rename", "beta", "latest"],
+        ["runs", "rename", "beta", "../beta"],
+        ["corpora", "add", str(home / "corpora" / "keep.txt"), "--name", "../escaped"],
+    ):
         r = cli(*args)
         assert r.returncode == 1, (args, r.stdout, r.stderr)
         assert r.stderr.startswith("charlm-tui: error: ") and "Traceback" not in r.stderr

@@ -13,8 +13,20 @@ from charlm_tui.core.runs import open_run
 from tests.conftest import cli
 from tests.tmux import Tmux, require_tmux_and_exe, wait
 
-TINY = ["--embed-dim", "8", "--hidden-size", "16", "--num-layers", "1", "--batch-size", "4", "--num-steps", "10",
-        "--eval-every", "5"]
+TINY = [
+    "--embed-dim",
+    "8",
+    "--hidden-size",
+    "16",
+    "--num-layers",
+    "1",
+    "--batch-size",
+    "4",
+    "--num-steps",
+    "10",
+    "--eval-every",
+    "5",
+]
 
 
 def test_sigterm_to_the_app_saves_stops_and_restores_the_terminal(home):
@@ -45,8 +57,11 @@ def test_sigterm_to_the_app_saves_stops_and_restores_the_terminal(home):
 
 def test_train_output_to_a_closed_pipe_keeps_training_and_ends_honestly(home, tiny_file):
     # `charlm-tui train ... | head -1`: the reader goes after the first line
-    proc = subprocess.Popen([sys.executable, "-m", "charlm_tui", "train", str(tiny_file), *TINY, "--max-steps", "40"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "charlm_tui", "train", str(tiny_file), *TINY, "--max-steps", "40"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     proc.stdout.readline()
     proc.stdout.close()
     rc = proc.wait(timeout=120)

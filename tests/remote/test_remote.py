@@ -15,8 +15,22 @@ from charlm_tui.core.runs import open_run
 from tests.conftest import cli
 from tests.tmux import Tmux, require_tmux_and_exe, wait
 
-TINY = ["--embed-dim", "8", "--hidden-size", "16", "--num-layers", "1", "--batch-size", "4", "--num-steps", "10",
-        "--eval-every", "5", "--max-steps", "100000000"]
+TINY = [
+    "--embed-dim",
+    "8",
+    "--hidden-size",
+    "16",
+    "--num-layers",
+    "1",
+    "--batch-size",
+    "4",
+    "--num-steps",
+    "10",
+    "--eval-every",
+    "5",
+    "--max-steps",
+    "100000000",
+]
 
 
 def n_metrics(run) -> int:
@@ -25,9 +39,16 @@ def n_metrics(run) -> int:
 
 def start_detached(home, tiny_file) -> str:
     # the launching shell is the leader of its own process group; killing the group must not kill training
-    shell = subprocess.Popen(["bash", "-c", f"{sys.executable} -m charlm_tui train {tiny_file} --home {home} "
-                              f"--detach {' '.join(TINY)}; sleep 60"],
-                             stdout=subprocess.PIPE, text=True, start_new_session=True)
+    shell = subprocess.Popen(
+        [
+            "bash",
+            "-c",
+            f"{sys.executable} -m charlm_tui train {tiny_file} --home {home} --detach {' '.join(TINY)}; sleep 60",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     line = shell.stdout.readline()
     assert "is training in the background" in line, line
     run_id = line.split()[1]
@@ -43,8 +64,11 @@ def test_detached_run_survives_its_terminal_and_stops_through_the_control_path(h
     before = n_metrics(run)
     wait(lambda: n_metrics(run) > before + 3, 60, "new metrics after the launching group was killed")
     assert run.status()["status"] == "running"
-    watcher = subprocess.Popen([sys.executable, "-m", "charlm_tui", "watch", run_id, "--home", str(home), "--json"],
-                               stdout=subprocess.PIPE, text=True)
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "charlm_tui", "watch", run_id, "--home", str(home), "--json"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     r = cli("runs", "pause", run_id, "--home", str(home))
     assert r.returncode == 0 and "paused" in r.stdout, r.stderr
     paused_at = run.status()["steps"]
@@ -73,6 +97,7 @@ def test_control_refuses_a_run_that_is_not_training(home, tiny_file):
 
 async def test_tui_follows_and_stops_a_run_of_another_process(home, tiny_file):
     from charlm_tui.tui.app import make_app
+
     run_id = start_detached(home, tiny_file)
     app = make_app(home)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -117,8 +142,11 @@ def test_sighup_under_the_tui_saves_and_marks_hangup(home, tmp_path):
     st = wait(lambda: run.status() if run.status().get("status") == "stopped" else None, 30, "status stopped")
     assert st["reason"] == "hangup"
     pid = st["pid"]
-    wait(lambda: not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower(),
-         15, "the app process to exit")
+    wait(
+        lambda: not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower(),
+        15,
+        "the app process to exit",
+    )
     r = cli("train", "--resume", info.id, "--max-steps", str(st["steps"] + 3), "--home", str(home))
     assert r.returncode == 0, r.stderr
 

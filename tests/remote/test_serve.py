@@ -69,8 +69,7 @@ async def _drive(port: int, token: str) -> dict:
         async with s.get(f"{base}/", headers={"Host": "rebind.attacker.test"}, params={"token": token}) as r:
             out["bad_host"] = r.status
         try:
-            async with s.ws_connect(f"{base}/ws", headers={"Origin": "https://evil.example"},
-                                    params={"token": token}):
+            async with s.ws_connect(f"{base}/ws", headers={"Origin": "https://evil.example"}, params={"token": token}):
                 out["evil_ws"] = 101
         except aiohttp.WSServerHandshakeError as e:
             out["evil_ws"] = e.status
@@ -111,9 +110,14 @@ def test_serve_checks_origin_host_and_token_and_runs_with_a_hostile_data_dir(tmp
     (home / "corpora").mkdir(parents=True)
     (home / "corpora" / "spacey.txt").write_text("a corpus in a data dir with a space in its path\n")
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "charlm_tui", "--home", str(home), "serve", "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "charlm_tui", "--home", str(home), "serve", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=tmp_path,
+        start_new_session=True,
+    )
     try:
         line = proc.stdout.readline()
         m = re.search(r"http://127\.0\.0\.1:(\d+)/\?token=([A-Za-z0-9_-]+)", line)
@@ -122,10 +126,22 @@ def test_serve_checks_origin_host_and_token_and_runs_with_a_hostile_data_dir(tmp
         def listening():
             with socket.socket() as c:
                 return c.connect_ex(("127.0.0.1", port)) == 0 or None
+
         wait(listening, 30, "the server to listen")
         out = asyncio.run(_drive(port, m.group(2)))
-        assert out == {"no_token": 403, "bad_host": 403, "evil_ws": 403, "page": 200, "ws_url_relative_to_host": True,
-                       "static_local": True, "font_local": True, "font_served": True, "forwarded_port": True, "good_ws": 101, "app_painted_the_home_corpus": True}
+        assert out == {
+            "no_token": 403,
+            "bad_host": 403,
+            "evil_ws": 403,
+            "page": 200,
+            "ws_url_relative_to_host": True,
+            "static_local": True,
+            "font_local": True,
+            "font_served": True,
+            "forwarded_port": True,
+            "good_ws": 101,
+            "app_painted_the_home_corpus": True,
+        }
         assert not list(tmp_path.rglob("PWNED")) and not (tmp_path / "PWNED").exists()
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -135,11 +151,13 @@ def test_serve_checks_origin_host_and_token_and_runs_with_a_hostile_data_dir(tmp
 async def _start_training_then_close_the_tab(port: int, token: str, home) -> str:
     """What a browser does: open the page, connect, press keys; then the tab closes."""
     import json as _json
+
     base = f"http://127.0.0.1:{port}"
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
         async with s.get(f"{base}/", params={"token": token}) as r:
             assert r.status == 200
         async with s.ws_connect(f"{base}/ws?width=100&height=30", headers={"Origin": base}) as ws:
+
             async def screen_shows(needle: bytes, timeout: float = 60) -> None:
                 seen, loop = b"", asyncio.get_running_loop()
                 end = loop.time() + timeout
@@ -149,6 +167,7 @@ async def _start_training_then_close_the_tab(port: int, token: str, home) -> str
                         seen += msg.data
                     elif msg.type != aiohttp.WSMsgType.TEXT:
                         raise AssertionError(f"the app went away: {msg.type}")
+
             await screen_shows(b"465,048")  # the Corpus screen describes the default corpus
             await ws.send_str(_json.dumps(["stdin", "\r"]))  # Configure
             await screen_shows(b"parameters")
@@ -167,20 +186,30 @@ async def _start_training_then_close_the_tab(port: int, token: str, home) -> str
 
 def test_closing_the_browser_tab_saves_and_stops_the_run(home):
     from charlm_tui.core.runs import open_run
+
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "charlm_tui", "--home", str(home), "serve", "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "charlm_tui", "--home", str(home), "serve", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         m = re.search(r"token=([A-Za-z0-9_-]+)", proc.stdout.readline())
 
         def listening():
             with socket.socket() as c:
                 return c.connect_ex(("127.0.0.1", port)) == 0 or None
+
         wait(listening, 30, "the server to listen")
         run_id = asyncio.run(_start_training_then_close_the_tab(port, m.group(1), home))
         run = open_run(home, run_id)
-        st = wait(lambda: run.status() if run.status().get("status") != "running" else None, 60,
-                  "the run to stop after the tab closed")
+        st = wait(
+            lambda: run.status() if run.status().get("status") != "running" else None,
+            60,
+            "the run to stop after the tab closed",
+        )
         assert st["status"] == "stopped" and st["reason"] == "hangup", st
         assert (run.path / "last.safetensors").exists()
         wait(lambda: run.lock_holder() is None, 30, "the app process to end")

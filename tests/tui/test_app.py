@@ -11,8 +11,17 @@ from charlm_tui.tui.app import make_app
 from charlm_tui.tui.screens.help import ConfirmScreen, HelpScreen
 from charlm_tui.tui.widgets.transcript import MAX_CHARS
 
-TINY_SETTINGS = {"embed_dim": "8", "hidden_size": "16", "num_layers": "1", "dropout": "0", "batch_size": "4",
-                 "num_steps": "10", "eval_every": "5", "max_epochs": "1", "patience": "50"}
+TINY_SETTINGS = {
+    "embed_dim": "8",
+    "hidden_size": "16",
+    "num_layers": "1",
+    "dropout": "0",
+    "batch_size": "4",
+    "num_steps": "10",
+    "eval_every": "5",
+    "max_epochs": "1",
+    "patience": "50",
+}
 
 
 async def wait_for(pilot, cond, timeout=60.0):
@@ -21,8 +30,10 @@ async def wait_for(pilot, cond, timeout=60.0):
             return
         await pilot.pause(0.05)
     app = pilot.app
-    raise AssertionError(f"condition not reached in time; mode={app.current_mode} state={app.train_state.state} "
-                         f"log={app.train_state.log[-3:]} notes={[n.message for n in app._notifications][-3:]}")
+    raise AssertionError(
+        f"condition not reached in time; mode={app.current_mode} state={app.train_state.state} "
+        f"log={app.train_state.log[-3:]} notes={[n.message for n in app._notifications][-3:]}"
+    )
 
 
 async def configure_tiny(pilot, app, **extra):
@@ -154,8 +165,10 @@ async def test_invalid_settings_are_refused_inline(home, corpus_file):
         await pilot.press("ctrl+s")
         assert app.current_mode == "configure" and list_runs(home) == []
         screen.query_one("#batch_size", Input).value, screen.query_one("#lr", Input).value = "4", "0.003"
-        for fid, value, msg in (("hidden_size", "20000", "GiB to train"),  # estimated before anything is allocated
-                                ("num_layers", str(10 ** 20), "between 1 and 64")):
+        for fid, value, msg in (
+            ("hidden_size", "20000", "GiB to train"),  # estimated before anything is allocated
+            ("num_layers", str(10**20), "between 1 and 64"),
+        ):
             screen.query_one(f"#{fid}", Input).value = value
             await pilot.pause()
             assert msg in str(screen.query_one("#config-error").render()) and screen.query_one("#start").disabled
@@ -194,6 +207,7 @@ async def test_add_a_corpus_from_the_app_and_bad_input_notifies(home, tmp_path):
 
 async def test_lr_schedule_is_chosen_in_the_form_and_reaches_the_run(home, corpus_file):
     from textual.widgets import Select
+
     app = make_app(home, corpus_spec="tiny")
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: app.corpus is not None)
@@ -214,6 +228,7 @@ async def test_lr_schedule_is_chosen_in_the_form_and_reaches_the_run(home, corpu
 
 async def test_rename_dialog_says_what_is_wrong_and_stays_open(home, corpus_file):
     from charlm_tui.tui.screens.help import AskScreen
+
     app = make_app(home, corpus_spec="tiny")
     async with app.run_test(size=(100, 30)) as pilot:
         await train_tiny(pilot, app)

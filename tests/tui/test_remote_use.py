@@ -21,8 +21,9 @@ MODEL = {"cell": "gru", "embed_dim": 4, "hidden_size": 8, "num_layers": 1}
 
 
 def finished_run(home, tiny_file):
-    job = new_job(home, str(tiny_file), MODEL, TrainConfig(batch_size=4, num_steps=8, eval_every=5, max_steps=5,
-                                                           seed=1))
+    job = new_job(
+        home, str(tiny_file), MODEL, TrainConfig(batch_size=4, num_steps=8, eval_every=5, max_steps=5, seed=1)
+    )
     job.start()
     return job.run
 
@@ -32,8 +33,17 @@ def held_run(home, tiny_file):
     """A run whose lock a live process on this machine holds, as if it trained there."""
     run = finished_run(home, tiny_file)
     p = subprocess.Popen(["sleep", "60"])
-    (run.path / "lock").write_text(json.dumps({"pid": p.pid, "host": socket.gethostname(),
-                                               "start": start_time(p.pid), "boot": boot_id(), "t": time.time()}))
+    (run.path / "lock").write_text(
+        json.dumps(
+            {
+                "pid": p.pid,
+                "host": socket.gethostname(),
+                "start": start_time(p.pid),
+                "boot": boot_id(),
+                "t": time.time(),
+            }
+        )
+    )
     status = run.path / "status.json"
     status.write_text(json.dumps({**json.loads(status.read_text()), "status": "running", "heartbeat": time.time()}))
     yield run
@@ -54,6 +64,7 @@ async def test_chart_redraws_are_throttled_by_time_even_when_evaluations_are_fre
     def spy(self):
         drawn.append(time.monotonic())
         real(self)
+
     monkeypatch.setattr(TrainScreen, "update_charts", spy)
     app = make_app(home)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -65,8 +76,22 @@ async def test_chart_redraws_are_throttled_by_time_even_when_evaluations_are_fre
         t0, evals = time.monotonic(), 0
         while time.monotonic() - t0 < 3.0:
             evals += 1
-            app.on_train_update(TrainUpdate(TrainEvent("eval", evals, 0.1, 1000, train_loss=2.0, val_nll=1.5,
-                                                       val_ppl=4.48, val_bpc=2.16, lr=1e-3, elapsed=evals)))
+            app.on_train_update(
+                TrainUpdate(
+                    TrainEvent(
+                        "eval",
+                        evals,
+                        0.1,
+                        1000,
+                        train_loss=2.0,
+                        val_nll=1.5,
+                        val_ppl=4.48,
+                        val_bpc=2.16,
+                        lr=1e-3,
+                        elapsed=evals,
+                    )
+                )
+            )
             await pilot.pause(0.02)
         elapsed = time.monotonic() - t0
         await pilot.pause(1.2)  # the last evaluations are drawn when their time comes

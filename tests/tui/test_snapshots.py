@@ -21,16 +21,40 @@ def snap_home(monkeypatch):
     run = SNAP_HOME / "runs" / RUN_ID
     run.mkdir(parents=True)
     (run / "vocab.json").write_text(json.dumps(Vocab("abc \n").to_json()))
-    (run / "config.json").write_text(json.dumps({
-        "created": "2026-01-02T03:04:05+0000", "format_version": 1,
-        "model": {"vocab_size": 6, "cell": "lstm", "embed_dim": 8, "hidden_size": 16, "num_layers": 2, "dropout": 0.0},
-        "train": {"batch_size": 4, "num_steps": 10}, "corpus": {"name": "python-docs", "spec": "python-docs"}}))
-    (run / "status.json").write_text(json.dumps({
-        "status": "finished", "reason": "early_stop", "steps": 1200, "best_val_ppl": 3.512, "best_val_bpc": 1.812,
-        "updated": "2026-01-02T03:14:05+0000", "created": "2026-01-02T03:04:05+0000"}))
+    (run / "config.json").write_text(
+        json.dumps(
+            {
+                "created": "2026-01-02T03:04:05+0000",
+                "format_version": 1,
+                "model": {
+                    "vocab_size": 6,
+                    "cell": "lstm",
+                    "embed_dim": 8,
+                    "hidden_size": 16,
+                    "num_layers": 2,
+                    "dropout": 0.0,
+                },
+                "train": {"batch_size": 4, "num_steps": 10},
+                "corpus": {"name": "python-docs", "spec": "python-docs"},
+            }
+        )
+    )
+    (run / "status.json").write_text(
+        json.dumps(
+            {
+                "status": "finished",
+                "reason": "early_stop",
+                "steps": 1200,
+                "best_val_ppl": 3.512,
+                "best_val_bpc": 1.812,
+                "updated": "2026-01-02T03:14:05+0000",
+                "created": "2026-01-02T03:04:05+0000",
+            }
+        )
+    )
     with open(run / "metrics.jsonl", "w") as f:
         for i in range(1, 13):
-            f.write(json.dumps({"step": 100 * i, "train_loss": 3.0 / i ** 0.5, "val_nll": 2.9 / i ** 0.45}) + "\n")
+            f.write(json.dumps({"step": 100 * i, "train_loss": 3.0 / i**0.5, "val_nll": 2.9 / i**0.45}) + "\n")
     # a user corpus with a long name and a size: its catalog row must stay on one line
     (SNAP_HOME / "corpora").mkdir()
     (SNAP_HOME / "corpora" / "my-long-corpus-name-2026.txt").write_text("to be or not to be\n" * 600)
@@ -51,6 +75,7 @@ async def _corpus_ready(pilot):
 async def _steady(pilot):
     """No blinking cursor: a snapshot taken mid-blink would differ run to run."""
     from textual.widgets import Input
+
     await pilot.pause()
     for inp in pilot.app.screen.query(Input):
         inp.cursor_blink = False
@@ -61,17 +86,59 @@ def events():
     out = [TrainEvent("start", 0, 0.0, 2000, message="training 889,448 parameters, 205 steps per epoch on cpu")]
     for i in range(1, 9):
         step = 100 * i
-        out.append(TrainEvent("progress", step, step / 205, 2000, train_loss=3.2 / i ** 0.5, lr=3e-3,
-                              chars_per_s=31000.0, elapsed=6.6 * i, eta=6.6 * (20 - i), best_val_nll=1.3,
-                              best_val_ppl=3.67, best_val_bpc=1.876, patience_left=5, time_budget=300.0,
-                              budget=6.6 * i / 300))  # a 5-minute run: time is the limit that binds
+        out.append(
+            TrainEvent(
+                "progress",
+                step,
+                step / 205,
+                2000,
+                train_loss=3.2 / i**0.5,
+                lr=3e-3,
+                chars_per_s=31000.0,
+                elapsed=6.6 * i,
+                eta=6.6 * (20 - i),
+                best_val_nll=1.3,
+                best_val_ppl=3.67,
+                best_val_bpc=1.876,
+                patience_left=5,
+                time_budget=300.0,
+                budget=6.6 * i / 300,
+            )
+        )  # a 5-minute run: time is the limit that binds
         if i % 2 == 0:
-            out.append(TrainEvent("eval", step, step / 205, 2000, train_loss=3.2 / i ** 0.5, val_nll=2.6 / i ** 0.4,
-                                  val_ppl=2.718 ** (2.6 / i ** 0.4), val_bpc=3.75 / i ** 0.4, lr=3e-3,
-                                  elapsed=6.6 * i, best_val_nll=1.3, best_val_ppl=3.67, best_val_bpc=1.876,
-                                  patience_left=5, time_budget=300.0, budget=6.6 * i / 300))
-    out.append(TrainEvent("lr_reduced", 800, 3.9, 2000, lr=1.5e-3, elapsed=53.0, time_budget=300.0, budget=53 / 300,
-                          message="val ppl plateaued: LR cut 0.003 -> 0.0015"))
+            out.append(
+                TrainEvent(
+                    "eval",
+                    step,
+                    step / 205,
+                    2000,
+                    train_loss=3.2 / i**0.5,
+                    val_nll=2.6 / i**0.4,
+                    val_ppl=2.718 ** (2.6 / i**0.4),
+                    val_bpc=3.75 / i**0.4,
+                    lr=3e-3,
+                    elapsed=6.6 * i,
+                    best_val_nll=1.3,
+                    best_val_ppl=3.67,
+                    best_val_bpc=1.876,
+                    patience_left=5,
+                    time_budget=300.0,
+                    budget=6.6 * i / 300,
+                )
+            )
+    out.append(
+        TrainEvent(
+            "lr_reduced",
+            800,
+            3.9,
+            2000,
+            lr=1.5e-3,
+            elapsed=53.0,
+            time_budget=300.0,
+            budget=53 / 300,
+            message="val ppl plateaued: LR cut 0.003 -> 0.0015",
+        )
+    )
     return out
 
 
@@ -86,6 +153,7 @@ def test_configure_screen(snap_compare, snap_home, size):
         await _corpus_ready(pilot)
         await pilot.press("2")
         await _steady(pilot)
+
     assert snap_compare(make_app(snap_home), terminal_size=size, run_before=go)
 
 
@@ -103,6 +171,7 @@ def test_train_screen(snap_compare, snap_home, size):
         app.train_state.sample = "The value of the argument is the same as the"
         app.get_screen("train").redraw()
         await pilot.pause()
+
     assert snap_compare(make_app(snap_home), terminal_size=size, run_before=go)
 
 
@@ -116,6 +185,7 @@ def test_generate_screen(snap_compare, snap_home, size):
         tr.add_prompt("The Ωclass ", {"Ω"})
         tr.add_generated([(c, 0.9 if i % 3 else 0.1) for i, c in enumerate("statement is a new object of the type")])
         await pilot.pause()
+
     assert snap_compare(make_app(snap_home), terminal_size=size, run_before=go)
 
 
@@ -125,6 +195,7 @@ def test_runs_screen(snap_compare, snap_home, size):
         await _corpus_ready(pilot)
         await pilot.press("5")
         await pilot.pause(0.2)
+
     assert snap_compare(make_app(snap_home), terminal_size=size, run_before=go)
 
 
@@ -133,6 +204,7 @@ def test_help_screen(snap_compare, snap_home):
         await _corpus_ready(pilot)
         await pilot.press("question_mark")
         await pilot.pause()
+
     assert snap_compare(make_app(snap_home), terminal_size=(100, 30), run_before=go)
 
 
@@ -143,4 +215,5 @@ def test_help_screen_at_80x24_wraps_under_each_column(snap_compare, snap_home):
         await pilot.pause()
         await pilot.press("pagedown")
         await pilot.pause()
+
     assert snap_compare(make_app(snap_home), terminal_size=(80, 24), run_before=go)

@@ -47,6 +47,7 @@ class Spy:
         def refresh(*regions, **kw):
             self.calls.append(regions)
             return real(*regions, **kw)
+
         tr.refresh = refresh
 
     def take(self):
@@ -67,7 +68,7 @@ async def test_every_changed_cell_is_redrawn_and_little_else(seed):
         for prompt_no in range(3):
             tr.add_prompt("The ", set())
             for i in range(0, 500, 16):  # batches as the app posts them at the default pace
-                tr.add_generated([(c, 0.9) for c in text[prompt_no * 500 + i:prompt_no * 500 + i + 16]])
+                tr.add_generated([(c, 0.9) for c in text[prompt_no * 500 + i : prompt_no * 500 + i + 16]])
                 await pilot.pause()
                 after = visible(tr)
                 calls = spy.take()
@@ -78,7 +79,7 @@ async def test_every_changed_cell_is_redrawn_and_little_else(seed):
                     cells += sum(r.area for r in regions)
                     for y, (old, new) in enumerate(zip(before, after)):
                         for x in range(max(len(old), len(new))):
-                            if old[x:x + 1] != new[x:x + 1]:
+                            if old[x : x + 1] != new[x : x + 1]:
                                 assert any(r.contains(x, y) for r in regions), (y, x, old, new)
                 before = after
         lines = len(tr._lines)
@@ -94,7 +95,7 @@ async def test_incremental_wrapping_matches_a_fresh_layout_and_the_window_follow
         await pilot.pause()
         text = stream_text(7, 3000)
         for i in range(0, len(text), 37):
-            tr.add_generated([(c, 0.5) for c in text[i:i + 37]])
+            tr.add_generated([(c, 0.5) for c in text[i : i + 37]])
         await pilot.pause()
         incremental = [[c for c, _ in line] for line in tr._lines]
         shown = visible(tr)

@@ -38,19 +38,27 @@ LR_HELP = {
 }
 # field id -> (label, kind, section)
 FIELDS = {
-    "embed_dim": ("embedding", int, "model"), "hidden_size": ("hidden", int, "model"),
-    "num_layers": ("layers", int, "model"), "dropout": ("dropout", float, "model"),
-    "batch_size": ("batch", int, "train"), "num_steps": ("BPTT len", int, "train"),
-    "lr": ("learn rate", float, "train"), "clip": ("grad clip", float, "train"),
-    "eval_every": ("eval every", int, "train"), "patience": ("patience", int, "train"),
-    "max_epochs": ("max epochs", int, "train"), "max_minutes": ("max minutes", float, "train"),
+    "embed_dim": ("embedding", int, "model"),
+    "hidden_size": ("hidden", int, "model"),
+    "num_layers": ("layers", int, "model"),
+    "dropout": ("dropout", float, "model"),
+    "batch_size": ("batch", int, "train"),
+    "num_steps": ("BPTT len", int, "train"),
+    "lr": ("learn rate", float, "train"),
+    "clip": ("grad clip", float, "train"),
+    "eval_every": ("eval every", int, "train"),
+    "patience": ("patience", int, "train"),
+    "max_epochs": ("max epochs", int, "train"),
+    "max_minutes": ("max minutes", float, "train"),
     "seed": ("seed", int, "train"),
 }
 
 
 class ConfigureScreen(Screen):
-    BINDINGS = [Binding("ctrl+s", "start", "Start training", priority=True),
-                Binding("ctrl+r", "cycle_preset", "Next preset", priority=True)]
+    BINDINGS = [
+        Binding("ctrl+s", "start", "Start training", priority=True),
+        Binding("ctrl+r", "cycle_preset", "Next preset", priority=True),
+    ]
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -62,8 +70,9 @@ class ConfigureScreen(Screen):
                 yield Label("cell")
                 yield Select([(c, c) for c in CELL_NAMES], value="lstm", allow_blank=False, id="cell")
                 yield Label("device")
-                yield Select([(d, d) for d in ("auto", "cpu", "cuda", "mps")], value="auto", allow_blank=False,
-                             id="device")
+                yield Select(
+                    [(d, d) for d in ("auto", "cpu", "cuda", "mps")], value="auto", allow_blank=False, id="device"
+                )
             with Horizontal(classes="config-selects", id="config-selects-2"):
                 yield Label("partition")
                 yield Select([(p, p) for p in PARTITIONS], value="sequential", allow_blank=False, id="partition")
@@ -117,10 +126,14 @@ class ConfigureScreen(Screen):
         train = {k: parsed[k] for k, (_l, _k, sec) in FIELDS.items() if sec == "train" and k != "max_minutes"}
         if mm is not None and mm <= 0:
             raise ConfigError("max minutes must be positive (or empty for no time limit)")
-        cfg = dataclasses.replace(self.app.train_config, **train, max_seconds=None if mm is None else mm * 60,
-                                  partition=self.query_one("#partition", Select).value,
-                                  device=self.query_one("#device", Select).value,
-                                  lr_schedule=self.query_one("#lr_schedule", Select).value).validate()
+        cfg = dataclasses.replace(
+            self.app.train_config,
+            **train,
+            max_seconds=None if mm is None else mm * 60,
+            partition=self.query_one("#partition", Select).value,
+            device=self.query_one("#device", Select).value,
+            lr_schedule=self.query_one("#lr_schedule", Select).value,
+        ).validate()
         check_fits_memory(ModelConfig(vocab_size=max(2, self._vocab_size()), **model_kw).validate(), cfg)
         return model_kw, cfg
 
@@ -133,8 +146,13 @@ class ConfigureScreen(Screen):
             return
         c = self.app.corpus
         self.query_one("#config-corpus", Static).update(
-            Text(f"corpus: {c.name} ({c.stats.chars:,} chars, vocab {c.vocab.size})" if c else
-                 "corpus: none selected yet (1: Corpus)", style="bold"))
+            Text(
+                f"corpus: {c.name} ({c.stats.chars:,} chars, vocab {c.vocab.size})"
+                if c
+                else "corpus: none selected yet (1: Corpus)",
+                style="bold",
+            )
+        )
         err = self.query_one("#config-error", Static)
         try:
             model_kw, cfg = self.read_values()

@@ -30,10 +30,15 @@ def stats_text(corpus, val_fraction: float = 0.1) -> Text:
     t = Text()
     t.append(f"{corpus.name}\n", style="bold")
     t.append(f"source   {corpus.source}\n")
-    rows = [("size", human_bytes(corpus.n_bytes)), ("chars", f"{s.chars:,}"), ("lines", f"{s.lines:,}"),
-            ("vocab", f"{corpus.vocab.size} ({s.distinct} chars + <unk>)"),
-            ("baseline", f"ppl {corpus.baseline_ppl:.0f} (uniform guess)"),
-            ("split", f"train {tr:,} / val {va:,}"), ("sha256", corpus.sha256[:16])]
+    rows = [
+        ("size", human_bytes(corpus.n_bytes)),
+        ("chars", f"{s.chars:,}"),
+        ("lines", f"{s.lines:,}"),
+        ("vocab", f"{corpus.vocab.size} ({s.distinct} chars + <unk>)"),
+        ("baseline", f"ppl {corpus.baseline_ppl:.0f} (uniform guess)"),
+        ("split", f"train {tr:,} / val {va:,}"),
+        ("sha256", corpus.sha256[:16]),
+    ]
     for k, v in rows:
         t.append(f"{k:<9}{v}\n")
     rare = " ".join(f"{c!r}x{n}" for c, n in s.rare[:6])
@@ -49,8 +54,8 @@ def row_name(name: str, width: int = 17) -> str:
     if len(name) <= width:
         return name
     if "/" in name or "\\" in name:
-        return "…" + name[-(width - 1):]
-    return name[:width - 1] + "…"
+        return "…" + name[-(width - 1) :]
+    return name[: width - 1] + "…"
 
 
 class CorpusScreen(Screen):
@@ -66,8 +71,9 @@ class CorpusScreen(Screen):
             with Vertical(id="corpus-left"):
                 yield Static("Corpora", classes="pane-title")
                 yield OptionList(id="corpus-list")
-                yield SteadyInput(placeholder="add: path, folder/**/*.txt or https://…", id="corpus-add",
-                            suggester=PathSuggester())
+                yield SteadyInput(
+                    placeholder="add: path, folder/**/*.txt or https://…", id="corpus-add", suggester=PathSuggester()
+                )
             with Vertical(id="corpus-right"):
                 yield Static("loading…", id="corpus-stats")
                 yield Static("Preview", classes="pane-title")

@@ -48,8 +48,9 @@ class GenerateScreen(Screen):
             yield Select([("best", "best"), ("last", "last")], value="best", allow_blank=False, id="gen-weights")
         yield Static("", id="gen-settings")
         yield Transcript(id="gen-transcript")
-        yield HistoryInput(placeholder="prompt, then Enter (up/down: history; [ ] temperature while streaming)",
-                           id="gen-prompt")
+        yield HistoryInput(
+            placeholder="prompt, then Enter (up/down: history; [ ] temperature while streaming)", id="gen-prompt"
+        )
         yield Footer(compact=True, show_command_palette=False)  # ctrl+p still opens it; ? says so
 
     def on_mount(self) -> None:
@@ -89,11 +90,14 @@ class GenerateScreen(Screen):
         if not self.is_mounted:
             return
         c, app = self.app.control, self.app
-        settings = [(f"temperature {c.temperature:.2f}", "[ ]"), (f"top-k {c.top_k or 'off'}", "{ }"),
-                    (f"length {app.gen_length}", "< >"),
-                    (f"speed {f'{app.gen_pace}/s' if app.gen_pace else 'max'}", "( )"),
-                    (f"confidence {'on' if self.query_one(Transcript).confidence else 'off'}", "c"),
-                    (f"weights {app.gen_weights}", "w")]
+        settings = [
+            (f"temperature {c.temperature:.2f}", "[ ]"),
+            (f"top-k {c.top_k or 'off'}", "{ }"),
+            (f"length {app.gen_length}", "< >"),
+            (f"speed {f'{app.gen_pace}/s' if app.gen_pace else 'max'}", "( )"),
+            (f"confidence {'on' if self.query_one(Transcript).confidence else 'off'}", "c"),
+            (f"weights {app.gen_weights}", "w"),
+        ]
         t = Text()
         for i, (value, keys) in enumerate(settings):
             t.append(value, style="bold")

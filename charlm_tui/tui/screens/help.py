@@ -26,15 +26,39 @@ KEYS_HELP = [  # (screen, its keys: each item is kept on one line)
     ("Corpus", ["enter configure", "a add a file/folder/URL", "r refresh"]),
     ("Configure", ["ctrl+s start training", "ctrl+r next preset"]),
     ("Train", ["space pause/resume", "s stop (saves)", "n sample now from the best weights"]),
-    ("Generate", ["enter send prompt", "esc stop the stream", "[ ] temperature -/+", "{ } top-k -/+",
-                  "< > length -/+", "( ) stream speed (25/s .. max)", "c confidence colours",
-                  "w best/last weights", "ctrl+s save the text", "ctrl+l clear",
-                  "up/down in the prompt: history"]),
-    ("Runs", ["enter open in Generate", "r resume", "w watch live (also runs of other processes)",
-              "space mark to compare (2-4 runs)", "d delete", "e rename", "ctrl+r refresh"]),
+    (
+        "Generate",
+        [
+            "enter send prompt",
+            "esc stop the stream",
+            "[ ] temperature -/+",
+            "{ } top-k -/+",
+            "< > length -/+",
+            "( ) stream speed (25/s .. max)",
+            "c confidence colours",
+            "w best/last weights",
+            "ctrl+s save the text",
+            "ctrl+l clear",
+            "up/down in the prompt: history",
+        ],
+    ),
+    (
+        "Runs",
+        [
+            "enter open in Generate",
+            "r resume",
+            "w watch live (also runs of other processes)",
+            "space mark to compare (2-4 runs)",
+            "d delete",
+            "e rename",
+            "ctrl+r refresh",
+        ],
+    ),
 ]
-FOOTNOTE = ("Training keeps running when you change screens. Quitting while training stops the run after "
-            "saving its state; resume it later from Runs (r) or 'charlm-tui train --resume ID'.")
+FOOTNOTE = (
+    "Training keeps running when you change screens. Quitting while training stops the run after "
+    "saving its state; resume it later from Runs (r) or 'charlm-tui train --resume ID'."
+)
 
 
 class ItemFlow:
@@ -74,10 +98,16 @@ def help_renderable(home) -> Group:
     for screen, items in KEYS_HELP:
         keys.add_row(screen, ItemFlow(items))
     return Group(
-        Text("charlm-tui: train character-level language models and play with them", style="bold"), Text(),
-        Text("Screens (digits when no text box has the focus; F-keys always)"), screens, Text(),
-        Text("Keys"), keys, Text(),
-        Text(f"Data dir: {home}"), Text(FOOTNOTE),
+        Text("charlm-tui: train character-level language models and play with them", style="bold"),
+        Text(),
+        Text("Screens (digits when no text box has the focus; F-keys always)"),
+        screens,
+        Text(),
+        Text("Keys"),
+        keys,
+        Text(),
+        Text(f"Data dir: {home}"),
+        Text(FOOTNOTE),
     )
 
 

@@ -60,8 +60,16 @@ class RunsScreen(Screen):
             self.action_refresh()
 
     def _row(self, i) -> tuple:
-        return ("*" if i.id in self._marked else " ", i.id, i.status, fmt(i.best_val_ppl, ".3f"),
-                f"{i.steps:,}", f"{i.cell} {i.size}", i.updated[:16].replace("T", " "), i.corpus)
+        return (
+            "*" if i.id in self._marked else " ",
+            i.id,
+            i.status,
+            fmt(i.best_val_ppl, ".3f"),
+            f"{i.steps:,}",
+            f"{i.cell} {i.size}",
+            i.updated[:16].replace("T", " "),
+            i.corpus,
+        )
 
     def action_refresh(self) -> None:
         """Re-read the runs. The same runs in the same order: only the cells that changed are
@@ -90,7 +98,8 @@ class RunsScreen(Screen):
                 t.move_cursor(row=t.get_row_index(keep))
         if not infos:
             self.query_one("#runs-detail", Static).update(
-                f"No runs yet in {self.app.home}. Pick a corpus (1) and train (2).")
+                f"No runs yet in {self.app.home}. Pick a corpus (1) and train (2)."
+            )
             self.query_one(MetricsChart).set_series({})
         else:
             self._show(self.selected_id())
@@ -139,8 +148,11 @@ class RunsScreen(Screen):
             label = "ABCD"[k]
             series[label] = r.curve
             line = f"\n{label} {MARKERS[k]} {r.id}  "
-            line += (f"ppl {r.best_val_ppl:.3f} = {r.best_val_bpc:.3f} bpc at {r.best_minutes:.1f} min"
-                     if r.best_val_nll is not None else "no eval yet")
+            line += (
+                f"ppl {r.best_val_ppl:.3f} = {r.best_val_bpc:.3f} bpc at {r.best_minutes:.1f} min"
+                if r.best_val_nll is not None
+                else "no eval yet"
+            )
             line += f"  {r.steps:,} steps"
             line += "".join(f"  {name} {format_setting(r.settings[name])}" for name in cmp.differing)
             text.append(line)
@@ -167,9 +179,9 @@ class RunsScreen(Screen):
             detail.update(text)
         metrics = self.app.run_metrics(run_id)
         xs = [m["step"] for m in metrics]
-        self.query_one(MetricsChart).set_series({
-            "train": (xs, [m.get("train_loss") for m in metrics]),
-            "val": (xs, [m.get("val_nll") for m in metrics])})
+        self.query_one(MetricsChart).set_series(
+            {"train": (xs, [m.get("train_loss") for m in metrics]), "val": (xs, [m.get("val_nll") for m in metrics])}
+        )
 
     @on(DataTable.RowSelected)
     def _selected(self, _event) -> None:
@@ -200,6 +212,7 @@ class RunsScreen(Screen):
             if yes:
                 self.app.delete_run(rid)
                 self.action_refresh()
+
         self.app.push_screen(ConfirmScreen(f"Delete run {rid} and its checkpoints? This cannot be undone."), done)
 
     def action_rename(self) -> None:
@@ -216,4 +229,5 @@ class RunsScreen(Screen):
 
         def check(name: str) -> str | None:
             return None if name == rid else run_name_problem(self.app.home, name)
+
         self.app.push_screen(AskScreen(f"New name for {rid}:", rid, check), done)

@@ -64,15 +64,16 @@ class TrainScreen(Screen):
             self.show_progress(st.last)
         self.update_charts()
         log = self.query_one("#train-log", EventLog)
-        if log.events != st.log[-log.max_lines:]:
+        if log.events != st.log[-log.max_lines :]:
             log.clear()
-            log.write_lines(st.log[-log.max_lines:])
+            log.write_lines(st.log[-log.max_lines :])
         self.query_one("#train-sample", Static).update(st.sample)
 
     def update_charts(self) -> None:
         st = self.app.train_state
-        self.query_one("#chart-loss", MetricsChart).set_series({
-            "train": (st.train_x, st.train_y), "val": (st.val_x, st.val_nll)})
+        self.query_one("#chart-loss", MetricsChart).set_series(
+            {"train": (st.train_x, st.train_y), "val": (st.val_x, st.val_nll)}
+        )
         self.query_one("#chart-ppl", MetricsChart).set_series({"val ppl": (st.val_x, st.val_ppl)})
 
     def show_progress(self, ev) -> None:
@@ -98,9 +99,11 @@ class TrainScreen(Screen):
         t = Text()
         t.append(f"{st.state:<9}", style="bold reverse" if st.state in ("paused", "failed") else "bold")
         t.append(f" epoch {ev.epoch:.2f}  {speed} chars/s  lr {lr}{elapsed}\n")
-        t.append(f"best val ppl {fmt(ev.best_val_ppl, '.3f')}  bpc {fmt(ev.best_val_bpc, '.3f')}  "
-                 f"last val ppl {fmt(st.val_ppl[-1] if st.val_ppl else None, '.3f')}  "
-                 f"patience left {ev.patience_left if ev.patience_left is not None else '-'}")
+        t.append(
+            f"best val ppl {fmt(ev.best_val_ppl, '.3f')}  bpc {fmt(ev.best_val_bpc, '.3f')}  "
+            f"last val ppl {fmt(st.val_ppl[-1] if st.val_ppl else None, '.3f')}  "
+            f"patience left {ev.patience_left if ev.patience_left is not None else '-'}"
+        )
         self.query_one("#train-stats", Static).update(t, layout=False)
 
     def apply(self, ev, new_log_lines: list[str]) -> None:

@@ -37,7 +37,7 @@ class EventLog(ScrollView, can_focus=True):
             return
         self.events.extend(lines)
         if len(self.events) > self.max_lines:
-            del self.events[:len(self.events) - self.max_lines]
+            del self.events[: len(self.events) - self.max_lines]
             self._rewrap()
             return
         for line in lines:
@@ -53,8 +53,9 @@ class EventLog(ScrollView, can_focus=True):
         return max(8, self.scrollable_content_region.width)
 
     def _wrap_one(self, line: str) -> list[str]:
-        return textwrap.wrap(line, self._wrap, subsequent_indent=INDENT, break_long_words=True,
-                             break_on_hyphens=False) or [""]
+        return textwrap.wrap(
+            line, self._wrap, subsequent_indent=INDENT, break_long_words=True, break_on_hyphens=False
+        ) or [""]
 
     def _rewrap(self) -> None:
         self._wrap = self._width()

@@ -20,8 +20,7 @@ class HistoryInput(SteadyInput):
     """The prompt box: up/down walk the history; while a stream runs, the stream's keys
     (STREAM_KEYS, and escape) reach the screen's bindings, so the focus never has to move."""
 
-    BINDINGS = [Binding("up", "history(-1)", "Previous", show=False),
-                Binding("down", "history(1)", "Next", show=False)]
+    BINDINGS = [Binding("up", "history(-1)", "Previous", show=False), Binding("down", "history(1)", "Next", show=False)]
 
     def __init__(self, *a, **kw):
         super().__init__(*a, **kw)

@@ -23,7 +23,7 @@ def int_ticks(lo: float, hi: float, most: int) -> list[int]:
     most = max(2, most)
     for power in range(0, 19):
         for m in (1, 2, 5):
-            step = m * 10 ** power
+            step = m * 10**power
             first = math.ceil(lo / step) * step
             if (hi - first) // step + 1 <= most:
                 return list(range(int(first), int(hi) + 1, step))
@@ -61,8 +61,12 @@ class MetricsChart(PlotextPlot):
 
     def _signature(self) -> tuple:
         """The series may be lists that grow in place: their lengths and ends say what changed."""
-        return (self._xlabel, self._title, self.size,
-                tuple((k, len(xs), len(ys), xs[:1], xs[-1:], ys[-1:]) for k, (xs, ys) in self._series.items()))
+        return (
+            self._xlabel,
+            self._title,
+            self.size,
+            tuple((k, len(xs), len(ys), xs[:1], xs[-1:], ys[-1:]) for k, (xs, ys) in self._series.items()),
+        )
 
     def _draw(self) -> None:
         plt = self.plt

@@ -26,4 +26,4 @@ class PathSuggester(Suggester):
         full = os.path.join(folder, name)
         if os.path.isdir(full):
             name += os.sep
-        return value + name[len(prefix):]
+        return value + name[len(prefix) :]

@@ -43,9 +43,9 @@ class Transcript(ScrollView, can_focus=True):
         self.text = Text()
         self.confidence = False
         self._lines: list[list[Cell]] = [[]]
-        self._cols = [0]            # cells used on each line
-        self._wrap = 0              # the width the lines are wrapped to
-        self._top_pad = 0           # virtual height kept below the text after a jump
+        self._cols = [0]  # cells used on each line
+        self._wrap = 0  # the width the lines are wrapped to
+        self._top_pad = 0  # virtual height kept below the text after a jump
         self._styles: dict[str, Style] = {}
 
     # ------------------------------------------------------------------ what the screen calls
@@ -93,7 +93,7 @@ class Transcript(ScrollView, can_focus=True):
             return
         self.text.append(s, style)
         if len(self.text) > MAX_CHARS:
-            self.text = self.text[len(self.text) - (MAX_CHARS - TRIM_SLACK):]
+            self.text = self.text[len(self.text) - (MAX_CHARS - TRIM_SLACK) :]
             self._relayout()
             return
         if self._wrap != self._width():
@@ -125,8 +125,8 @@ class Transcript(ScrollView, can_focus=True):
                 line = lines[-1]
                 cut = next((i for i in range(len(line) - 1, 0, -1) if line[i][0] == " "), None)
                 if ch != " " and cut is not None and cut > len(line) // 3:  # wrap at the last space
-                    tail = line[cut + 1:]
-                    del line[cut + 1:]
+                    tail = line[cut + 1 :]
+                    del line[cut + 1 :]
                     cols[-1] = sum(get_character_cell_size(c) for c, _ in line)
                     first = min(first, (len(lines) - 1, cols[-1]))  # the word moves down
                     lines.append(tail)
@@ -170,8 +170,9 @@ class Transcript(ScrollView, can_focus=True):
         self.virtual_size = Size(self._wrap, max(len(self._lines), self._top_pad + height))
         if jump or full:
             # scrolled now, not after a refresh: that would draw everything twice
-            self.scroll_to(y=self._top_pad if jump else self.max_scroll_y, animate=False, immediate=True,
-                           force=True)  # force: the scrollbar this size needs is not laid out yet
+            self.scroll_to(
+                y=self._top_pad if jump else self.max_scroll_y, animate=False, immediate=True, force=True
+            )  # force: the scrollbar this size needs is not laid out yet
             self.refresh()
             return True
         return False
