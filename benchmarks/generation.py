@@ -18,10 +18,10 @@ import numpy as np
 import torch
 
 from charlm_tui.core.config import SamplingControl
-from charlm_tui.core.model import CharLM
-from charlm_tui.core.sampling import generate, pick
-from charlm_tui.core.stepper import CpuStepper, TorchStepper
-from charlm_tui.core.vocab import Vocab
+from charlm_tui.core.data.vocab import Vocab
+from charlm_tui.core.model.charlm import CharLM
+from charlm_tui.core.model.sampling import generate, pick
+from charlm_tui.core.model.stepper import CpuStepper, TorchStepper
 
 PROMPT_CHARS, GEN_CHARS, REPS = 1000, 2000, 5
 

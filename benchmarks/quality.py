@@ -20,10 +20,10 @@ from pathlib import Path
 
 import torch
 
-from charlm_tui.core.batching import split_train_val
 from charlm_tui.core.config import PRESETS, ModelConfig, TrainConfig
-from charlm_tui.core.jobs import new_job
-from charlm_tui.core.training import evaluate
+from charlm_tui.core.data.batching import split_train_val
+from charlm_tui.core.training.jobs import new_job
+from charlm_tui.core.training.trainer import evaluate
 
 REPO = Path(__file__).resolve().parents[1]
 SHAKESPEARE = REPO.parent / "shared" / "corpora" / "tinyshakespeare.txt"

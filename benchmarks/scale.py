@@ -21,7 +21,7 @@ path, mode = Path(sys.argv[1]), sys.argv[2]
 import torch, numpy  # imported before timing: both loaders need them
 t0 = time.perf_counter()
 if mode == "project":
-    from charlm_tui.core.catalog import resolve
+    from charlm_tui.core.data.catalog import resolve
     c = resolve(str(path), Path("/tmp"))
     n = len(c.ids)
 else:

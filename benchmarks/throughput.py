@@ -22,10 +22,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from charlm_tui.core.catalog import resolve
 from charlm_tui.core.config import ModelConfig, TrainConfig, flops_per_char
-from charlm_tui.core.model import CharLM
-from charlm_tui.core.training import Trainer
+from charlm_tui.core.data.catalog import resolve
+from charlm_tui.core.model.charlm import CharLM
+from charlm_tui.core.training.trainer import Trainer
 
 EMBED, HIDDEN, LAYERS, DROPOUT, BATCH, BPTT, LR, CLIP = 64, 256, 2, 0.3, 32, 35, 2e-3, 1.0
 

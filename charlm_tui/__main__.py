@@ -1,3 +1,3 @@
-from charlm_tui.cli import main
+from charlm_tui.cli.main import main
 
 raise SystemExit(main())

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import asdict, dataclass, fields
+from typing import Literal
 
 from charlm_tui.core.errors import ConfigError
 
@@ -192,17 +193,12 @@ class TrainConfig:
         return cls(**{k: obj[k] for k in cls.__dataclass_fields__ if k in obj}).validate()
 
 
-def format_duration(seconds: float | None) -> str:
-    """'4m07s', '1h05m'; '?' when unknown."""
-    if seconds is None or not math.isfinite(seconds):
-        return "?"
-    s = int(seconds)
-    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+EventKind = Literal["start", "progress", "eval", "best", "lr_reduced", "paused", "resumed", "done"]
 
 
 @dataclass
 class TrainEvent:
-    kind: str  # start | progress | eval | best | lr_reduced | paused | resumed | done
+    kind: EventKind
     step: int
     epoch: float
     total_steps: int | None = None
@@ -289,6 +285,18 @@ PRESETS: dict[str, tuple[dict, dict]] = {
 # Effective training FLOP/s assumed for time estimates before this machine has been measured
 # (a 2-core AVX-512 CPU reaches about 1.6e11 on the default model).
 ASSUMED_FLOPS = 1.6e11
+
+
+def steps_per_epoch(n_chars: int, batch_size: int, num_steps: int, partition: str = "sequential") -> int:
+    """Training steps in one pass over ``n_chars`` characters (the batchers' own arithmetic, without
+    torch, for the Configure form): sequential cuts the text into ``batch_size`` streams and walks them
+    ``num_steps`` at a time (the last batch may be shorter); random takes the same number of whole
+    subsequences from every random offset."""
+    if n_chars < 2:
+        return 0
+    if partition == "random":
+        return max(0, (n_chars - num_steps) // num_steps // batch_size)
+    return -(-((n_chars - 1) // batch_size) // num_steps)
 
 
 def estimate_epoch_seconds(cfg: ModelConfig, train_chars: int, flops_per_s: float = ASSUMED_FLOPS) -> float:

@@ -136,7 +136,7 @@ class CharLMApp(CorpusActions, TrainingActions, GenerationActions, App):
     # ------------------------------------------------------------------ runs
     # core.runs / run_store (and catalog, corpus) are imported when first needed, after the first paint
     def list_runs(self):
-        from charlm_tui.core.run_store import list_runs
+        from charlm_tui.core.store.run_store import list_runs
 
         try:
             return list_runs(self.home)
@@ -145,7 +145,7 @@ class CharLMApp(CorpusActions, TrainingActions, GenerationActions, App):
             return []
 
     def run_metrics(self, run_id: str) -> list[dict]:
-        from charlm_tui.core.runs import open_run
+        from charlm_tui.core.store.run_store import open_run
 
         try:
             return open_run(self.home, run_id).metrics()
@@ -153,7 +153,7 @@ class CharLMApp(CorpusActions, TrainingActions, GenerationActions, App):
             return []
 
     def delete_run(self, run_id: str) -> None:
-        from charlm_tui.core.run_store import delete_run
+        from charlm_tui.core.store.run_store import delete_run
 
         try:
             delete_run(self.home, run_id)
@@ -162,7 +162,7 @@ class CharLMApp(CorpusActions, TrainingActions, GenerationActions, App):
             self.notify(str(e), severity="error")
 
     def rename_run(self, run_id: str, new: str) -> None:
-        from charlm_tui.core.run_store import rename_run
+        from charlm_tui.core.store.run_store import rename_run
 
         try:
             rename_run(self.home, run_id, new)

@@ -13,8 +13,8 @@ class CorpusActions:
 
     def catalog_entries(self):
         """The catalog, then corpora that earlier runs used and the catalog does not list (paths, URLs)."""
-        from charlm_tui.core.catalog import CatalogEntry, list_catalog  # imported after the first paint
-        from charlm_tui.core.run_store import recent_corpus_specs
+        from charlm_tui.core.data.catalog import CatalogEntry, list_catalog  # imported after the first paint
+        from charlm_tui.core.store.run_store import recent_corpus_specs
 
         try:
             entries = list_catalog(self.home)
@@ -41,7 +41,7 @@ class CorpusActions:
 
     @work(thread=True, exclusive=True, group="corpus", exit_on_error=False)
     def _load_corpus(self, spec: str) -> None:
-        from charlm_tui.core.catalog import resolve
+        from charlm_tui.core.data.catalog import resolve
 
         last = [0.0]
 
@@ -84,7 +84,7 @@ class CorpusActions:
 
     @work(thread=True, exclusive=True, group="corpus-add", exit_on_error=False)
     def add_corpus(self, spec: str) -> None:
-        from charlm_tui.core.catalog import add_to_user_dir
+        from charlm_tui.core.data.catalog import add_to_user_dir
 
         self.call_from_thread(self.notify, f"Adding {spec}…")
         try:

@@ -33,7 +33,7 @@ class GenerationActions:
 
     def save_sample(self, text: str) -> Path | None:
         """Write the transcript into the selected run's samples/ folder; say where, or why not."""
-        from charlm_tui.core.runs import open_run
+        from charlm_tui.core.store.run_store import open_run
 
         if not text.strip():
             self.notify("Nothing to save yet: generate some text first.", severity="warning")
@@ -53,18 +53,17 @@ class GenerationActions:
         self._gen_stop.set()
 
     def _load_for_generation(self, run_id: str, which: str):
-        from charlm_tui.core.runs import open_run
+        from charlm_tui.core.store.run_store import open_run
 
         run = open_run(self.home, run_id)
-        path = run.path / f"{which}.safetensors"
-        if which == "best" and not path.exists() and (run.path / "last.safetensors").exists():
+        if which == "best" and not run.has_weights("best") and run.has_weights("last"):
             # stopped before its first evaluation: the last weights are all there is (the w key
             # cannot reach the screen while the prompt box has the focus)
-            which, path = "last", run.path / "last.safetensors"
+            which = "last"
             self.call_from_thread(
                 self.notify, f"{run_id} has no evaluated weights yet: sampling from its last weights.", title="Generate"
             )
-        key = (run_id, which, path.stat().st_mtime_ns if path.exists() else 0)
+        key = (run_id, which, run.weights_version(which))
         if key not in self._models:
             self._models = {key: run.load_model(which)}  # keep one model in memory
         return self._models[key]
@@ -73,7 +72,7 @@ class GenerationActions:
     def _gen_worker(
         self, stream_id: int, run_id: str, which: str, prompt: str, length: int, stop: threading.Event
     ) -> None:
-        from charlm_tui.core.sampling import check_prompt, generate
+        from charlm_tui.core.model.sampling import check_prompt, generate
 
         try:
             check_prompt(prompt)

@@ -29,7 +29,7 @@ class Generated(Message):
 @dataclass
 class CorpusLoaded(Message):
     spec: str
-    corpus: object | None  # charlm_tui.core.corpus.Corpus
+    corpus: object | None  # charlm_tui.core.data.corpus.Corpus
     error: str | None = None
 
 

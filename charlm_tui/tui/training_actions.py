@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 
 from textual import work
 
+from charlm_tui import formatting
 from charlm_tui.core.config import flops_per_char
 from charlm_tui.core.errors import CharLMError
 from charlm_tui.core.lifecycle import TERMINAL_STATUSES, RunStatus, status_for
@@ -76,7 +77,7 @@ class TrainingActions:
         self._train_worker(run_id)
 
     def _trained_elsewhere(self, run_id: str) -> str | None:
-        from charlm_tui.core.runs import open_run
+        from charlm_tui.core.store.run_store import open_run
 
         try:
             holder = open_run(self.home, run_id).lock_holder()
@@ -100,7 +101,7 @@ class TrainingActions:
             self._train_done.set()  # on every path: quitting waits for it (a refused resume hung q for 30 s)
 
     def _train(self, resume_id: str | None) -> None:
-        from charlm_tui.core.jobs import another_round, new_job, resume_job
+        from charlm_tui.core.training.jobs import another_round, new_job, resume_job
 
         post = lambda ev: self.post_message(TrainUpdate(ev))  # noqa: E731
         try:
@@ -111,9 +112,11 @@ class TrainingActions:
                 job = new_job(self.home, self.corpus_spec, self.model_kw, cfg, corpus=self.corpus, callback=post)
             else:
                 # a run that ended at a limit gets another round of it; an unfinished one just goes on
-                extra, why = another_round(self.home, resume_id)
+                rnd = another_round(self.home, resume_id)
+                extra = rnd.overrides if rnd is not None else {}
                 job = resume_job(self.home, resume_id, {**extra, "event_interval": UI_EVENT_INTERVAL_S}, callback=post)
-                if why:
+                if rnd is not None:
+                    why = formatting.another_round(rnd)
                     self.call_from_thread(self.notify, f"Resuming {resume_id}: {why}.", title="Resume")
         except CharLMError as e:
             self.post_message(TrainFailed(str(e)))
@@ -223,7 +226,7 @@ class TrainingActions:
             self.switch_mode("train")
             return
         try:
-            from charlm_tui.core.runs import open_run
+            from charlm_tui.core.store.run_store import open_run
 
             run = open_run(self.home, run_id)
         except CharLMError as e:
@@ -234,7 +237,7 @@ class TrainingActions:
         self._reset_train_state("attached")
         st = self.train_state
         st.run_id = run.id
-        cfg = run.config.get("model", {}) if (run.path / "config.json").exists() else {}
+        cfg = run.config.get("model", {}) if run.has_config() else {}
         st.title = (
             f"{run.id}   (watching another process)   {cfg.get('cell', '?')} "
             f"{cfg.get('num_layers', '?')}x{cfg.get('hidden_size', '?')}"
@@ -250,7 +253,7 @@ class TrainingActions:
 
     def _poll_attached(self) -> None:
         from charlm_tui.core.config import TrainEvent
-        from charlm_tui.core.run_store import run_info
+        from charlm_tui.core.store.run_store import run_info
 
         run = self.attached
         if run is None:
@@ -302,7 +305,7 @@ class TrainingActions:
             self.notify("Nothing is training.", severity="warning")
             return
         tr = self.job.trainer
-        if tr.pause_event.is_set():
+        if tr.paused:
             tr.resume()
         else:
             tr.pause()
@@ -329,11 +332,11 @@ class TrainingActions:
 
     @work(thread=True, exclusive=True, group="sample-now", exit_on_error=False)
     def _sample_now_worker(self, job) -> None:
-        from charlm_tui.core.model import CharLM
-        from charlm_tui.core.sampling import SamplingControl, generate
+        from charlm_tui.core.model.charlm import CharLM
+        from charlm_tui.core.model.sampling import SamplingControl, generate
 
         trainer = job.trainer
-        state = trainer.best_state or {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
+        state = trainer.best_weights() or trainer.weights()
         model = CharLM.from_config(trainer.model.config)
         model.load_state_dict({k: v.cpu() for k, v in state.items()})
         text, last = "", self.clock()
@@ -346,7 +349,7 @@ class TrainingActions:
 
     @work(thread=True, exclusive=True, group="sample-now", exit_on_error=False)
     def _sample_attached_worker(self, run_id: str) -> None:
-        from charlm_tui.core.sampling import SamplingControl, generate
+        from charlm_tui.core.model.sampling import SamplingControl, generate
 
         try:
             model, vocab = self._load_for_generation(run_id, "best")

@@ -212,10 +212,10 @@ def test_resume_of_a_finished_run_trains_another_round_unless_limits_are_given(t
 def test_resume_latest_detached_is_resolved_once_by_the_parent(home, tiny_file, monkeypatch):
     """'latest' names the run it meant when the command was typed, even if another run starts
     before the background trainer reads its arguments."""
-    from charlm_tui import remote
+    from charlm_tui.cli import remote
     from charlm_tui.core.errors import CharLMError
-    from charlm_tui.core.jobs import new_job
-    from charlm_tui.core.training import TrainConfig
+    from charlm_tui.core.training.jobs import new_job
+    from charlm_tui.core.training.trainer import TrainConfig
 
     ids = []
     for seed in (1, 2):
@@ -242,7 +242,7 @@ def test_resume_latest_detached_is_resolved_once_by_the_parent(home, tiny_file, 
     with monkeypatch.context() as m, pytest.raises(CharLMError):
         m.setattr(remote.subprocess, "Popen", popen)
         remote.detach_train(["--resume", "latest", "--detach"], home, None, "latest", wait_s=2)
-    from charlm_tui.core.runs import open_run
+    from charlm_tui.core.store.run_store import open_run
 
     latest = open_run(home, "latest").id
     other = next(i for i in ids if i != latest)

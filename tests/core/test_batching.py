@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from charlm_tui.core.batching import (
+from charlm_tui.core.data.batching import (
     RandomBatches,
     SequentialBatches,
     check_fits,

@@ -3,8 +3,9 @@ import math
 
 import pytest
 
-from charlm_tui.core.compare import compare_runs, format_setting
+from charlm_tui import formatting
 from charlm_tui.core.errors import RunError
+from charlm_tui.core.store.compare import compare_runs
 
 
 def make_run(home, run_id, hidden, lr, evals, corpus="python-docs", world=1, status_steps=None):
@@ -62,8 +63,8 @@ def test_compare_sorts_best_first_and_lists_only_differing_settings(tmp_path):
     assert small.steps == 321  # as the run's status says: it trained on after its last evaluation
     assert fresh.best_val_nll is None and fresh.best_val_ppl is None and fresh.best_minutes is None
     assert fresh.curve == ([], []) and fresh.steps == 0
-    assert [format_setting(r.settings["lr"]) for r in cmp.runs] == ["0.003", "0.003", "0.001"]
-    assert format_setting(None) == "-" and format_setting(256) == "256"
+    assert [formatting.setting(r.settings["lr"]) for r in cmp.runs] == ["0.003", "0.003", "0.001"]
+    assert formatting.setting(None) == "-" and formatting.setting(256) == "256"
 
 
 def test_compare_needs_two_to_four_existing_runs(tmp_path):

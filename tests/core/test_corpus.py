@@ -4,11 +4,11 @@ import time
 
 import pytest
 
-from charlm_tui.core import catalog
-from charlm_tui.core import corpus as corpus_mod
-from charlm_tui.core.catalog import add_to_user_dir, list_catalog, resolve
-from charlm_tui.core.corpus import TextOptions, corpus_from_text
-from charlm_tui.core.download import download
+from charlm_tui.core.data import catalog
+from charlm_tui.core.data import corpus as corpus_mod
+from charlm_tui.core.data.catalog import add_to_user_dir, list_catalog, resolve
+from charlm_tui.core.data.corpus import TextOptions, corpus_from_text
+from charlm_tui.core.data.download import download
 from charlm_tui.core.errors import ConfigError, CorpusError
 
 
@@ -117,8 +117,8 @@ def test_permission_denied(tmp_path, home, monkeypatch):
 
 
 def test_corpus_too_small_for_one_batch_says_how_small(tmp_path, home):
-    from charlm_tui.core.jobs import new_job
-    from charlm_tui.core.training import TrainConfig
+    from charlm_tui.core.training.jobs import new_job
+    from charlm_tui.core.training.trainer import TrainConfig
 
     p = tmp_path / "small.txt"
     p.write_text("abcdefghij" * 10)
@@ -229,7 +229,7 @@ def test_urls_are_cached_by_url_not_by_file_name(server, home):
 
 
 def test_stale_partial_download_is_removed_at_next_listing(home):
-    from charlm_tui.core.catalog import list_catalog
+    from charlm_tui.core.data.catalog import list_catalog
 
     folder = home / "corpora"
     folder.mkdir(parents=True)

@@ -9,8 +9,7 @@ import subprocess
 import sys
 import time
 
-from charlm_tui.core.run_store import list_runs
-from charlm_tui.core.runs import open_run
+from charlm_tui.core.store.run_store import list_runs, open_run
 
 KILLS = int(os.environ.get("CHARLM_KILL_TRIES", "8"))
 

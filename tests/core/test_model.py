@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from charlm_tui.core.errors import ConfigError
-from charlm_tui.core.model import CharLM, ModelConfig, count_parameters
-from charlm_tui.core.stepper import CpuStepper, TorchStepper
+from charlm_tui.core.model.charlm import CharLM, ModelConfig, count_parameters
+from charlm_tui.core.model.stepper import CpuStepper, TorchStepper
 
 
 @pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
@@ -53,7 +53,7 @@ def test_bad_config_is_refused_with_reason():
 
 
 def test_locked_dropout_shares_one_mask_across_time_and_is_off_in_eval():
-    from charlm_tui.core.model import LockedDropout
+    from charlm_tui.core.model.charlm import LockedDropout
 
     torch.manual_seed(0)
     d = LockedDropout(0.5)

@@ -6,12 +6,12 @@ import struct
 import pytest
 import torch
 
-from charlm_tui.core import checkpoint
+from charlm_tui import formatting
 from charlm_tui.core.errors import CheckpointError, RunError
-from charlm_tui.core.jobs import new_job, resume_job
-from charlm_tui.core.run_store import RunInfo, delete_run, list_runs, rename_run
-from charlm_tui.core.runs import open_run
-from charlm_tui.core.training import TrainConfig
+from charlm_tui.core.store import checkpoint
+from charlm_tui.core.store.run_store import RunInfo, delete_run, list_runs, open_run, rename_run
+from charlm_tui.core.training.jobs import new_job, resume_job
+from charlm_tui.core.training.trainer import TrainConfig
 
 MODEL = {"cell": "lstm", "embed_dim": 8, "hidden_size": 16, "num_layers": 2, "dropout": 0.2}
 
@@ -56,7 +56,7 @@ def test_resume_matches_an_uninterrupted_run(home, tiny_file, partition):
     full, _ = train_run(home, tiny_file, 20, partition=partition)
     half, _ = train_run(home, tiny_file, 10, partition=partition)
     resumed = resume_job(home, half.run.id, {"max_steps": 20})
-    assert resumed.trainer.p.step == 10
+    assert resumed.trainer.progress.step == 10
     final = resumed.start()
     assert final.step == 20
     a, b = full.run.metrics(), open_run(home, half.run.id).metrics()
@@ -184,7 +184,7 @@ def test_resume_refuses_to_change_the_batch_geometry(home, tiny_file):
 
 
 def test_recent_corpus_specs_newest_first(home, tiny_file):
-    from charlm_tui.core.run_store import recent_corpus_specs
+    from charlm_tui.core.store.run_store import recent_corpus_specs
 
     train_run(home, tiny_file, 5)
     assert recent_corpus_specs(home) == [str(tiny_file)]
@@ -284,35 +284,38 @@ def test_missing_weights_say_what_exists_and_when_they_are_saved(home, tiny_file
 
 
 def test_resuming_a_run_that_ended_at_a_limit_gives_it_another_round_of_the_same_size(home, tiny_file):
-    from charlm_tui.core.jobs import another_round
+    from charlm_tui.core.training.jobs import another_round
 
     job, final = train_run(home, tiny_file, 10)
     rid = job.run.id
     assert final.reason == "max_steps" and final.step == 10
     for n in (20, 30):  # each round is the size the run was created with, not the raised limit
-        extra, why = another_round(home, rid)
+        rnd = another_round(home, rid)
+        extra, why = rnd.overrides, formatting.another_round(rnd)
         assert extra == {"max_steps": n} and why == "it had reached its step limit; training 10 more steps"
         assert resume_job(home, rid, extra).start().step == n
     # stopped by hand: nothing to extend, it just goes on with its limits
     status = job.run.path / "status.json"
     st = json.loads(status.read_text())
     status.write_text(json.dumps({**st, "reason": "stopped", "status": "stopped"}))
-    assert another_round(home, rid) == ({}, None)
+    assert another_round(home, rid) is None
     # an early stop: the patience starts again
     status.write_text(json.dumps({**st, "reason": "early_stop"}))
     bad = checkpoint.read_header(job.run.path / "last.safetensors")["meta"]["progress"]["bad_evals"]
-    extra, why = another_round(home, rid)
+    rnd = another_round(home, rid)
+    extra, why = rnd.overrides, formatting.another_round(rnd)
     assert extra == {"patience": bad + 5} and "patience starts again (5 evaluations)" in why
 
 
 def test_a_time_budget_grows_by_its_size(home, tiny_file):
-    from charlm_tui.core.jobs import another_round
+    from charlm_tui.core.training.jobs import another_round
 
     cfg = TrainConfig(batch_size=4, num_steps=10, eval_every=5, max_seconds=0.3, event_interval=1e9, seed=3)
     job = new_job(home, str(tiny_file), MODEL, cfg)
     assert job.start().reason == "max_seconds"
     elapsed = checkpoint.read_header(job.run.path / "last.safetensors")["meta"]["progress"]["elapsed"]
-    extra, why = another_round(home, job.run.id)
+    rnd = another_round(home, job.run.id)
+    extra, why = rnd.overrides, formatting.another_round(rnd)
     assert extra == {"max_seconds": elapsed + 0.3} and why == "it had used its time budget; training 0.3s more"
     again = resume_job(home, job.run.id, extra).start()
     assert again.reason == "max_seconds" and again.elapsed >= elapsed + 0.3

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
+from charlm_tui.core.data.vocab import UNK_ID, Vocab
 from charlm_tui.core.errors import GenerationError
-from charlm_tui.core.model import CharLM
-from charlm_tui.core.sampling import SamplingControl, generate, pick, sample
-from charlm_tui.core.vocab import UNK_ID, Vocab
+from charlm_tui.core.model.charlm import CharLM
+from charlm_tui.core.model.sampling import SamplingControl, generate, pick, sample
 
 V = Vocab("abcdefgh \n")
 

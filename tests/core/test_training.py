@@ -4,11 +4,11 @@ import threading
 import pytest
 import torch
 
-from charlm_tui.core import training
-from charlm_tui.core.batching import SequentialBatches, split_train_val
-from charlm_tui.core.corpus import corpus_from_text
-from charlm_tui.core.model import CharLM
-from charlm_tui.core.training import TrainConfig, Trainer, evaluate, token_loss
+from charlm_tui.core.data.batching import SequentialBatches, split_train_val
+from charlm_tui.core.data.corpus import corpus_from_text
+from charlm_tui.core.model.charlm import CharLM
+from charlm_tui.core.training import trainer as training
+from charlm_tui.core.training.trainer import TrainConfig, Trainer, evaluate, token_loss
 
 TEXT = "the cat sat on the mat. the dog sat on the log.\n" * 40
 
@@ -90,12 +90,12 @@ def test_sequential_carries_detached_state_random_resets_it():
         _, h = ref(b0.x)
     acc = torch.zeros((), dtype=torch.float64)
     tr._train_step(acc)
-    assert tr.state is not None and tr.state.grad_fn is None and not tr.state.requires_grad
-    assert torch.allclose(tr.state, h, atol=1e-6)
+    assert tr.hidden is not None and tr.hidden.grad_fn is None and not tr.hidden.requires_grad
+    assert torch.allclose(tr.hidden, h, atol=1e-6)
 
     tr2, _ = make(TrainConfig(batch_size=2, num_steps=5, partition="random", max_steps=1), cell="gru")
     tr2._train_step(torch.zeros((), dtype=torch.float64))
-    assert tr2.state is None
+    assert tr2.hidden is None
 
 
 def test_clip_bounds_gradient_norm():
@@ -183,7 +183,7 @@ def test_nan_loss_stops_with_reason_and_keeps_best_weights():
     assert final.reason == "nan" and "NaN" in final.message
     assert final.step <= 7
     assert all(torch.isfinite(p).all() for p in tr.model.parameters())
-    assert all(torch.equal(v, tr.best_state[k]) for k, v in tr.model.state_dict().items())
+    assert all(torch.equal(v, tr.best_weights()[k]) for k, v in tr.model.state_dict().items())
 
 
 def test_seeded_runs_are_reproducible():
@@ -248,7 +248,7 @@ def test_cosine_schedule_warms_up_decays_to_the_budget_and_keeps_plateau_cuts(mo
     cuts = [e for e in events if e.kind == "lr_reduced"]
     assert [e.step for e in cuts] == [10]  # two evaluations without improvement
     assert lrs[10] == pytest.approx(expected(9, 1.0) * 0.5)
-    assert tr.p.lr_scale == pytest.approx(0.5)
+    assert tr.progress.lr_scale == pytest.approx(0.5)
     assert lrs[12] == pytest.approx(expected(11, 0.5)) and lrs[20] == pytest.approx(expected(19, 0.5))
     assert final.reason == "max_steps" and final.step == 20
     assert expected(19, 1.0) < 0.01 * 0.03  # it ends near the floor
@@ -257,12 +257,12 @@ def test_cosine_schedule_warms_up_decays_to_the_budget_and_keeps_plateau_cuts(mo
 def test_cosine_needs_no_finite_limit_but_uses_every_one_given():
     cfg = TrainConfig(batch_size=2, num_steps=5, lr_schedule="cosine", max_epochs=3, max_seconds=100.0)
     tr, _ = make(cfg)
-    total = tr._total_steps()
+    total = tr.budget.total_steps
     assert total == 3 * tr.steps_per_epoch
-    tr.p.step, tr.p.elapsed = total // 4, 80.0
+    tr.progress.step, tr.progress.elapsed = total // 4, 80.0
     assert tr.budget_progress() == pytest.approx(0.8)  # time is further along than steps
-    tr.p.elapsed = 1.0
-    assert tr.budget_progress() == pytest.approx(tr.p.step / total)
+    tr.progress.elapsed = 1.0
+    assert tr.budget_progress() == pytest.approx(tr.progress.step / total)
 
 
 def test_bad_schedule_is_refused():

@@ -1,4 +1,4 @@
-from charlm_tui.core.vocab import UNK_DISPLAY, UNK_ID, Vocab
+from charlm_tui.core.data.vocab import UNK_DISPLAY, UNK_ID, Vocab
 
 
 def test_ids_are_code_point_ordered_with_unk_zero():

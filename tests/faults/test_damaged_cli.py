@@ -8,8 +8,8 @@ import shutil
 
 import pytest
 
-from charlm_tui.core.jobs import new_job
-from charlm_tui.core.training import TrainConfig
+from charlm_tui.core.training.jobs import new_job
+from charlm_tui.core.training.trainer import TrainConfig
 from tests.conftest import cli
 
 MODEL = {"cell": "lstm", "embed_dim": 4, "hidden_size": 8, "num_layers": 1, "dropout": 0.0}

@@ -12,11 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from charlm_tui.core.errors import CharLMError
-from charlm_tui.core.jobs import another_round, new_job, resume_job
-from charlm_tui.core.run_store import delete_run, list_runs, run_info
-from charlm_tui.core.runs import open_run
-from charlm_tui.core.sampling import generate
-from charlm_tui.core.training import TrainConfig
+from charlm_tui.core.model.sampling import generate
+from charlm_tui.core.store.run_store import delete_run, list_runs, open_run, run_info
+from charlm_tui.core.training.jobs import another_round, new_job, resume_job
+from charlm_tui.core.training.trainer import TrainConfig
 from tests.conftest import TINY_TEXT
 
 MODEL = {"cell": "gru", "embed_dim": 4, "hidden_size": 8, "num_layers": 1, "dropout": 0.0}
@@ -170,7 +169,7 @@ def test_listing_show_latest_and_delete_survive_any_damage(home, template, data)
     for field in ("best_val_ppl", "best_val_bpc"):
         assert getattr(info, field) is None or isinstance(getattr(info, field), (int, float))
     assert info.reason is None or isinstance(info.reason, str)
-    from charlm_tui.cli_store import format_run_row
+    from charlm_tui.cli.store import format_run_row
 
     format_run_row(info)
     bad.metrics()
@@ -190,8 +189,8 @@ def test_listing_show_latest_and_delete_survive_any_damage(home, template, data)
 @settings(SETTINGS, max_examples=150)
 @given(data=st.data())
 def test_sample_eval_and_resume_end_cleanly_on_any_damage(home, template, data):
-    from charlm_tui.core.compare import compare_runs
-    from charlm_tui.core.sampling import SamplingControl
+    from charlm_tui.core.model.sampling import SamplingControl
+    from charlm_tui.core.store.compare import compare_runs
 
     shutil.rmtree(home / "runs", ignore_errors=True)
     setup(home, template, data)

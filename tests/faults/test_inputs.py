@@ -11,13 +11,13 @@ import time
 import pytest
 import torch
 
-from charlm_tui.core.catalog import resolve
 from charlm_tui.core.config import ModelConfig, TrainConfig, check_fits_memory, training_bytes
+from charlm_tui.core.data.catalog import resolve
+from charlm_tui.core.data.vocab import Vocab
 from charlm_tui.core.errors import ConfigError, GenerationError
-from charlm_tui.core.jobs import new_job
-from charlm_tui.core.model import CharLM
-from charlm_tui.core.sampling import MAX_PROMPT_CHARS, generate
-from charlm_tui.core.vocab import Vocab
+from charlm_tui.core.model.charlm import CharLM
+from charlm_tui.core.model.sampling import MAX_PROMPT_CHARS, generate
+from charlm_tui.core.training.jobs import new_job
 from tests.conftest import cli
 
 TINY = ["--embed-dim", "4", "--hidden-size", "8", "--num-layers", "1", "--batch-size", "4", "--num-steps", "8"]
@@ -97,7 +97,7 @@ def test_memory_is_estimated_before_anything_is_allocated():
 
 
 def test_long_prompts_warm_up_in_chunks_exactly_and_huge_ones_are_refused():
-    import charlm_tui.core.sampling as sampling
+    import charlm_tui.core.model.sampling as sampling
 
     torch.manual_seed(0)
     vocab = Vocab("abc \n")
@@ -126,7 +126,7 @@ def test_a_diverging_run_ends_as_nan_with_a_clear_message_not_an_overflow(home, 
 
 
 def test_os_errors_say_what_to_do(home):
-    from charlm_tui.cli import os_error_text
+    from charlm_tui.cli.main import os_error_text
 
     assert "disk is full: /x" in os_error_text(OSError(errno.ENOSPC, "No space left on device", "/x"), home)
     assert "permission denied: /y" in os_error_text(PermissionError(errno.EACCES, "Permission denied", "/y"), home)
@@ -135,7 +135,7 @@ def test_os_errors_say_what_to_do(home):
 
 def test_disk_full_while_saving_keeps_the_last_good_checkpoint(home, tiny_file, monkeypatch):
     from charlm_tui.core import atomic
-    from charlm_tui.core.runs import open_run
+    from charlm_tui.core.store.run_store import open_run
 
     cfg = TrainConfig(batch_size=4, num_steps=8, eval_every=5, max_steps=10, event_interval=1e9)
     job = new_job(home, str(tiny_file), {"embed_dim": 4, "hidden_size": 8, "num_layers": 1}, cfg)
@@ -155,7 +155,7 @@ def test_disk_full_while_saving_keeps_the_last_good_checkpoint(home, tiny_file, 
         return f
 
     monkeypatch.setattr(atomic, "open", full, raising=False)
-    from charlm_tui.core.jobs import resume_job
+    from charlm_tui.core.training.jobs import resume_job
 
     with pytest.raises(OSError):
         resume_job(home, run.id, {"max_steps": 20}).start()

@@ -14,11 +14,10 @@ import pytest
 import torch
 
 from charlm_tui.core.errors import RunError
-from charlm_tui.core.jobs import new_job, resume_job
-from charlm_tui.core.process import boot_id, start_time
-from charlm_tui.core.run_store import delete_run, list_runs, rename_run
-from charlm_tui.core.runs import open_run
-from charlm_tui.core.training import TrainConfig
+from charlm_tui.core.store.process import boot_id, start_time
+from charlm_tui.core.store.run_store import delete_run, list_runs, open_run, rename_run
+from charlm_tui.core.training.jobs import new_job, resume_job
+from charlm_tui.core.training.trainer import TrainConfig
 from tests.conftest import cli
 
 MODEL = {"cell": "lstm", "embed_dim": 4, "hidden_size": 8, "num_layers": 1, "dropout": 0.0}
@@ -59,7 +58,7 @@ def test_an_empty_or_garbage_lock_holds_nothing(home, tiny_file):
 
 
 def test_a_reused_pid_does_not_hold_the_lock(home, tiny_file, sleeper, monkeypatch):
-    from charlm_tui.core import process
+    from charlm_tui.core.store import process
 
     monkeypatch.setattr(process, "boot_id", lambda: "this-boot")  # some containers hide the real one
     run = finished_run(home, tiny_file)
@@ -173,8 +172,8 @@ def test_runs_says_why_a_run_is_stalled_or_interrupted_without_json(home, tiny_f
 def test_a_checkpoint_whose_optimizer_settings_are_damaged_refuses_to_resume(home, tiny_file, damage):
     """Found by the damage suite: a flipped byte renamed 'weight_decay', the load succeeded, and the
     first step died with a KeyError inside torch."""
-    from charlm_tui.core import checkpoint
     from charlm_tui.core.errors import CheckpointError
+    from charlm_tui.core.store import checkpoint
 
     run = finished_run(home, tiny_file)
     path = run.path / "last.safetensors"

@@ -8,11 +8,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from charlm_tui.core.catalog import add_to_user_dir
+from charlm_tui.core.data.catalog import add_to_user_dir
 from charlm_tui.core.errors import CharLMError, CorpusError, RunError
 from charlm_tui.core.names import check_name, child, name_problem, safe_name
-from charlm_tui.core.run_store import delete_run, rename_run
-from charlm_tui.core.runs import open_run
+from charlm_tui.core.store.run_store import delete_run, open_run, rename_run
 from tests.conftest import cli
 
 # names built from the characters that make paths: separators, dots, globs, home, NUL, spaces

@@ -10,8 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from charlm_tui.core.run_store import list_runs
-from charlm_tui.core.runs import open_run
+from charlm_tui.core.store.run_store import list_runs, open_run
 from tests.conftest import cli
 from tests.tmux import Tmux, require_tmux_and_exe, wait
 

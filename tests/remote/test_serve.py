@@ -13,7 +13,7 @@ import sys
 
 import aiohttp
 
-from charlm_tui.web import Guard, app_command, split_host
+from charlm_tui.cli.web import Guard, app_command, split_host
 from tests.conftest import cli
 from tests.tmux import wait
 
@@ -185,7 +185,7 @@ async def _start_training_then_close_the_tab(port: int, token: str, home) -> str
 
 
 def test_closing_the_browser_tab_saves_and_stops_the_run(home):
-    from charlm_tui.core.runs import open_run
+    from charlm_tui.core.store.run_store import open_run
 
     port = free_port()
     proc = subprocess.Popen(

@@ -5,8 +5,7 @@ import json
 import pytest
 from textual.widgets import DataTable, Input
 
-from charlm_tui.core.run_store import list_runs
-from charlm_tui.core.runs import open_run
+from charlm_tui.core.store.run_store import list_runs, open_run
 from charlm_tui.tui.app import make_app
 from charlm_tui.tui.screens.help import ConfirmScreen, HelpScreen
 from charlm_tui.tui.widgets.transcript import MAX_CHARS

@@ -8,9 +8,9 @@ import time
 import pytest
 from textual.widgets import DataTable
 
-from charlm_tui.core.jobs import new_job
-from charlm_tui.core.process import boot_id, start_time
-from charlm_tui.core.training import TrainConfig
+from charlm_tui.core.store.process import boot_id, start_time
+from charlm_tui.core.training.jobs import new_job
+from charlm_tui.core.training.trainer import TrainConfig
 from charlm_tui.tui import training_actions
 from charlm_tui.tui.app import make_app
 from charlm_tui.tui.screens import runs as runs_screen

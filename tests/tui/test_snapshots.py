@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from charlm_tui.core.config import TrainEvent
-from charlm_tui.core.vocab import Vocab
+from charlm_tui.core.data.vocab import Vocab
 from charlm_tui.tui.app import make_app
 
 SIZES = [(100, 30), (80, 24)]

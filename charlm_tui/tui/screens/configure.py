@@ -13,6 +13,7 @@ from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
 
+from charlm_tui import formatting
 from charlm_tui.core.config import (
     CELL_NAMES,
     LR_SCHEDULES,
@@ -23,7 +24,7 @@ from charlm_tui.core.config import (
     check_fits_memory,
     count_parameters,
     estimate_epoch_seconds,
-    format_duration,
+    steps_per_epoch,
 )
 from charlm_tui.core.errors import ConfigError
 from charlm_tui.tui.widgets.history_input import SteadyInput
@@ -166,10 +167,10 @@ class ConfigureScreen(Screen):
         n = count_parameters(mcfg)
         chars = c.split_sizes(cfg.val_fraction)[0] if c else 0
         est = estimate_epoch_seconds(mcfg, chars, self.app.measured_flops) if chars else None
-        steps = -(-max(1, (chars - 1) // cfg.batch_size) // cfg.num_steps) if chars else 0
+        steps = steps_per_epoch(chars, cfg.batch_size, cfg.num_steps, cfg.partition)
         txt = f"parameters {n:,}   steps/epoch {steps:,}"
         if est is not None:
-            txt += f"   ≈{format_duration(est)} per epoch here"
+            txt += f"   ≈{formatting.duration(est)} per epoch here"
         self.query_one("#config-summary", Static).update(txt)
 
     @on(Input.Changed)

@@ -10,15 +10,12 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
+from charlm_tui import formatting
 from charlm_tui.core.errors import CharLMError
 from charlm_tui.tui.screens.help import AskScreen, ConfirmScreen
 from charlm_tui.tui.widgets.metrics_chart import MARKERS, MetricsChart
 
 REFRESH_S = 2.0  # the table follows runs that other processes train
-
-
-def fmt(v, spec):
-    return "-" if v is None else format(v, spec)
 
 
 class RunsScreen(Screen):
@@ -64,7 +61,7 @@ class RunsScreen(Screen):
             "*" if i.id in self._marked else " ",
             i.id,
             i.status,
-            fmt(i.best_val_ppl, ".3f"),
+            formatting.number(i.best_val_ppl, ".3f"),
             f"{i.steps:,}",
             f"{i.cell} {i.size}",
             i.updated[:16].replace("T", " "),
@@ -118,7 +115,7 @@ class RunsScreen(Screen):
         self._show(event.row_key.value if event.row_key else None)
 
     def action_mark(self) -> None:
-        from charlm_tui.core.compare import MAX_COMPARED
+        from charlm_tui.core.store.compare import MAX_COMPARED
 
         rid = self.selected_id()
         if not rid:
@@ -135,7 +132,7 @@ class RunsScreen(Screen):
         self._show(rid)
 
     def _show_comparison(self) -> None:
-        from charlm_tui.core.compare import compare_runs, format_setting
+        from charlm_tui.core.store.compare import compare_runs
 
         try:
             cmp = compare_runs(self.app.home, self._marked)
@@ -154,7 +151,7 @@ class RunsScreen(Screen):
                 else "no eval yet"
             )
             line += f"  {r.steps:,} steps"
-            line += "".join(f"  {name} {format_setting(r.settings[name])}" for name in cmp.differing)
+            line += "".join(f"  {name} {formatting.setting(r.settings[name])}" for name in cmp.differing)
             text.append(line)
         detail = self.query_one("#runs-detail", Static)
         detail.add_class("compare")  # a line per run, cut at the edge rather than wrapped
@@ -171,7 +168,7 @@ class RunsScreen(Screen):
         self.query_one("#runs-detail", Static).remove_class("compare")
         text = f"{info.id}: {info.status_text}; corpus {info.corpus}"
         if info.best_val_ppl is not None:
-            text += f"; best val ppl {info.best_val_ppl:.3f} = {fmt(info.best_val_bpc, '.3f')} bits/char"
+            text += f"; best val ppl {info.best_val_ppl:.3f} = {formatting.number(info.best_val_bpc, '.3f')} bits/char"
         if info.damaged:
             text += f"\ndamaged: {info.damaged}"
         detail = self.query_one("#runs-detail", Static)
@@ -220,7 +217,7 @@ class RunsScreen(Screen):
         if not rid:
             return
 
-        from charlm_tui.core.run_store import run_name_problem
+        from charlm_tui.core.store.run_store import run_name_problem
 
         def done(name: str | None) -> None:
             if name and name != rid:

@@ -3,8 +3,6 @@ best so far, patience, an event log, and a side pane for samples taken while tra
 
 from __future__ import annotations
 
-import math
-
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -12,13 +10,9 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header, ProgressBar, Static
 
-from charlm_tui.core.config import format_duration
+from charlm_tui import formatting
 from charlm_tui.tui.widgets.event_log import EventLog
 from charlm_tui.tui.widgets.metrics_chart import MetricsChart
-
-
-def fmt(v, spec: str) -> str:
-    return "-" if v is None or (isinstance(v, float) and not math.isfinite(v)) else format(v, spec)
 
 
 class TrainScreen(Screen):
@@ -79,13 +73,13 @@ class TrainScreen(Screen):
     def show_progress(self, ev) -> None:
         st = self.app.train_state
         bar = self.query_one("#train-progress", ProgressBar)
-        eta = f"ETA {format_duration(ev.eta)}" if ev.eta is not None else ""
+        eta = f"ETA {formatting.duration(ev.eta)}" if ev.eta is not None else ""
         if ev.budget is not None:  # the furthest of the step, epoch and time limits: where the run ends
             bar.update(total=100, progress=100 * ev.budget)
         else:  # a run followed from its metrics file: steps only
             bar.update(total=ev.total_steps or None, progress=ev.step)
         if ev.time_budget:
-            where = f" step {ev.step:,}  {format_duration(ev.elapsed)} of {format_duration(ev.time_budget)}"
+            where = f" step {ev.step:,}  {formatting.duration(ev.elapsed)} of {formatting.duration(ev.time_budget)}"
         else:
             where = f" step {ev.step:,}/{ev.total_steps or '?':,}"
         # layout=False: these have fixed sizes, and a layout pass repaints every scrollbar on the screen
@@ -95,13 +89,13 @@ class TrainScreen(Screen):
             lr += f" (cut at {st.lr_cuts[-1]:,})"
         speed = f"{st.chars_per_s / 1000:.1f}k" if st.chars_per_s else "-"
         # elapsed is in the row above when the run has a time limit; the line fits 80 columns
-        elapsed = "" if ev.time_budget else f"  elapsed {format_duration(ev.elapsed)}"
+        elapsed = "" if ev.time_budget else f"  elapsed {formatting.duration(ev.elapsed)}"
         t = Text()
         t.append(f"{st.state:<9}", style="bold reverse" if st.state in ("paused", "failed") else "bold")
         t.append(f" epoch {ev.epoch:.2f}  {speed} chars/s  lr {lr}{elapsed}\n")
         t.append(
-            f"best val ppl {fmt(ev.best_val_ppl, '.3f')}  bpc {fmt(ev.best_val_bpc, '.3f')}  "
-            f"last val ppl {fmt(st.val_ppl[-1] if st.val_ppl else None, '.3f')}  "
+            f"best val ppl {formatting.number(ev.best_val_ppl, '.3f')}  bpc {formatting.number(ev.best_val_bpc, '.3f')}  "
+            f"last val ppl {formatting.number(st.val_ppl[-1] if st.val_ppl else None, '.3f')}  "
             f"patience left {ev.patience_left if ev.patience_left is not None else '-'}"
         )
         self.query_one("#train-stats", Static).update(t, layout=False)

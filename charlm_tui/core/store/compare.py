@@ -10,7 +10,7 @@ from pathlib import Path
 
 from charlm_tui.core.config import LN2, perplexity
 from charlm_tui.core.errors import RunError
-from charlm_tui.core.runs import open_run
+from charlm_tui.core.store.run_store import open_run
 
 MAX_COMPARED = 4  # one chart marker each: colour alone says nothing under NO_COLOR
 
@@ -94,9 +94,3 @@ def compare_runs(home: Path, run_ids: list[str]) -> Comparison:
     runs.sort(key=lambda r: (r.best_val_nll is None, r.best_val_nll or 0.0))
     differing = [name for name, _ in SETTINGS if len({repr(r.settings[name]) for r in runs}) > 1]
     return Comparison(runs, differing)
-
-
-def format_setting(value) -> str:
-    if isinstance(value, float):
-        return f"{value:g}"
-    return "-" if value is None else str(value)

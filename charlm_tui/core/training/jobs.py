@@ -11,16 +11,19 @@ from pathlib import Path
 
 import torch
 
-from charlm_tui.core.batching import check_fits, split_train_val
-from charlm_tui.core.catalog import resolve
-from charlm_tui.core.config import check_fits_memory, format_duration
-from charlm_tui.core.corpus import Corpus, ProgressFn, TextOptions
+from charlm_tui.core.config import check_fits_memory
+from charlm_tui.core.data.batching import check_fits, split_train_val
+from charlm_tui.core.data.catalog import resolve
+from charlm_tui.core.data.corpus import Corpus, ProgressFn, TextOptions
 from charlm_tui.core.distributed import SINGLE, Dist
-from charlm_tui.core.errors import CheckpointError, ConfigError, CorpusError, RunError
+from charlm_tui.core.errors import ConfigError, CorpusError, RunError
 from charlm_tui.core.lifecycle import FINISHED_REASONS
-from charlm_tui.core.model import CharLM, ModelConfig, resolve_device
-from charlm_tui.core.runs import Run, create_run, open_run
-from charlm_tui.core.training import TrainConfig, Trainer, TrainEvent
+from charlm_tui.core.model.charlm import CharLM, ModelConfig, resolve_device
+from charlm_tui.core.store.run import Run
+from charlm_tui.core.store.run_store import create_run, open_run
+from charlm_tui.core.training import budget
+from charlm_tui.core.training.budget import Round
+from charlm_tui.core.training.trainer import TrainConfig, Trainer, TrainEvent
 
 FIXED_ON_RESUME = ("num_steps", "partition", "val_fraction", "seed")
 
@@ -145,12 +148,12 @@ def resume_job(
     if corpus.vocab != run.vocab():
         raise RunError(f"run {run.id}: its vocab.json does not match the corpus; start a new run")
     # a run killed before its first save has no state yet: it starts again from step 0, as new
-    state = run.load_last_state() if (run.path / "last.safetensors").exists() else None
+    state = run.load_last_state()
     if not dist.is_main:  # ranks > 0 read the run, never write it
         train, val = _split(corpus, cfg, dist)
         trainer = Trainer(_fresh_model(mcfg, cfg), train, val, cfg, _device(cfg, dist), dist=dist)
         if state is not None:
-            trainer.load_checkpoint_state(*state)
+            trainer.restore(*state)
         return TrainingJob(None, trainer, corpus)
     run.acquire_lock()
     run.ignore_pending_control()
@@ -160,72 +163,25 @@ def resume_job(
             _fresh_model(mcfg, cfg), train, val, cfg, _device(cfg, dist), callback=callback, sink=run, dist=dist
         )
         if state is not None:
-            trainer.load_checkpoint_state(*state)
-        run.trim_metrics(trainer.p.step)  # evaluations after the saved state are done again
-        # update the stored config so later resumes keep the raised limits
-        from charlm_tui.core.atomic import write_json
-
-        write_json(
-            run.path / "config.json",
-            {
-                **cfg_json,
-                "train": cfg.to_json(),
-                "world_size": dist.world,
-                "first_train": cfg_json.get("first_train") or cfg_json["train"],
-            },
-        )
+            trainer.restore(*state)
+        run.trim_metrics(trainer.progress.step)  # evaluations after the saved state are done again
+        run.update_train_config(cfg, dist.world)  # later resumes keep the raised limits
     except BaseException:
         run.release_lock()
         raise
     return TrainingJob(run, trainer, corpus)
 
 
-def _duration(seconds: float) -> str:
-    return f"{seconds:.3g}s" if seconds < 60 else format_duration(seconds)
-
-
-def _count(n: int, what: str) -> str:
-    return f"{n:,} {what}" + ("" if n == 1 else "s")
-
-
-def another_round(home: Path, run_id: str) -> tuple[dict, str | None]:
-    """Overrides that give a run which ended at one of its limits another round of the same size,
-    and a sentence saying so; ``({}, None)`` for a run that did not (it just continues).
-
-    Limits are totals (a 5-minute run has ``max_seconds`` 300 and, when finished, 300 s behind it),
-    so resuming a finished run as it is would stop at once. Another round: the time budget grows by
-    its size (the cosine schedule stretches over the longer budget), or the step or epoch limit, or,
-    after an early stop, the patience starts again."""
-    from charlm_tui.core import checkpoint
-    from charlm_tui.core.train_state import Progress
-
+def another_round(home: Path, run_id: str) -> Round | None:
+    """Another round of the size the run was created with, for a run that ended at one of its limits
+    (``budget.another_round``); None for a run that did not (it just continues)."""
     run = open_run(home, run_id)
     reason = run.status().get("reason")
-    if reason not in FINISHED_REASONS or not (run.path / "last.safetensors").is_file():
-        return {}, None
+    if reason not in FINISHED_REASONS or not run.has_weights("last"):
+        return None
     # a round is as big as the run's limits were when it was created (config.json's "train" holds
     # the limits as raised by the last resume)
     first = run.config.get("first_train")
     cfg = TrainConfig.from_json(first) if isinstance(first, dict) else run.train_config()
-    try:
-        p = Progress.from_json(checkpoint.read_header(run.path / "last.safetensors")["meta"].get("progress"))
-    except ValueError as e:
-        raise CheckpointError(f"{run.path / 'last.safetensors'}: {e}; the run cannot be resumed") from None
-    if reason == "max_seconds" and cfg.max_seconds:
-        return (
-            {"max_seconds": p.elapsed + cfg.max_seconds},
-            f"it had used its time budget; training {_duration(cfg.max_seconds)} more",
-        )
-    if reason == "max_steps" and cfg.max_steps:
-        return {
-            "max_steps": p.step + cfg.max_steps
-        }, f"it had reached its step limit; training {_count(cfg.max_steps, 'more step')}"
-    if reason == "max_epochs":
-        return {
-            "max_epochs": p.epoch + cfg.max_epochs
-        }, f"it had reached its epoch limit; training {_count(cfg.max_epochs, 'more epoch')}"
-    if reason == "early_stop":
-        return {
-            "patience": p.bad_evals + cfg.patience
-        }, f"it had stopped early; its patience starts again ({cfg.patience} evaluations)"
-    return {}, None
+    p = run.last_progress()
+    return budget.another_round(reason, cfg, p.step, p.epoch, p.elapsed, p.bad_evals)

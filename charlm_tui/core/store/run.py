@@ -17,22 +17,23 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import platform
-import re
 import secrets
 import socket
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
-from charlm_tui.core import checkpoint
 from charlm_tui.core.atomic import write_bytes, write_json
 from charlm_tui.core.config import TrainEvent
 from charlm_tui.core.errors import CharLMError, CheckpointError, RunError
 from charlm_tui.core.lifecycle import status_for
-from charlm_tui.core.names import child, name_problem
-from charlm_tui.core.process import holder_alive, identity
-from charlm_tui.core.run_files import read_config, read_json, read_lock, read_metrics, read_status
-from charlm_tui.paths import runs_dir
+from charlm_tui.core.store import checkpoint
+from charlm_tui.core.store.process import holder_alive, identity
+from charlm_tui.core.store.progress import Progress
+from charlm_tui.core.store.run_files import read_config, read_json, read_lock, read_metrics, read_status
+
+if TYPE_CHECKING:
+    from charlm_tui.core.model.charlm import CharLM
 
 STATUS_HEARTBEAT_S = 5.0
 STALLED_AFTER_S = 4 * STATUS_HEARTBEAT_S  # a running run whose status is older than this is "stalled"
@@ -77,26 +78,19 @@ def heartbeat_age(st: dict) -> float:
         return 0.0
 
 
-def _slug(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40] or "corpus"
+class Trainee(Protocol):
+    """What a run folder needs from the trainer that writes into it (core.training.Trainer)."""
+
+    model: CharLM
+    progress: Progress
+
+    def checkpoint(self) -> tuple[dict, dict]: ...
+    def pause(self) -> None: ...
+    def resume(self) -> None: ...
+    def request_stop(self, reason: str = "stopped") -> None: ...
 
 
-def new_run_id(corpus_name: str) -> str:
-    return f"{_slug(corpus_name)}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
-
-
-def versions() -> dict:
-    import numpy
-    import torch
-
-    from charlm_tui import __version__
-
-    return {
-        "charlm_tui": __version__,
-        "torch": torch.__version__,
-        "numpy": numpy.__version__,
-        "python": platform.python_version(),
-    }
+WEIGHTS = ("best", "last")
 
 
 class Run:
@@ -117,7 +111,7 @@ class Run:
 
     def corpus_source(self):
         """(what the run was trained on, as the user gave it; the decoding options), for resolving it again."""
-        from charlm_tui.core.corpus import TextOptions
+        from charlm_tui.core.data.corpus import TextOptions
 
         c = self.config["corpus"]
         spec = c.get("spec") or c.get("name")
@@ -143,8 +137,57 @@ class Run:
         except (TypeError, ValueError, CharLMError) as e:
             raise RunError(f"{self.path / 'config.json'}: invalid training config ({e})") from None
 
+    def has_config(self) -> bool:
+        """Whether the run got as far as writing its config (a folder made for a trainer that never
+        started has none)."""
+        return (self.path / "config.json").exists()
+
+    def update_train_config(self, cfg, world_size: int) -> None:
+        """Record the training config a resume runs with (raised limits stay raised for later
+        resumes); the limits the run was created with stay in ``first_train``."""
+        old = self.config
+        write_json(
+            self.path / "config.json",
+            {
+                **old,
+                "train": cfg.to_json(),
+                "world_size": world_size,
+                "first_train": old.get("first_train") or old["train"],
+            },
+        )
+
+    def _weights_path(self, which: str) -> Path:
+        if which not in WEIGHTS:
+            raise RunError(f"unknown weights {which!r}; use best or last")
+        return self.path / f"{which}.safetensors"
+
+    def has_weights(self, which: str = "best") -> bool:
+        return self._weights_path(which).is_file()
+
+    def weights_version(self, which: str = "best") -> int:
+        """Changes whenever those weights are saved again (0 when there are none): a cache key."""
+        try:
+            return self._weights_path(which).stat().st_mtime_ns
+        except OSError:
+            return 0
+
+    def check_weights(self) -> None:
+        """Read the header of each checkpoint the run has; CheckpointError for a damaged one."""
+        for which in WEIGHTS:
+            if self.has_weights(which):
+                checkpoint.read_header(self._weights_path(which))
+
+    def last_progress(self) -> Progress:
+        """Where the run's resumable state stands (its last.safetensors); CheckpointError if it has
+        none or it is damaged."""
+        path = self._weights_path("last")
+        try:
+            return Progress.from_json(checkpoint.read_header(path)["meta"].get("progress"))
+        except ValueError as e:
+            raise CheckpointError(f"{path}: {e}; the run cannot be resumed") from None
+
     def vocab(self):
-        from charlm_tui.core.vocab import Vocab
+        from charlm_tui.core.data.vocab import Vocab
 
         path = self.path / "vocab.json"
         try:
@@ -296,8 +339,8 @@ class Run:
                 self._remove_lock()
 
     # ---------------------------------------------------------------- checkpoints
-    def save_best(self, trainer) -> None:
-        p = trainer.p
+    def save_best(self, trainer: Trainee) -> None:
+        p = trainer.progress
         meta = {
             "step": p.step,
             "val_nll": p.best_nll,
@@ -307,21 +350,19 @@ class Run:
         tensors = {k: v for k, v in trainer.model.state_dict().items()}
         checkpoint.save(self.path / "best.safetensors", tensors, meta, "best")
 
-    def save_last(self, trainer) -> None:
-        tensors, meta = trainer.checkpoint_state()
+    def save_last(self, trainer: Trainee) -> None:
+        tensors, meta = trainer.checkpoint()
         meta["model"] = trainer.model.config.to_json()
         checkpoint.save(self.path / "last.safetensors", tensors, meta, "last")
 
     def load_model(self, which: str = "best", device: str = "cpu"):
         """(CharLM with the chosen weights, Vocab)."""
-        from charlm_tui.core.model import CharLM
+        from charlm_tui.core.model.charlm import CharLM
 
-        if which not in ("best", "last"):
-            raise RunError(f"unknown weights {which!r}; use best or last")
-        path = self.path / f"{which}.safetensors"
+        path = self._weights_path(which)
         if not path.exists():
             other = "last" if which == "best" else "best"
-            if (self.path / f"{other}.safetensors").exists():
+            if self.has_weights(other):
                 raise CheckpointError(
                     f"run {self.id} has no {which} weights yet; its {other} weights can be "
                     f"used (--{other}; in the app, w switches)"
@@ -350,8 +391,14 @@ class Run:
             )
         return model.to(device).eval(), vocab
 
-    def load_last_state(self):
-        return checkpoint.load(self.path / "last.safetensors", "last")
+    def load_last_state(self) -> tuple[dict, dict] | None:
+        """The resumable state (tensors, metadata); None for a run killed before its first save."""
+        return checkpoint.load(self._weights_path("last"), "last") if self.has_weights("last") else None
+
+    def write_new(self, vocab_json: dict, config: dict) -> None:
+        """A new run's vocabulary and config (a resume reads them back)."""
+        write_json(self.path / "vocab.json", vocab_json)
+        write_json(self.path / "config.json", config)
 
     # ---------------------------------------------------------------- control from other processes
     def send_control(self, command: str) -> None:
@@ -370,7 +417,7 @@ class Run:
         except (OSError, ValueError):
             return None
 
-    def poll(self, trainer) -> None:
+    def poll(self, trainer: Trainee) -> None:
         now = time.monotonic()
         if now - self._last_poll < CONTROL_POLL_S:
             return
@@ -433,86 +480,3 @@ class Run:
             self.write_status(status=status, reason=ev.reason, message=ev.message, **common)
         elif time.monotonic() - self._last_status_write > STATUS_HEARTBEAT_S:
             self.write_status(**common)  # heartbeat with fresh numbers
-
-
-# -------------------------------------------------------------------- the store
-def create_run(
-    home: Path, corpus, model_cfg, train_cfg, corpus_spec: str, run_id: str | None = None, world_size: int = 1
-) -> Run:
-    """A new run folder; ``run_id`` names it (a detached trainer gets its id from the parent)."""
-    root = runs_dir(home)
-    root.mkdir(parents=True, exist_ok=True)
-    if run_id is not None:
-        path = child(root, run_id, "run")
-        path.mkdir(exist_ok=True)
-        if (path / "config.json").exists():
-            raise RunError(f"run {run_id} already exists; resume it with --resume")
-    else:
-        for _ in range(10):
-            path = root / new_run_id(corpus.name)
-            try:
-                path.mkdir()
-                break
-            except FileExistsError:
-                continue
-        else:
-            raise RunError(f"{root}: could not create a new run folder")
-    run = Run(path)
-    run.acquire_lock()
-    write_json(path / "vocab.json", corpus.vocab.to_json())
-    write_json(
-        path / "config.json",
-        {
-            "format_version": checkpoint.FORMAT_VERSION,
-            "created": _now(),
-            "model": model_cfg.to_json(),
-            "train": train_cfg.to_json(),
-            "corpus": {**corpus.info(), "spec": corpus_spec},
-            "versions": versions(),
-            "world_size": world_size,
-        },
-    )
-    run.write_status(status="created", reason=None, created=_now(), steps=0)
-    return run
-
-
-def open_run(home: Path, run_id: str) -> Run:
-    """Find a run by id, unique id prefix, or 'latest'. Only names inside the runs folder are
-    ever matched: no globbing, no paths."""
-    root = runs_dir(home)
-    if run_id == "latest":
-        runs = [Run(p) for p in run_folders(root)]
-        if not runs:
-            raise RunError(f"no runs yet in {root}; train one with 'charlm-tui train'")
-        return max(runs, key=_created)
-    problem = name_problem(run_id, "run id")
-    if problem:
-        raise RunError(f"{problem}; list the runs with 'charlm-tui runs'")
-    if (root / run_id).is_dir():
-        return Run(child(root, run_id, "run"))
-    matches = [p for p in run_folders(root) if p.name.startswith(run_id)]
-    if len(matches) == 1:
-        return Run(child(root, matches[0].name, "run"))
-    if len(matches) > 1:
-        raise RunError(f"run id {run_id!r} is ambiguous: {', '.join(sorted(p.name for p in matches)[:5])}")
-    raise RunError(f"no run {run_id!r} in {root}; list them with 'charlm-tui runs'")
-
-
-def run_folders(root: Path) -> list[Path]:
-    """The run folders in ``root``: valid names only (temp and foreign entries are skipped)."""
-    try:
-        entries = list(root.iterdir())
-    except FileNotFoundError:
-        return []
-    except OSError as e:
-        raise RunError(f"{root}: cannot list runs ({e.strerror or e})") from None
-    return sorted(p for p in entries if name_problem(p.name, "run") is None and p.is_dir())
-
-
-def _created(run: Run) -> str:
-    """When the run was created (ISO time, sortable); "" when its files cannot say."""
-    try:
-        created = run.config.get("created")
-    except CharLMError:
-        created = None
-    return str(created or run.status().get("created") or "")

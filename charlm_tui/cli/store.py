@@ -6,18 +6,14 @@ import json
 import sys
 from pathlib import Path
 
-from charlm_tui.cli import PROG
+from charlm_tui import formatting
+from charlm_tui.cli.parser import PROG
 from charlm_tui.core.errors import CharLMError
 from charlm_tui.core.lifecycle import EXPLAINED_STATUSES
 
 
-def _fmt(v, spec: str) -> str:
-    return "-" if v is None else format(v, spec)
-
-
 def cmd_runs(args, home: Path) -> int:
-    from charlm_tui.core.run_store import delete_run, list_runs, rename_run, run_info
-    from charlm_tui.core.runs import open_run
+    from charlm_tui.core.store.run_store import delete_run, list_runs, open_run, rename_run, run_info
 
     if args.action in ("show", "delete", "rename", "stop", "pause", "resume", "unlock") and not args.run:
         raise CharLMError(f"'runs {args.action}' needs a run id")
@@ -56,7 +52,7 @@ def cmd_runs(args, home: Path) -> int:
         print(f"run {run.id}: {run.break_lock(args.force)}")
         return 0
     if args.action in ("stop", "pause", "resume"):
-        from charlm_tui.remote import control
+        from charlm_tui.cli.remote import control
 
         print(f"run {open_run(home, args.run).id}: {control(home, args.run, args.action)}")
         return 0
@@ -69,7 +65,7 @@ def cmd_runs(args, home: Path) -> int:
 def format_run_row(i) -> str:
     row = (
         f"{i.id:<36} {i.corpus[:14]:<14} {i.cell + ' ' + i.size:<11} {i.steps:>7} "
-        f"{_fmt(i.best_val_ppl, '.3f'):>7} {_fmt(i.best_val_bpc, '.3f'):>6} {i.status:<11} {i.updated[:19]}"
+        f"{formatting.number(i.best_val_ppl, '.3f'):>7} {formatting.number(i.best_val_bpc, '.3f'):>6} {i.status:<11} {i.updated[:19]}"
     )
     why = i.damaged if i.status == "damaged" else i.reason
     if i.status in EXPLAINED_STATUSES and why:
@@ -80,7 +76,7 @@ def format_run_row(i) -> str:
 
 def _compare(home: Path, ids: list[str], as_json: bool) -> int:
     """Best validation first, then the settings in which the runs differ."""
-    from charlm_tui.core.compare import compare_runs, format_setting
+    from charlm_tui.core.store.compare import compare_runs
 
     cmp = compare_runs(home, ids)
     if as_json:
@@ -106,9 +102,9 @@ def _compare(home: Path, ids: list[str], as_json: bool) -> int:
     )
     for r in cmp.runs:
         print(
-            f"{r.id:<{width}} {_fmt(r.best_val_ppl, '.3f'):>7} {_fmt(r.best_val_bpc, '.3f'):>6} "
-            f"{_fmt(r.best_minutes, '.1f'):>6} {r.steps:>7}"
-            + "".join(f" {format_setting(r.settings[n]):>10}" for n in cmp.differing)
+            f"{r.id:<{width}} {formatting.number(r.best_val_ppl, '.3f'):>7} {formatting.number(r.best_val_bpc, '.3f'):>6} "
+            f"{formatting.number(r.best_minutes, '.1f'):>6} {r.steps:>7}"
+            + "".join(f" {formatting.setting(r.settings[n]):>10}" for n in cmp.differing)
         )
     if not cmp.differing:
         print("(same settings in every run)")
@@ -116,8 +112,8 @@ def _compare(home: Path, ids: list[str], as_json: bool) -> int:
 
 
 def cmd_corpora(args, home: Path) -> int:
-    from charlm_tui.core.catalog import add_to_user_dir, list_catalog
-    from charlm_tui.core.corpus import decode_parts
+    from charlm_tui.core.data.catalog import add_to_user_dir, list_catalog
+    from charlm_tui.core.data.corpus import decode_parts
 
     if args.action == "add":
         if not args.source:

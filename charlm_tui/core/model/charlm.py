@@ -98,8 +98,8 @@ class CharLM(nn.Module):
         return h, new_state
 
     def stepper(self):
-        """One character at a time at batch 1, for generation (see ``charlm_tui.core.stepper``)."""
-        from charlm_tui.core.stepper import make_stepper
+        """One character at a time at batch 1, for generation (see ``charlm_tui.core.model.stepper``)."""
+        from charlm_tui.core.model.stepper import make_stepper
 
         return make_stepper(self)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from charlm_tui.core.atomic import remove_stale_temps
 from charlm_tui.core.config import DEFAULT_CORPUS  # noqa: F401 (re-exported)
-from charlm_tui.core.corpus import (
+from charlm_tui.core.data.corpus import (
     Corpus,
     Part,
     ProgressFn,
@@ -21,6 +21,7 @@ from charlm_tui.core.corpus import (
     decode_parts,
     existing_path,
 )
+from charlm_tui.core.data.download import download, is_url, source_file, source_of, url_cache_path
 from charlm_tui.core.errors import CorpusError
 from charlm_tui.core.names import child
 from charlm_tui.paths import user_corpora_dir
@@ -84,7 +85,7 @@ def stdlib_source_text(max_bytes: int) -> str:
 
 def repo_corpora_dir() -> Path | None:
     """The corpora/ folder shipped with the app: inside the wheel, or the source checkout's."""
-    here = Path(__file__).resolve().parent.parent
+    here = Path(__file__).resolve().parents[2]  # the charlm_tui package
     for candidate in (here / "_corpora", here.parent / "corpora"):
         if candidate.is_dir():
             return candidate
@@ -162,10 +163,6 @@ def list_catalog(home: Path) -> list[CatalogEntry]:
 
 
 # ---------------------------------------------------------------- resolving what the user typed
-
-
-def is_url(spec: str) -> bool:
-    return spec.startswith(("http://", "https://"))
 
 
 def _has_glob(s: str) -> bool:
@@ -254,8 +251,6 @@ def fetch_url(
 ) -> Path:
     """The user-corpora file that holds ``url``: downloaded once, then reused. A cached file is
     matched by the URL it came from (kept beside it), never by its file name alone."""
-    from charlm_tui.core.download import download, source_file, source_of, url_cache_path
-
     folder = user_corpora_dir(home)
     if name is None:
         dest = url_cache_path(url, folder)

@@ -18,13 +18,14 @@ from typing import Protocol
 import torch
 import torch.nn.functional as F
 
-from charlm_tui.core import train_state
-from charlm_tui.core.batching import check_fits, eval_streams, make_batches
-from charlm_tui.core.config import COSINE_FLOOR, LN2, TrainConfig, TrainEvent, perplexity  # noqa: F401 (re-exported)
+from charlm_tui.core.config import COSINE_FLOOR, LN2, EventKind, TrainConfig, TrainEvent, perplexity  # noqa: F401 (re-exported)
+from charlm_tui.core.data.batching import check_fits, eval_streams, make_batches
 from charlm_tui.core.distributed import SINGLE, Dist
 from charlm_tui.core.lifecycle import FINISHED_REASONS, StopReason
-from charlm_tui.core.model import CharLM
-from charlm_tui.core.train_state import Progress
+from charlm_tui.core.model.charlm import CharLM
+from charlm_tui.core.training import snapshot
+from charlm_tui.core.training.budget import Budget
+from charlm_tui.core.training.snapshot import Progress
 
 
 @dataclass
@@ -118,13 +119,17 @@ class Trainer:
             self.optimizer, mode="min", factor=cfg.lr_factor, patience=cfg.lr_patience, min_lr=cfg.min_lr
         )
         self.callback, self.sink, self.clock = callback, sink, clock
+        self.budget = Budget.of(self.cfg, len(self.batches))
         self.stop_event = threading.Event()
-        self.pause_event = threading.Event()
+        self._pause = threading.Event()
         self.stop_reason: str | None = None
-        self.p = Progress()
-        self.state = None  # hidden state carried between sequential batches
-        self.best_state: dict | None = None  # in-memory copy of the best weights
+        self.progress = Progress()  # where the run is: step, epoch, best so far, ... (checkpointed)
+        self.hidden: snapshot.Hidden = None  # carried between batches
+        self._best: dict[str, torch.Tensor] | None = None  # in-memory copy of the best weights
         self._agreed_elapsed = 0.0  # under DDP: elapsed time as all ranks agreed at the last evaluation
+        self._synced_stop = False  # under DDP: the ranks agreed to stop
+        self._tokens_session = 0  # characters trained, and seconds spent in steps, since run() began
+        self._train_seconds_session = 0.0
 
     # ------------------------------------------------------------------ control
     def request_stop(self, reason: str = "stopped") -> None:
@@ -133,10 +138,23 @@ class Trainer:
         self.stop_event.set()
 
     def pause(self) -> None:
-        self.pause_event.set()
+        self._pause.set()
 
     def resume(self) -> None:
-        self.pause_event.clear()
+        self._pause.clear()
+
+    @property
+    def paused(self) -> bool:
+        """Asked to pause (the loop waits before its next step until resumed or stopped)."""
+        return self._pause.is_set()
+
+    def best_weights(self) -> dict[str, torch.Tensor] | None:
+        """The weights of the best evaluation in this session (None before one)."""
+        return self._best
+
+    def weights(self) -> dict[str, torch.Tensor]:
+        """A copy of the current weights."""
+        return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
 
     @property
     def lr(self) -> float:
@@ -144,7 +162,12 @@ class Trainer:
 
     @property
     def steps_per_epoch(self) -> int:
-        return len(self.batches)
+        return self.budget.steps_per_epoch
+
+    @property
+    def carried_rows(self) -> int | None:
+        """How many streams carry their hidden state from batch to batch (None: state resets each batch)."""
+        return None if self.batches.reset_state_each_batch else int(self.batches.x.shape[0])
 
     @property
     def eval_interval(self) -> int:
@@ -154,51 +177,40 @@ class Trainer:
 
     def budget_progress(self) -> float:
         """How far through its budget the run is, in [0, 1]: the furthest of steps, epochs and time."""
-        done = self.p.step / max(1, self._total_steps())
-        if self.cfg.max_seconds:
-            # under DDP, time as agreed at the last evaluation: ranks' clocks differ, their LRs must not
-            elapsed = self._agreed_elapsed if self.dist.enabled else self.p.elapsed
-            done = max(done, elapsed / self.cfg.max_seconds)
-        return min(1.0, done)
+        # under DDP, time as agreed at the last evaluation: ranks' clocks differ, their LRs must not
+        elapsed = self._agreed_elapsed if self.dist.enabled else self.progress.elapsed
+        return self.budget.progress(self.progress.step, elapsed)
 
     def scheduled_lr(self) -> float:
         """The cosine schedule's LR for the next step: linear warmup, then cosine decay from the
         peak to COSINE_FLOOR x peak at the end of the budget, times the plateau cuts so far."""
-        peak = self.cfg.lr * self.p.lr_scale
-        if self.cfg.warmup_steps and self.p.step < self.cfg.warmup_steps:
-            return peak * (self.p.step + 1) / self.cfg.warmup_steps
+        peak = self.cfg.lr * self.progress.lr_scale
+        if self.cfg.warmup_steps and self.progress.step < self.cfg.warmup_steps:
+            return peak * (self.progress.step + 1) / self.cfg.warmup_steps
         cos = 0.5 * (1.0 + math.cos(math.pi * self.budget_progress()))
         return peak * (COSINE_FLOOR + (1.0 - COSINE_FLOOR) * cos)
 
     def _epoch_float(self) -> float:
-        return self.p.epoch + self.p.batch_index / max(1, self.steps_per_epoch)
-
-    def _total_steps(self) -> int:
-        total = self.cfg.max_epochs * self.steps_per_epoch
-        return min(total, self.cfg.max_steps) if self.cfg.max_steps else total
+        return self.progress.epoch + self.progress.batch_index / max(1, self.steps_per_epoch)
 
     def _eta(self, session_steps: int, session_elapsed: float) -> float | None:
         if session_steps == 0:
             return None
-        per_step = session_elapsed / session_steps
-        etas = [(self._total_steps() - self.p.step) * per_step]
-        if self.cfg.max_seconds:
-            etas.append(self.cfg.max_seconds - self.p.elapsed)
-        return max(0.0, min(etas))
+        return self.budget.eta(self.progress.step, self.progress.elapsed, session_elapsed / session_steps)
 
-    def _emit(self, kind: str, **kw) -> TrainEvent:
-        best = self.p.best_nll if math.isfinite(self.p.best_nll) else None
+    def _emit(self, kind: EventKind, **kw) -> TrainEvent:
+        best = self.progress.best_nll if math.isfinite(self.progress.best_nll) else None
         ev = TrainEvent(
             kind=kind,
-            step=self.p.step,
+            step=self.progress.step,
             epoch=round(self._epoch_float(), 4),
-            total_steps=self._total_steps(),
+            total_steps=self.budget.total_steps,
             lr=self.lr,
-            elapsed=self.p.elapsed,
+            elapsed=self.progress.elapsed,
             best_val_nll=best,
             best_val_ppl=perplexity(best) if best is not None else None,
             best_val_bpc=best / LN2 if best is not None else None,
-            patience_left=self.cfg.patience - self.p.bad_evals,
+            patience_left=self.cfg.patience - self.progress.bad_evals,
             budget=round(self.budget_progress(), 4),
             time_budget=self.cfg.max_seconds,
             **kw,
@@ -211,50 +223,52 @@ class Trainer:
 
     # ------------------------------------------------------------------ one step
     def _train_step(self, acc: torch.Tensor) -> int:
-        b = self.batches.batch(self.p.epoch, self.p.batch_index)
+        b = self.batches.batch(self.progress.epoch, self.progress.batch_index)
         if self.cfg.lr_schedule == "cosine":
             lr = self.scheduled_lr()
             for g in self.optimizer.param_groups:
                 g["lr"] = lr
-        if self.batches.reset_state_each_batch or self.p.batch_index == 0:
+        if self.batches.reset_state_each_batch or self.progress.batch_index == 0:
             state = None
         else:
-            state = CharLM.detach_state(self.state)
+            state = CharLM.detach_state(self.hidden)
         logits, state = self.net(b.x, state)
         loss = token_loss(logits, b.y)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip, foreach=True)
         self.optimizer.step()
-        self.state = None if self.batches.reset_state_each_batch else CharLM.detach_state(state)
+        self.hidden = None if self.batches.reset_state_each_batch else CharLM.detach_state(state)
         acc += loss.detach().double() * b.tokens
-        self.p.step += 1
-        self.p.batch_index += 1
-        if self.p.batch_index >= self.steps_per_epoch:
-            self.p.epoch += 1
-            self.p.batch_index = 0
-            self.state = None
+        self.progress.step += 1
+        self.progress.batch_index += 1
+        if self.progress.batch_index >= self.steps_per_epoch:
+            self.progress.epoch += 1
+            self.progress.batch_index = 0
+            self.hidden = None
         return b.tokens
 
     # ------------------------------------------------------------------ evaluation
     def _evaluate_and_react(self) -> None:
         res = evaluate(self.model, self.val_ids, self.cfg.batch_size * self.dist.world, self.cfg.num_steps, self.dist)
         sums = self.dist.all_reduce(
-            torch.tensor([self.p.loss_sum, float(self.p.loss_tokens)], dtype=torch.float64, device=self.device)
+            torch.tensor(
+                [self.progress.loss_sum, float(self.progress.loss_tokens)], dtype=torch.float64, device=self.device
+            )
         )
         train_loss = float(sums[0] / sums[1]) if sums[1] > 0 else None
-        self.p.loss_sum, self.p.loss_tokens = 0.0, 0
-        self.p.last_eval_step = self.p.step
-        self.p.history.append((self.p.step, res.nll))
+        self.progress.loss_sum, self.progress.loss_tokens = 0.0, 0
+        self.progress.last_eval_step = self.progress.step
+        self.progress.history.append((self.progress.step, res.nll))
         if not math.isfinite(res.nll):
             self.request_stop("nan")
             return
-        improved = res.nll < self.p.best_nll
+        improved = res.nll < self.progress.best_nll
         if improved:
-            self.p.best_nll, self.p.best_step, self.p.bad_evals = res.nll, self.p.step, 0
-            self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            self.progress.best_nll, self.progress.best_step, self.progress.bad_evals = res.nll, self.progress.step, 0
+            self._best = self.weights()
         else:
-            self.p.bad_evals += 1
+            self.progress.bad_evals += 1
         lr_before = self.lr
         self.scheduler.step(res.ppl)
         self._emit(
@@ -268,11 +282,11 @@ class Trainer:
         if improved:
             if self.sink is not None:
                 self.sink.save_best(self)
-            self._emit("best", message=f"new best val ppl {res.ppl:.3f} at step {self.p.step}")
+            self._emit("best", message=f"new best val ppl {res.ppl:.3f} at step {self.progress.step}")
         if self.lr < lr_before:
-            self.p.lr_scale *= self.lr / lr_before
+            self.progress.lr_scale *= self.lr / lr_before
             self._emit("lr_reduced", message=f"val ppl plateaued: LR cut {lr_before:.3g} -> {self.lr:.3g}")
-        if self.p.bad_evals >= self.cfg.patience:
+        if self.progress.bad_evals >= self.cfg.patience:
             self.request_stop("early_stop")
         if self.sink is not None:
             self.sink.save_last(self)
@@ -283,10 +297,10 @@ class Trainer:
         """Ranks stop together: a stop request or the time budget on any rank stops all of them,
         decided at evaluation steps (which every rank reaches at the same step)."""
         local = self.stop_event.is_set() or (
-            self.cfg.max_seconds is not None and self.p.elapsed >= self.cfg.max_seconds
+            self.cfg.max_seconds is not None and self.progress.elapsed >= self.cfg.max_seconds
         )
         flags = self.dist.all_reduce(
-            torch.tensor([1.0 if local else 0.0, self.p.elapsed], dtype=torch.float64, device=self.device), "max"
+            torch.tensor([1.0 if local else 0.0, self.progress.elapsed], dtype=torch.float64, device=self.device), "max"
         )
         self._agreed_elapsed = float(flags[1])  # the cosine schedule's clock: the same on every rank
         if flags[0].item() > 0:
@@ -298,23 +312,16 @@ class Trainer:
 
     # ------------------------------------------------------------------ main loop
     def _limit_reached(self, steps_only: bool = False) -> str | None:
-        if self.cfg.max_steps is not None and self.p.step >= self.cfg.max_steps:
-            return "max_steps"
-        if self.p.epoch >= self.cfg.max_epochs:
-            return "max_epochs"
-        if steps_only:
-            return None
-        if self.cfg.max_seconds is not None and self.p.elapsed >= self.cfg.max_seconds:
-            return "max_seconds"
-        return None
+        p = self.progress
+        return self.budget.reached(p.step, p.epoch, None if steps_only else p.elapsed)
 
     def _wait_while_paused(self) -> None:
-        if not self.pause_event.is_set() or self.stop_event.is_set():
+        if not self.paused or self.stop_event.is_set():
             return
         if self.sink is not None:
             self.sink.save_last(self)
         self._emit("paused", message="paused; state saved")
-        while self.pause_event.is_set() and not self.stop_event.is_set():
+        while self.paused and not self.stop_event.is_set():
             self.stop_event.wait(0.05)
             if self.sink is not None:
                 self.sink.poll(self)
@@ -323,21 +330,20 @@ class Trainer:
     def run(self) -> TrainEvent:
         """Train until a limit, early stopping, NaN, or a stop request. Returns the final event."""
         self.model.train()
-        self._tokens_session, self._train_seconds_session = 0, 0.0
         acc = torch.zeros((), dtype=torch.float64, device=self.device)
         session_steps, session_start = 0, self.clock()
-        base_elapsed = self.p.elapsed
+        base_elapsed = self.progress.elapsed
         last_emit = window_t0 = self.clock()
         pending_tokens = window_tokens = 0  # tokens in `acc` not yet drained / since the last progress event
         window_sum = 0.0
-        what = "training" if self.p.step == 0 else f"resuming at step {self.p.step}:"
+        what = "training" if self.progress.step == 0 else f"resuming at step {self.progress.step}:"
         self._emit(
             "start",
             message=f"{what} {self.model.num_parameters():,} parameters, "
             f"{self.steps_per_epoch} steps per epoch on {self.device.type}",
         )
         self._synced_stop = False
-        self._agreed_elapsed = self.p.elapsed  # equal on every rank at the start (same checkpoint)
+        self._agreed_elapsed = self.progress.elapsed  # equal on every rank at the start (same checkpoint)
         while True:
             if self.sink is not None:
                 self.sink.poll(self)
@@ -355,17 +361,17 @@ class Trainer:
             pending_tokens += tokens
             self._tokens_session += tokens
             self._train_seconds_session += now - t0
-            self.p.train_seconds += now - t0
-            self.p.elapsed = base_elapsed + (now - session_start)
-            eval_due = self.p.step - self.p.last_eval_step >= self.eval_interval
+            self.progress.train_seconds += now - t0
+            self.progress.elapsed = base_elapsed + (now - session_start)
+            eval_due = self.progress.step - self.progress.last_eval_step >= self.eval_interval
             # under DDP every host sync happens at evaluation steps, which all ranks share
             emit_due = now - last_emit >= self.cfg.event_interval and not self.dist.enabled
             if not (eval_due or emit_due):
                 continue
             total = float(acc)  # the only host sync: at most once per event interval or evaluation
             acc.zero_()
-            self.p.loss_sum += total
-            self.p.loss_tokens += pending_tokens
+            self.progress.loss_sum += total
+            self.progress.loss_tokens += pending_tokens
             window_sum += total
             window_tokens += pending_tokens
             pending_tokens = 0
@@ -381,21 +387,21 @@ class Trainer:
                     "progress",
                     train_loss=window_sum / max(1, window_tokens),
                     chars_per_s=window_tokens / max(1e-9, now - window_t0),
-                    eta=self._eta(session_steps, self.p.elapsed - base_elapsed),
+                    eta=self._eta(session_steps, self.progress.elapsed - base_elapsed),
                 )
                 last_emit = window_t0 = now
                 window_sum, window_tokens = 0.0, 0
             if eval_due:
                 self._evaluate_and_react()
-        self.p.loss_tokens += pending_tokens
+        self.progress.loss_tokens += pending_tokens
         return self._finish(reason, acc)
 
     def _finish(self, reason: str, acc: torch.Tensor) -> TrainEvent:
-        self.p.loss_sum += float(acc)
+        self.progress.loss_sum += float(acc)
         if reason == "nan":
-            self.p.loss_sum, self.p.loss_tokens = 0.0, 0
-            if self.best_state is not None:
-                self.model.load_state_dict(self.best_state)
+            self.progress.loss_sum, self.progress.loss_tokens = 0.0, 0
+            if self._best is not None:
+                self.model.load_state_dict(self._best)
                 msg = "loss became NaN/inf; stopped and kept the best weights (try a lower --lr or --clip)"
             else:
                 msg = (
@@ -403,7 +409,10 @@ class Trainer:
                     "start again with a lower --lr or --clip"
                 )
         else:
-            if reason in FINISHED_REASONS - {StopReason.EARLY_STOP} and self.p.step > self.p.last_eval_step:
+            if (
+                reason in FINISHED_REASONS - {StopReason.EARLY_STOP}
+                and self.progress.step > self.progress.last_eval_step
+            ):
                 self._evaluate_and_react()
             msg = {
                 "early_stop": f"early stop: val ppl did not improve for {self.cfg.patience} evaluations",
@@ -421,9 +430,13 @@ class Trainer:
         return self._emit("done", reason=reason, message=msg, chars_per_s=self._chars_per_s())
 
     # ------------------------------------------------------------------ resumable state
-    def checkpoint_state(self) -> tuple[dict[str, torch.Tensor], dict]:
-        """Tensors (weights, optimizer moments, hidden state, RNG) and JSON metadata."""
-        return train_state.checkpoint_state(self)
+    def checkpoint(self) -> tuple[dict[str, torch.Tensor], dict]:
+        """Everything to continue exactly: tensors (weights, optimizer moments, hidden state, RNG) and
+        JSON metadata (progress, optimizer settings, scheduler, config)."""
+        return snapshot.capture(self)
 
-    def load_checkpoint_state(self, tensors: dict[str, torch.Tensor], meta: dict) -> None:
-        train_state.load_checkpoint_state(self, tensors, meta)
+    def restore(self, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+        """Put the trainer back where ``checkpoint`` found it; CheckpointError if it does not fit
+        (the trainer is then to be discarded)."""
+        self.progress, self.hidden = snapshot.restore(self, tensors, meta)
+        self._best = None

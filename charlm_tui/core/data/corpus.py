@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from charlm_tui.core.data.vocab import MAX_CODEPOINT, Vocab
 from charlm_tui.core.errors import CorpusError
-from charlm_tui.core.vocab import MAX_CODEPOINT, Vocab
 
 if TYPE_CHECKING:
     import numpy

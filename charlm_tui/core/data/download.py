@@ -15,7 +15,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from charlm_tui.core.atomic import atomic_writer
-from charlm_tui.core.catalog import is_url
 from charlm_tui.core.errors import CorpusError
 from charlm_tui.core.names import safe_name
 
@@ -23,6 +22,10 @@ DEFAULT_MAX_BYTES = 200 << 20
 DEFAULT_TIMEOUT_S = 30.0
 DEFAULT_DEADLINE_S = 600.0
 BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
+def is_url(spec: str) -> bool:
+    return spec.startswith(("http://", "https://"))
 
 
 def name_for_url(url: str) -> str:

@@ -1,5 +1,5 @@
 """Generation: warm up on the prompt in ONE forward pass, then yield one character at a time
-(each step through ``CharLM.stepper``, see ``charlm_tui.core.stepper``, not a full RNN call).
+(each step through ``CharLM.stepper``, see ``charlm_tui.core.model.stepper``, not a full RNN call).
 A prompt longer than WARMUP_CHUNK characters warms up one chunk per pass, the state carried
 between them: what one pass computes, in bounded memory.
 
@@ -21,9 +21,9 @@ import numpy as np
 import torch
 
 from charlm_tui.core.config import SamplingControl  # noqa: F401 (re-exported)
+from charlm_tui.core.data.vocab import UNK_ID, EncodedPrompt, Vocab
 from charlm_tui.core.errors import GenerationError
-from charlm_tui.core.model import CharLM
-from charlm_tui.core.vocab import UNK_ID, EncodedPrompt, Vocab
+from charlm_tui.core.model.charlm import CharLM
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+from charlm_tui.cli.output import format_eval
 from charlm_tui.core.errors import CharLMError, RunError
 from charlm_tui.core.lifecycle import TERMINAL_STATUSES
 
@@ -18,7 +19,8 @@ from charlm_tui.core.lifecycle import TERMINAL_STATUSES
 def detach_train(argv: list[str], home: Path, run_id: str | None, resume: str | None, wait_s: float = 120.0) -> int:
     """Start `charlm-tui train` in its own session (an SSH hang-up does not reach it)."""
     from charlm_tui.core.names import child
-    from charlm_tui.core.runs import open_run
+    from charlm_tui.core.store.run import Run
+    from charlm_tui.core.store.run_store import open_run
     from charlm_tui.paths import runs_dir
 
     args = [a for a in argv if a != "--detach"]
@@ -44,7 +46,7 @@ def detach_train(argv: list[str], home: Path, run_id: str | None, resume: str | 
     end = time.monotonic() + wait_s
     while time.monotonic() < end:
         code = proc.poll()
-        status = _status(run_dir)
+        status = Run(run_dir).status()
         if status.get("status") == "running" and status.get("pid") == proc.pid:
             print(f"run {rid} is training in the background (pid {proc.pid}); log: {log_path}")
             print(
@@ -54,7 +56,7 @@ def detach_train(argv: list[str], home: Path, run_id: str | None, resume: str | 
             return 0
         if code is not None:
             last = [ln for ln in log_path.read_text("utf-8", "replace").splitlines() if ln.strip()][-1:]
-            if not resume and not (run_dir / "config.json").exists():
+            if not resume and not Run(run_dir).has_config():
                 shutil.rmtree(run_dir, ignore_errors=True)  # the trainer never made a run: leave no husk
             raise CharLMError(
                 last[0].removeprefix("charlm-tui: error: ")
@@ -66,19 +68,10 @@ def detach_train(argv: list[str], home: Path, run_id: str | None, resume: str | 
     return 0
 
 
-def _status(run_dir: Path) -> dict:
-    try:
-        return json.loads((run_dir / "status.json").read_text("utf-8"))
-    except (OSError, ValueError):
-        return {}
-
-
 def watch(home: Path, run_id: str, as_json: bool = False, poll_s: float = 0.5, out=sys.stdout) -> int:
     """Print each evaluation of a run as it is written, until the run ends."""
-    from charlm_tui.cli import format_eval
     from charlm_tui.core.config import TrainEvent
-    from charlm_tui.core.run_store import run_info
-    from charlm_tui.core.runs import open_run
+    from charlm_tui.core.store.run_store import open_run, run_info
 
     run = open_run(home, run_id)
     offset, last_state = 0, None
@@ -108,8 +101,7 @@ def watch(home: Path, run_id: str, as_json: bool = False, poll_s: float = 0.5, o
 
 def control(home: Path, run_id: str, command: str, wait_s: float = 30.0) -> str:
     """Send pause/resume/stop to the process training a run; return its status once it obeyed."""
-    from charlm_tui.core.run_store import run_info
-    from charlm_tui.core.runs import open_run
+    from charlm_tui.core.store.run_store import open_run, run_info
 
     run = open_run(home, run_id)
     if run.lock_holder() is None:
@@ -127,7 +119,7 @@ def control(home: Path, run_id: str, command: str, wait_s: float = 30.0) -> str:
 
 def serve(home: Path, host: str, port: int, public: bool) -> int:
     """Serve the app to a browser with textual-serve; loopback only unless --public."""
-    from charlm_tui.web import is_loopback
+    from charlm_tui.cli.web import is_loopback
 
     loopback = is_loopback(host)
     if not loopback and not public:
@@ -145,7 +137,7 @@ def serve(home: Path, host: str, port: int, public: bool) -> int:
         import textual_serve  # noqa: F401
     except ImportError:
         raise CharLMError("browser mode needs textual-serve: pip install textual-serve") from None
-    from charlm_tui.web import make_server
+    from charlm_tui.cli.web import make_server
 
     server, _guard = make_server(home.absolute(), host, port)
     try:
@@ -157,3 +149,11 @@ def serve(home: Path, host: str, port: int, public: bool) -> int:
             ) from None
         raise
     return 0
+
+
+def cmd_watch(args, home: Path) -> int:
+    return watch(home, args.run, args.json)
+
+
+def cmd_serve(args, home: Path) -> int:
+    return serve(home, args.host, args.port, args.public)

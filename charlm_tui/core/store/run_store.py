@@ -1,18 +1,22 @@
-"""The runs in a data dir as a collection: list them with their state (interrupted, stalled,
-damaged), what corpora they used, delete and rename. One run's folder is ``runs.Run``."""
+"""The runs in a data dir as a collection: create and find them (by id, prefix or 'latest'), list them
+with their state (interrupted, stalled, damaged), what corpora they used, delete and rename. One
+run's folder is ``store.run.Run``."""
 
 from __future__ import annotations
 
-import json
+import platform
+import re
+import secrets
 import shutil
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from charlm_tui.core import checkpoint
 from charlm_tui.core.atomic import remove_stale_temps
 from charlm_tui.core.errors import CharLMError, RunError
-from charlm_tui.core.names import name_problem
-from charlm_tui.core.runs import STALLED_AFTER_S, Run, heartbeat_age, open_run, run_folders
+from charlm_tui.core.names import child, name_problem
+from charlm_tui.core.store import checkpoint
+from charlm_tui.core.store.run import STALLED_AFTER_S, Run, _now, heartbeat_age
 from charlm_tui.paths import runs_dir
 
 
@@ -56,9 +60,7 @@ def run_info(run: Run) -> RunInfo:
         m = run.model_config()
         cell, size = m.cell, f"{m.num_layers}x{m.hidden_size}"
         run.vocab()
-        for name in ("best", "last"):
-            if (run.path / f"{name}.safetensors").exists():
-                checkpoint.read_header(run.path / f"{name}.safetensors")
+        run.check_weights()
     except CharLMError as e:
         damaged = damaged or str(e)
     status = st.get("status", "unknown")
@@ -100,8 +102,8 @@ def recent_corpus_specs(home: Path, limit: int = 10) -> list[str]:
     out: list[str] = []
     for p in sorted(run_folders(runs_dir(home)), key=_mtime, reverse=True):
         try:
-            spec = json.loads((p / "config.json").read_text("utf-8"))["corpus"]["spec"]
-        except (OSError, ValueError, KeyError, TypeError):
+            spec = Run(p).config["corpus"].get("spec")
+        except CharLMError:
             continue
         if isinstance(spec, str) and spec not in out:
             out.append(spec)
@@ -157,3 +159,106 @@ def rename_run(home: Path, run_id: str, new_id: str) -> str:
     _refuse_if_training(run, "rename")
     run.path.rename(dest)
     return new_id
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40] or "corpus"
+
+
+def new_run_id(corpus_name: str) -> str:
+    return f"{_slug(corpus_name)}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+
+
+def versions() -> dict:
+    import numpy
+    import torch
+
+    from charlm_tui import __version__
+
+    return {
+        "charlm_tui": __version__,
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def create_run(
+    home: Path, corpus, model_cfg, train_cfg, corpus_spec: str, run_id: str | None = None, world_size: int = 1
+) -> Run:
+    """A new run folder; ``run_id`` names it (a detached trainer gets its id from the parent)."""
+    root = runs_dir(home)
+    root.mkdir(parents=True, exist_ok=True)
+    if run_id is not None:
+        path = child(root, run_id, "run")
+        path.mkdir(exist_ok=True)
+        if Run(path).has_config():
+            raise RunError(f"run {run_id} already exists; resume it with --resume")
+    else:
+        for _ in range(10):
+            path = root / new_run_id(corpus.name)
+            try:
+                path.mkdir()
+                break
+            except FileExistsError:
+                continue
+        else:
+            raise RunError(f"{root}: could not create a new run folder")
+    run = Run(path)
+    run.acquire_lock()
+    run.write_new(
+        corpus.vocab.to_json(),
+        {
+            "format_version": checkpoint.FORMAT_VERSION,
+            "created": _now(),
+            "model": model_cfg.to_json(),
+            "train": train_cfg.to_json(),
+            "corpus": {**corpus.info(), "spec": corpus_spec},
+            "versions": versions(),
+            "world_size": world_size,
+        },
+    )
+    run.write_status(status="created", reason=None, created=_now(), steps=0)
+    return run
+
+
+def open_run(home: Path, run_id: str) -> Run:
+    """Find a run by id, unique id prefix, or 'latest'. Only names inside the runs folder are
+    ever matched: no globbing, no paths."""
+    root = runs_dir(home)
+    if run_id == "latest":
+        runs = [Run(p) for p in run_folders(root)]
+        if not runs:
+            raise RunError(f"no runs yet in {root}; train one with 'charlm-tui train'")
+        return max(runs, key=_created)
+    problem = name_problem(run_id, "run id")
+    if problem:
+        raise RunError(f"{problem}; list the runs with 'charlm-tui runs'")
+    if (root / run_id).is_dir():
+        return Run(child(root, run_id, "run"))
+    matches = [p for p in run_folders(root) if p.name.startswith(run_id)]
+    if len(matches) == 1:
+        return Run(child(root, matches[0].name, "run"))
+    if len(matches) > 1:
+        raise RunError(f"run id {run_id!r} is ambiguous: {', '.join(sorted(p.name for p in matches)[:5])}")
+    raise RunError(f"no run {run_id!r} in {root}; list them with 'charlm-tui runs'")
+
+
+def run_folders(root: Path) -> list[Path]:
+    """The run folders in ``root``: valid names only (temp and foreign entries are skipped)."""
+    try:
+        entries = list(root.iterdir())
+    except FileNotFoundError:
+        return []
+    except OSError as e:
+        raise RunError(f"{root}: cannot list runs ({e.strerror or e})") from None
+    return sorted(p for p in entries if name_problem(p.name, "run") is None and p.is_dir())
+
+
+def _created(run: Run) -> str:
+    """When the run was created (ISO time, sortable); "" when its files cannot say."""
+    try:
+        created = run.config.get("created")
+    except CharLMError:
+        created = None
+    return str(created or run.status().get("created") or "")

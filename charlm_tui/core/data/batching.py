@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
+from charlm_tui.core.config import steps_per_epoch
 from charlm_tui.core.distributed import SINGLE, Dist
 from charlm_tui.core.errors import ConfigError
 
@@ -34,7 +35,7 @@ def check_fits(n: int, batch_size: int, num_steps: int, what: str = "training sp
 
 def split_train_val(ids: torch.Tensor, val_fraction: float = 0.1) -> tuple[torch.Tensor, torch.Tensor]:
     """Train = the first part, validation = the last ``val_fraction`` of the text; no overlap."""
-    from charlm_tui.core.corpus import val_split_size
+    from charlm_tui.core.data.corpus import val_split_size
 
     n_val = val_split_size(len(ids), val_fraction)
     return ids[: len(ids) - n_val], ids[len(ids) - n_val :]
@@ -69,7 +70,7 @@ class SequentialBatches:
         self.y = data[1 : n + 1].view(batch_size, self.stream_len)[rows]
 
     def __len__(self) -> int:
-        return -(-self.stream_len // self.num_steps)  # the last batch may be shorter
+        return steps_per_epoch(self.stream_len * self.batch_size + 1, self.batch_size, self.num_steps)
 
     def batch(self, epoch: int, index: int) -> Batch:
         i = index * self.num_steps
@@ -90,7 +91,7 @@ class RandomBatches:
         self._starts: torch.Tensor | None = None
         self._arange = torch.arange(num_steps, device=data.device)
         # the fewest subsequences any offset yields, so every epoch has the same length
-        self.n_batches = ((len(data) - num_steps) // num_steps) // batch_size
+        self.n_batches = steps_per_epoch(len(data), batch_size, num_steps, "random")
 
     def __len__(self) -> int:
         return self.n_batches

@@ -1,0 +1,69 @@
+"""The ``charlm-tui`` command: no arguments opens the TUI; subcommands do headless work."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from charlm_tui.cli.parser import PROG, build_parser
+from charlm_tui.cli.remote import cmd_serve, cmd_watch
+from charlm_tui.cli.store import cmd_corpora, cmd_runs
+from charlm_tui.cli.train import cmd_eval, cmd_sample, cmd_train
+from charlm_tui.core.errors import CharLMError
+from charlm_tui.paths import data_home
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(argv)
+    args.argv = [a for a in argv[argv.index(args.command) + 1 :]] if args.command else []
+    home = data_home(args.home)
+    commands = {
+        "train": cmd_train,
+        "sample": cmd_sample,
+        "eval": cmd_eval,
+        "runs": cmd_runs,
+        "corpora": cmd_corpora,
+        "watch": cmd_watch,
+        "serve": cmd_serve,
+    }
+    try:
+        if args.command is None:
+            return run_tui(home, mouse=not args.no_mouse)
+        return commands[args.command](args, home)
+    except CharLMError as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        return 0
+    except OSError as e:  # disk full, an unusable data dir, ...: say which file and why, no traceback
+        print(f"{PROG}: error: {os_error_text(e, home)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        if args.command == "watch":
+            return 0
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+
+
+def os_error_text(e: OSError, home: Path) -> str:
+    """An OSError as one sentence that says what to do about it."""
+    import errno
+
+    where = f": {e.filename}" if getattr(e, "filename", None) else ""
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"the disk is full{where}; free some space (the last saved checkpoints are intact)"
+    if e.errno in (errno.EACCES, errno.EPERM):
+        return f"permission denied{where}; check the permissions of the data dir ({home})"
+    if e.errno == errno.EROFS:
+        return f"read-only file system{where}; point --home (or CHARLM_TUI_HOME) at a writable folder"
+    return f"{e.strerror or e}{where}"
+
+
+def run_tui(home: Path, mouse: bool = True) -> int:
+    try:
+        from charlm_tui.tui.app import run_app
+    except ImportError:
+        build_parser().print_help()
+        return 0
+    return run_app(home, mouse=mouse)

@@ -1,0 +1,206 @@
+"""The command line: its parser and the checks on each argument (bad input: one line, exit 2)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+
+from charlm_tui import __version__
+from charlm_tui.core.config import PRESETS
+
+PROG = "charlm-tui"
+
+
+class Parser(argparse.ArgumentParser):
+    """Bad arguments: one line on stderr, exit 2."""
+
+    def error(self, message: str):
+        sys.stderr.write(f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+        raise SystemExit(2)
+
+
+def _positive_int(s: str) -> int:
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {s!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {v}")
+    return v
+
+
+def _seed(s: str) -> int:
+    from charlm_tui.core.config import MAX_SEED
+
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {s!r}") from None
+    if not 0 <= v <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"a seed is between 0 and {MAX_SEED}, got {v}")
+    return v
+
+
+def _nonneg_int(s: str) -> int:
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {s!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {v}")
+    return v
+
+
+def _temperature(s: str) -> float:
+    v = _float(s)
+    if not 0 <= v <= 5:
+        raise argparse.ArgumentTypeError(f"a temperature is between 0 (greedy) and 5, got {s!r}")
+    return v
+
+
+def _port(s: str) -> int:
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {s!r}") from None
+    if not 1 <= v <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is between 1 and 65535, got {v}")
+    return v
+
+
+def _float(s: str) -> float:
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {s!r}") from None
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {s!r}")
+    return v
+
+
+def _add_home(p: argparse.ArgumentParser, top: bool = False) -> None:
+    # subcommands suppress their default so a --home given before the subcommand survives
+    p.add_argument(
+        "--home",
+        metavar="DIR",
+        default=None if top else argparse.SUPPRESS,
+        help="data dir (default: $CHARLM_TUI_HOME or the user data dir)",
+    )
+
+
+def build_parser() -> Parser:
+    parser = Parser(
+        prog=PROG,
+        description="Train character-level language models and play with them. "
+        "With no arguments, opens the terminal app.",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    _add_home(parser, top=True)
+    parser.add_argument("--no-mouse", action="store_true", help="TUI: do not capture the mouse")
+    sub = parser.add_subparsers(dest="command", parser_class=Parser, metavar="COMMAND")
+
+    t = sub.add_parser("train", help="train a model (headless)")
+    t.add_argument("corpus", nargs="?", help="built-in corpus name, file, folder, folder glob or URL")
+    t.add_argument("--resume", metavar="RUN", help="continue a run from its last saved state")
+    _add_home(t)
+    t.add_argument(
+        "--preset",
+        choices=list(PRESETS),
+        help="start from one of the app's presets (options given as well override it)",
+    )
+    m = t.add_argument_group("model")
+    m.add_argument("--cell", choices=["lstm", "gru", "rnn"])
+    m.add_argument("--embed-dim", type=_positive_int)
+    m.add_argument("--hidden-size", type=_positive_int)
+    m.add_argument("--num-layers", type=_positive_int)
+    m.add_argument("--dropout", type=_float)
+    o = t.add_argument_group("training")
+    o.add_argument("--batch-size", type=_positive_int)
+    o.add_argument("--num-steps", type=_positive_int, help="BPTT length")
+    o.add_argument("--partition", choices=["sequential", "random"])
+    o.add_argument("--lr", type=_float)
+    o.add_argument("--clip", type=_float, help="gradient norm clipping threshold")
+    o.add_argument(
+        "--lr-schedule",
+        choices=["plateau", "cosine"],
+        help="plateau: constant LR, halved when val ppl plateaus; cosine: warmup, then cosine decay "
+        "to the end of the budget (max seconds/steps/epochs), plateau cuts on top",
+    )
+    o.add_argument("--warmup-steps", type=_nonneg_int, metavar="N", help="cosine schedule: linear warmup over N steps")
+    o.add_argument(
+        "--eval-every", type=_positive_int, metavar="N", help="evaluate every N steps (and at least once per epoch)"
+    )
+    o.add_argument("--patience", type=_positive_int, help="evaluations without improvement before stopping")
+    o.add_argument("--max-epochs", type=_positive_int)
+    o.add_argument("--max-steps", type=_positive_int)
+    o.add_argument("--max-seconds", type=_float)
+    o.add_argument("--seed", type=_seed)
+    o.add_argument("--val-fraction", type=_float)
+    o.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
+    c = t.add_argument_group("corpus decoding")
+    c.add_argument("--encoding", default="utf-8")
+    c.add_argument("--normalize", choices=["NFC", "NFD", "NFKC", "NFKD"])
+    c.add_argument("--lower", action="store_true", help="lower-case the text")
+    t.add_argument("--json", action="store_true", help="one JSON object per evaluation, then a summary")
+    t.add_argument(
+        "--detach", action="store_true", help="train in a background process that outlives the terminal (SSH-safe)"
+    )
+    t.add_argument("--run-id", help=argparse.SUPPRESS)
+    # what --resume named, resolved by the process that detached this one ("latest" once, not twice)
+    t.add_argument("--resume-id", help=argparse.SUPPRESS)
+
+    w = sub.add_parser("watch", help="print a run's evaluations as they happen (any terminal)")
+    w.add_argument("run")
+    w.add_argument("--json", action="store_true")
+    _add_home(w)
+
+    v = sub.add_parser("serve", help="serve the app in a web browser (textual-serve)")
+    v.add_argument("--host", default="127.0.0.1")
+    v.add_argument("--port", type=_port, default=8000)
+    v.add_argument("--public", action="store_true", help="allow a non-loopback --host (no authentication!)")
+    _add_home(v)
+
+    s = sub.add_parser("sample", help="generate text from a run")
+    s.add_argument("run", help="run id, unique prefix, or 'latest'")
+    s.add_argument("--prompt", default="", help="text that warms up the model")
+    s.add_argument("--length", type=_positive_int, default=500)
+    s.add_argument("--temperature", type=_temperature, default=0.8, help="0 = greedy, up to 5")
+    s.add_argument("--top-k", type=_nonneg_int, default=0, help="keep the K likeliest characters (0 = all)")
+    s.add_argument("--seed", type=_seed)
+    s.add_argument("--last", action="store_true", help="use the latest weights instead of the best")
+    _add_home(s)
+
+    e = sub.add_parser("eval", help="validation NLL, bits/char and perplexity of a run")
+    e.add_argument("run")
+    e.add_argument("--corpus", help="evaluate on this whole corpus instead of the run's validation split")
+    e.add_argument("--last", action="store_true")
+    e.add_argument("--json", action="store_true")
+    _add_home(e)
+
+    r = sub.add_parser("runs", help="list runs; show, compare, delete, rename or unlock them")
+    r.add_argument(
+        "action",
+        nargs="?",
+        default="list",
+        choices=["list", "show", "compare", "delete", "rename", "stop", "pause", "resume", "unlock"],
+    )
+    r.add_argument("run", nargs="?")
+    r.add_argument("new_name", nargs="?")
+    r.add_argument("more", nargs="*", help=argparse.SUPPRESS)  # compare: the third and fourth run
+    r.add_argument("--json", action="store_true")
+    r.add_argument(
+        "--force",
+        action="store_true",
+        help="unlock: also break a lock held by a process on another machine (if it is gone)",
+    )
+    _add_home(r)
+
+    k = sub.add_parser("corpora", help="list the corpus catalog, or add a corpus")
+    k.add_argument("action", nargs="?", choices=["list", "add"], default="list")
+    k.add_argument("source", nargs="?", help="for add: a file, folder (glob) or URL")
+    k.add_argument("--name", help="for add: the corpus name (letters, digits, '.', '_', '-')")
+    k.add_argument("--replace", action="store_true", help="for add: replace an existing corpus of that name")
+    k.add_argument("--json", action="store_true")
+    _add_home(k)
+    return parser

@@ -1,0 +1,214 @@
+"""train, sample and eval: the commands that build, continue and use a model."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from dataclasses import fields
+from pathlib import Path
+
+from charlm_tui import formatting
+from charlm_tui.cli.output import format_eval, say
+from charlm_tui.cli.parser import PROG
+from charlm_tui.core.config import PRESETS
+from charlm_tui.core.errors import CharLMError
+
+
+def _overrides(args, cls, names) -> dict:
+    out = {}
+    for f in fields(cls):
+        if f.name in names and getattr(args, f.name, None) is not None:
+            out[f.name] = getattr(args, f.name)
+    return out
+
+
+def cmd_train(args, home: Path) -> int:
+    if args.resume_id:
+        args.resume = args.resume_id
+    if args.detach:
+        from charlm_tui.cli.remote import detach_train
+        from charlm_tui.core.store.run_store import new_run_id
+
+        if not args.resume and not args.corpus:
+            raise CharLMError("name a corpus to train on, or --resume RUN")
+        rid = None if args.resume else new_run_id(Path(args.corpus.rstrip("/")).stem or "corpus")
+        return detach_train(args.argv, home, rid, args.resume)
+    from charlm_tui.core.config import ModelConfig, TrainConfig
+    from charlm_tui.core.distributed import from_env, shutdown
+
+    train_names = {f.name for f in fields(TrainConfig)}
+    train_kw = _overrides(args, TrainConfig, train_names)
+    model_kw = _overrides(args, ModelConfig, {"cell", "embed_dim", "hidden_size", "num_layers", "dropout"})
+    if args.preset:
+        if args.resume:
+            raise CharLMError("--preset applies to a new run; a resumed run keeps its settings")
+        pm, pt = PRESETS[args.preset]
+        model_kw, train_kw = {**pm, **model_kw}, {**pt, **train_kw}
+    dist = from_env(args.device or "auto")  # torchrun: join the process group; else a world of one
+    try:
+        rc = _train(args, home, dist, model_kw, train_kw)
+    except BaseException:
+        shutdown(dist, finished=False)
+        raise
+    shutdown(dist)
+    if dist.enabled:
+        # Leave without the interpreter's teardown. Under load CI saw a rank that had finished,
+        # passed the final barrier and left the group abort in teardown ("terminate called without
+        # an active exception", SIGABRT: a C++ thread of the distributed backend destroyed while still
+        # joinable), failing a run whose work was all done and saved.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(rc)
+    return rc
+
+
+def _train(args, home: Path, dist, model_kw: dict, train_kw: dict) -> int:
+    from charlm_tui.core.data.corpus import TextOptions
+    from charlm_tui.core.training.jobs import another_round, new_job, resume_job
+    from charlm_tui.core.training.trainer import TrainConfig
+
+    def callback(ev):
+        if not dist.is_main:
+            return
+        if ev.kind == "eval":
+            say(json.dumps({"event": "eval", **ev.to_json()}) if args.json else format_eval(ev))
+        elif ev.kind in ("lr_reduced", "start", "paused", "resumed") and not args.json:
+            say(ev.message)
+
+    if args.resume:
+        if args.corpus:
+            raise CharLMError("give either a corpus or --resume RUN, not both")
+        if model_kw:
+            raise CharLMError(
+                "the model of a resumed run cannot change; drop "
+                + ", ".join("--" + k.replace("_", "-") for k in model_kw)
+            )
+        if not any(k in train_kw for k in ("max_seconds", "max_steps", "max_epochs", "patience")):
+            # limits are totals: a run that ended at one gets another round of it, as in the app
+            rnd = another_round(home, args.resume)
+            if rnd is not None:
+                train_kw = {**rnd.overrides, **train_kw}
+                if dist.is_main and not args.json:
+                    print(f"resuming: {formatting.another_round(rnd)}", flush=True)
+        job = resume_job(home, args.resume, train_kw, callback=callback, dist=dist)
+    else:
+        if not args.corpus:
+            raise CharLMError("name a corpus to train on (e.g. 'charlm-tui train python-docs'), or --resume RUN")
+        opts = TextOptions(args.encoding, args.normalize, args.lower)
+        cfg = TrainConfig(**train_kw)
+        job = new_job(home, args.corpus, model_kw, cfg, opts=opts, callback=callback, run_id=args.run_id, dist=dist)
+    if not dist.is_main:
+        job.start()
+        return 0
+    if not args.json:
+        print(
+            f"run {job.run.id}: corpus {job.corpus.name} ({job.corpus.stats.chars:,} chars, "
+            f"vocab {job.corpus.vocab.size}) -> {job.run.path}",
+            flush=True,
+        )
+
+    def on_signal(signum, _frame):
+        name = {signal.SIGINT: "interrupt", signal.SIGTERM: "terminated"}.get(signum, "hangup")
+        job.trainer.request_stop(name)
+
+    handlers = {sig: signal.signal(sig, on_signal) for sig in _stop_signals()}
+    try:
+        final = job.start()
+    finally:
+        for sig, h in handlers.items():
+            signal.signal(sig, h)
+    summary = {
+        "event": "summary",
+        "run_id": job.run.id,
+        "steps": final.step,
+        "reason": final.reason,
+        "best_val_nll": final.best_val_nll,
+        "best_val_bpc": final.best_val_bpc,
+        "best_val_ppl": final.best_val_ppl,
+        "train_chars_per_s": final.chars_per_s,
+        "elapsed": final.elapsed,
+    }
+    if args.json:
+        say(json.dumps(summary))
+    else:
+        best = (
+            f"best val ppl {final.best_val_ppl:.3f} ({final.best_val_bpc:.3f} bits/char)"
+            if final.best_val_ppl
+            else "no evaluation yet"
+        )
+        say(f"{final.message}. {best}. Sample it: {PROG} sample {job.run.id} --prompt 'The '")
+    return 1 if final.reason == "nan" else 0
+
+
+def _stop_signals():
+    sigs = [signal.SIGINT, signal.SIGTERM]
+    if hasattr(signal, "SIGHUP"):
+        sigs.append(signal.SIGHUP)
+    return sigs
+
+
+def cmd_sample(args, home: Path) -> int:
+    from charlm_tui.core.model.sampling import SamplingControl, check_prompt, generate
+    from charlm_tui.core.store.run_store import open_run
+
+    check_prompt(args.prompt)
+    model, vocab = open_run(home, args.run).load_model("last" if args.last else "best")
+    enc = vocab.encode_prompt(args.prompt)
+    if enc.unknown:
+        chars = " ".join(repr(c) for c in enc.unknown)
+        print(
+            f"note: {enc.unknown_count} prompt character(s) the model never saw were replaced: {chars}", file=sys.stderr
+        )
+    control = SamplingControl(temperature=args.temperature, top_k=args.top_k or None)
+    out = sys.stdout
+    out.write(args.prompt)
+    last_flush = time.monotonic()
+    for s in generate(model, vocab, args.prompt, args.length, control, args.seed):
+        out.write(s.char)
+        if time.monotonic() - last_flush > 0.03:
+            out.flush()
+            last_flush = time.monotonic()
+    out.write("\n")
+    out.flush()
+    return 0
+
+
+def cmd_eval(args, home: Path) -> int:
+    from charlm_tui.core.data.batching import split_train_val
+    from charlm_tui.core.data.catalog import resolve
+    from charlm_tui.core.data.corpus import remap_ids
+    from charlm_tui.core.store.run_store import open_run
+    from charlm_tui.core.training.trainer import evaluate
+
+    run = open_run(home, args.run)
+    model, vocab = run.load_model("last" if args.last else "best")
+    cfg = run.train_config()
+    if args.corpus:
+        corpus = resolve(args.corpus, home)
+        data, what = remap_ids(corpus.ids, corpus.vocab, vocab), f"all of {corpus.name}"
+    else:
+        spec, opts = run.corpus_source()
+        corpus = resolve(spec, home, opts)
+        data = remap_ids(split_train_val(corpus.ids, cfg.val_fraction)[1], corpus.vocab, vocab)
+        what = f"validation split of {corpus.name}"
+    res = evaluate(model, data, cfg.batch_size, cfg.num_steps)
+    out = {
+        "run_id": run.id,
+        "weights": "last" if args.last else "best",
+        "data": what,
+        "chars": res.tokens,
+        "nll": res.nll,
+        "bpc": res.bpc,
+        "ppl": res.ppl,
+    }
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(
+            f"{run.id} ({out['weights']} weights) on {what}: {res.tokens:,} chars  "
+            f"nll {res.nll:.4f}  bits/char {res.bpc:.4f}  perplexity {res.ppl:.3f}"
+        )
+    return 0

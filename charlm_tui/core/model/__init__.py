@@ -1,0 +1,1 @@
+"""The model: embedding -> recurrent layers -> linear to the vocabulary, its one-character stepper, sampling."""

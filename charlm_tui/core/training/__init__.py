@@ -1,0 +1,1 @@
+"""Training: the Trainer (truncated BPTT), its budget, its resumable snapshot, jobs that build it, data parallelism."""
