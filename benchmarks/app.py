@@ -73,14 +73,14 @@ from charlm_tui.tui.app import make_app
 async def main():
     mk, tk = PRESETS["default"]
     app = make_app(Path(sys.argv[1]))
-    app.model_kw, app.train_config = mk, replace(TrainConfig(**tk), max_seconds=float(sys.argv[2]))
+    app.training.model_kw, app.training.config = mk, replace(TrainConfig(**tk), max_seconds=float(sys.argv[2]))
     async with app.run_test(size=(100, 30)) as pilot:
-        while app.corpus is None:
+        while app.corpora.corpus is None:
             await pilot.pause(0.05)
-        app.start_training()
-        while app.train_state.state in ("idle", "starting", "running"):
+        app.training.start()
+        while app.training.live.state in ("idle", "starting", "running"):
             await asyncio.sleep(0.2)
-        print(json.dumps({"chars_per_s": app.train_state.last.chars_per_s}))
+        print(json.dumps({"chars_per_s": app.training.live.last.chars_per_s}))
 asyncio.run(main())
 """
 

@@ -1,10 +1,10 @@
-"""CharLMApp: the screens (as modes), and the workers that train and generate.
+"""CharLMApp: the screens (as modes), keys, the command palette, quitting, and run_app.
 
-The app's actions live in feature mixins (corpus_actions, training_actions, generation_actions);
-this module has the App itself: screens, keys, palette, runs helpers, quitting, and run_app.
-Workers run in threads started from the App, so changing screens never cancels them. They talk
-to the UI only with post_message; the UI talks to them with threading.Events and the mutable
-SamplingControl. Torch is imported inside workers, never on the start-up path.
+The app's state lives in controllers (tui/controllers/): the corpus picker, the training
+controller, the generation controller and the run library. Workers run in threads started from
+the App, so changing screens never cancels them. They talk to the UI only by message; the UI talks
+to them with threading.Events and the mutable SamplingControl. Torch is imported inside workers,
+never on the start-up path.
 """
 
 from __future__ import annotations
@@ -17,27 +17,31 @@ from pathlib import Path
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 
-from charlm_tui.core.config import DEFAULT_CORPUS, PRESETS, SamplingControl, TrainConfig
-from charlm_tui.core.errors import CharLMError
-from charlm_tui.tui.corpus_actions import CorpusActions
-from charlm_tui.tui.generation_actions import DEFAULT_PACE, GenerationActions
+from charlm_tui.tui.controllers.corpus_picker import CorpusPicker
+from charlm_tui.tui.controllers.generation import GenerationController
+from charlm_tui.tui.controllers.runs import RunLibrary
+from charlm_tui.tui.controllers.training import TrainingController
+from charlm_tui.tui.messages import CorpusLoaded, CorpusProgress, Generated, TrainFailed, TrainUpdate
 from charlm_tui.tui.screens.corpus import CorpusScreen
-from charlm_tui.tui.screens.help import ConfirmScreen, HelpScreen
-from charlm_tui.tui.training_actions import TrainingActions, TrainState
+from charlm_tui.tui.screens.dialogs import ConfirmScreen
+from charlm_tui.tui.screens.help import HelpScreen
 
 
 def _lazy_screen(module: str, cls: str):
     """A screen factory that imports its module when the screen is first shown (faster first paint)."""
 
+    path = f"charlm_tui.tui.screens.{module}"
+
     def make():
         import importlib
 
-        return getattr(importlib.import_module(f"charlm_tui.tui.screens.{module}"), cls)()
+        return getattr(importlib.import_module(path), cls)()
 
+    make.screen_path = (path, cls)  # type: ignore[attr-defined]  # the help reads the class without making one
     return make
 
 
-class CharLMApp(CorpusActions, TrainingActions, GenerationActions, App):
+class CharLMApp(App):
     CSS_PATH = "app.tcss"
     TITLE = "charlm-tui"
     SCREENS = {
@@ -57,6 +61,7 @@ class CharLMApp(CorpusActions, TrainingActions, GenerationActions, App):
         Binding("3", "mode('train')", "Train", group=_SCREENS),
         Binding("4", "mode('generate')", "Generate", group=_SCREENS),
         Binding("5", "mode('runs')", "Runs", group=_SCREENS),
+        Binding("question_mark", "help", "Help", tooltip="this screen; ctrl+p opens the command palette"),
         # F-keys reach the app even while a text input has the focus
         Binding("f1", "help", "Help", show=False, priority=True),
         Binding("f2", "mode('corpus')", "Corpus", show=False, priority=True),
@@ -64,8 +69,7 @@ class CharLMApp(CorpusActions, TrainingActions, GenerationActions, App):
         Binding("f4", "mode('train')", "Train", show=False, priority=True),
         Binding("f5", "mode('generate')", "Generate", show=False, priority=True),
         Binding("f6", "mode('runs')", "Runs", show=False, priority=True),
-        Binding("question_mark", "help", "Help"),
-        Binding("q", "quit", "Quit"),
+        Binding("q", "quit", "Quit", tooltip="asks first while a run is training (its state is saved)"),
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
     ]
 
@@ -73,31 +77,10 @@ class CharLMApp(CorpusActions, TrainingActions, GenerationActions, App):
         super().__init__()
         self.home = Path(home)
         self.clock = clock
-        self.corpus_spec: str = corpus_spec or DEFAULT_CORPUS
-        self.corpus = None
-        self._corpus_cache: dict[str, object] = {}
-        mk, tk = PRESETS["default"]
-        self.model_kw: dict = dict(mk)
-        self.train_config = TrainConfig(**tk)
-        self.measured_flops: float = 1.6e11
-        self.job = None
-        self.train_state = TrainState()
-        self._last_chart = 0.0
-        self._chart_timer = None
-        self.control = SamplingControl(temperature=0.8)
-        self.gen_run_id: str | None = None
-        self.gen_weights = "best"
-        self.gen_length = 500
-        self.gen_pace = DEFAULT_PACE  # chars/s of a stream on screen; 0 = unpaced
-        self.streaming = False
-        self._gen_stop = threading.Event()
-        self._stream_id = 0
-        self._models: dict = {}
-        self._quitting = False
-        self._train_done = threading.Event()
-        self.attached = None  # a Run trained by another process that the Train screen follows
-        self._attach_offset = 0
-        self._attach_timer = None
+        self.corpora = CorpusPicker(self, corpus_spec)
+        self.training = TrainingController(self)
+        self.generation = GenerationController(self)
+        self.runs = RunLibrary(self)
 
     # ------------------------------------------------------------------ start-up and navigation
     def on_mount(self) -> None:
@@ -124,65 +107,43 @@ class CharLMApp(CorpusActions, TrainingActions, GenerationActions, App):
             ("runs", "Runs"),
         ):
             yield SystemCommand(f"Go to {title}", f"Show the {title} screen", lambda k=key: self.switch_mode(k))
+        training = self.training
         yield SystemCommand(
-            "Start training", "Train on the selected corpus with the configured settings", self.start_training
+            "Start training", "Train on the selected corpus with the configured settings", training.start
         )
-        yield SystemCommand("Pause or resume training", "Toggle pause of the running training", self.toggle_pause)
-        yield SystemCommand("Stop training", "Stop the running training and save it", self.stop_training)
-        yield SystemCommand("Sample now", "Stream a short sample from the current best weights", self.sample_now)
-        yield SystemCommand("Stop generation", "Stop the running text stream", self.stop_generation)
+        yield SystemCommand("Pause or resume training", "Toggle pause of the running training", training.toggle_pause)
+        yield SystemCommand("Stop training", "Stop the running training and save it", training.stop)
+        yield SystemCommand("Sample now", "Stream a short sample from the current best weights", training.sample_now)
+        yield SystemCommand("Stop generation", "Stop the running text stream", self.generation.stop)
         yield SystemCommand("Help", "Keys and screens", self.action_help)
 
-    # ------------------------------------------------------------------ runs
-    # core.runs / run_store (and catalog, corpus) are imported when first needed, after the first paint
-    def list_runs(self):
-        from charlm_tui.core.store.run_store import list_runs
+    # ------------------------------------------------------------------ worker messages, to their controllers
+    def on_train_update(self, msg: TrainUpdate) -> None:
+        self.training.on_event(msg.event)
 
-        try:
-            return list_runs(self.home)
-        except OSError as e:
-            self.notify(f"cannot read runs: {e}", severity="error")
-            return []
+    def on_train_failed(self, msg: TrainFailed) -> None:
+        self.training.on_failed(msg.error)
 
-    def run_metrics(self, run_id: str) -> list[dict]:
-        from charlm_tui.core.store.run_store import open_run
+    def on_generated(self, msg: Generated) -> None:
+        self.generation.on_generated(msg)
 
-        try:
-            return open_run(self.home, run_id).metrics()
-        except CharLMError:
-            return []
+    def on_corpus_progress(self, msg: CorpusProgress) -> None:
+        self.corpora.on_progress(msg)
 
-    def delete_run(self, run_id: str) -> None:
-        from charlm_tui.core.store.run_store import delete_run
-
-        try:
-            delete_run(self.home, run_id)
-            self.notify(f"Deleted {run_id}")
-        except CharLMError as e:
-            self.notify(str(e), severity="error")
-
-    def rename_run(self, run_id: str, new: str) -> None:
-        from charlm_tui.core.store.run_store import rename_run
-
-        try:
-            rename_run(self.home, run_id, new)
-            if self.gen_run_id == run_id:
-                self.gen_run_id = new
-            self.notify(f"Renamed to {new}")
-        except CharLMError as e:
-            self.notify(str(e), severity="error")
+    def on_corpus_loaded(self, msg: CorpusLoaded) -> None:
+        self.corpora.on_loaded(msg)
 
     # ------------------------------------------------------------------ quitting
     async def action_quit(self) -> None:
-        if not self.training:
+        if not self.training.training:
             self._shutdown_workers()
             self.exit()
             return
 
         def answer(yes: bool | None) -> None:
             if yes:
-                self._quitting = True
-                self.job.trainer.request_stop("quit")
+                self.training.quitting = True
+                self.training.request_stop("quit")
                 self.set_interval(0.05, self._exit_when_stopped)
 
         self.push_screen(ConfirmScreen("Training is running. Stop it (its state is saved) and quit?"), answer)
@@ -192,7 +153,7 @@ class CharLMApp(CorpusActions, TrainingActions, GenerationActions, App):
         while it trains (the browser tab closed under 'serve', the web driver's SIGTERM) is the
         user going away: save and stop with reason hangup, as for an SSH hang-up. Textual waits for
         the training thread before it returns, so nothing else would ever stop it."""
-        if self.training and not self._quitting:
+        if self.training.training and not self.training.quitting:
             self.request_hangup_stop("hangup")
 
     def _exit_when_stopped(self) -> None:
@@ -201,17 +162,15 @@ class CharLMApp(CorpusActions, TrainingActions, GenerationActions, App):
             self.exit()
 
     def _shutdown_workers(self) -> None:
-        self._gen_stop.set()
-        if self.job is not None:
-            self.job.trainer.request_stop("quit")
+        self.generation.stop()
+        self.training.request_stop("quit")
 
     def request_hangup_stop(self, reason: str = "hangup") -> None:
         """Terminal gone (SIGHUP) or told to end (SIGTERM): stop training with that reason so the run
         is saved and resumable."""
-        self._quitting = True
-        self._gen_stop.set()
-        if self.job is not None:
-            self.job.trainer.request_stop(reason)
+        self.training.quitting = True
+        self.generation.stop()
+        self.training.request_stop(reason)
 
 
 def make_app(home: Path, corpus_spec: str | None = None, **kw) -> CharLMApp:
@@ -231,8 +190,8 @@ def run_app(home: Path, mouse: bool = True) -> int:
         app.request_hangup_stop()
 
         def finish() -> None:
-            if app.job is not None:
-                app._train_done.wait(timeout=30)
+            if app.training.job is not None:
+                app.training.done.wait(timeout=30)
             time.sleep(1.0)
             os._exit(0)
 
@@ -261,6 +220,6 @@ def run_app(home: Path, mouse: bool = True) -> int:
     app.run(mouse=mouse)
     # never leave a training thread behind: it stops within one step and saves its state
     app._shutdown_workers()
-    if app.job is not None:
-        app._train_done.wait(timeout=30)
+    if app.training.job is not None:
+        app.training.done.wait(timeout=30)
     return 0

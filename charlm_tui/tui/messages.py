@@ -38,3 +38,64 @@ class CorpusProgress(Message):
     spec: str
     phase: str
     fraction: float
+
+
+# ---------------------------------------------------------------- from the app's controllers to screens
+# A controller tells a screen what changed with one of these (posted only while the screen is
+# mounted); the screen decides how to draw it.
+
+
+@dataclass
+class LiveRunChanged(Message):
+    """The training controller's LiveRun changed: its progress and event log (``full``: everything,
+    the title and charts too). The screen draws the LiveRun as it is when the message arrives, so
+    a message that waited in the queue never draws anything twice."""
+
+    full: bool = False
+
+
+class ChartsDue(Message):
+    """Time to redraw the Train screen's charts (at most every CHART_REDRAW_S)."""
+
+
+@dataclass
+class SampleChanged(Message):
+    text: str
+
+
+@dataclass
+class StreamStarted(Message):
+    prompt: str
+    unknown: set
+
+
+@dataclass
+class StreamChars(Message):
+    chars: list  # [(char, prob)]
+
+
+@dataclass
+class StreamEnded(Message):
+    note: str | None = None
+
+
+@dataclass
+class CorpusShown(Message):
+    corpus: object  # charlm_tui.core.data.corpus.Corpus
+
+
+@dataclass
+class CorpusLoading(Message):
+    spec: str
+    detail: str = ""
+
+
+@dataclass
+class CorpusFailed(Message):
+    spec: str
+    error: str
+
+
+@dataclass
+class CorpusAdded(Message):
+    name: str

@@ -39,4 +39,4 @@ def test_the_app_and_the_run_folder_agree_on_a_crashed_run(home):
 
     app = make_app(home)
     app.on_train_update(TrainUpdate(TrainEvent("done", 7, 0.1, 100, reason="error", message="training raised")))
-    assert app.train_state.state == "failed"
+    assert app.training.live.state == "failed"

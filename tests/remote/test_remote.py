@@ -100,26 +100,26 @@ async def test_tui_follows_and_stops_a_run_of_another_process(home, tiny_file):
     run_id = start_detached(home, tiny_file)
     app = make_app(home)
     async with app.run_test(size=(100, 30)) as pilot:
-        app.attach(run_id)
+        app.training.attach(run_id)
         for _ in range(600):
-            if len(app.train_state.val_x) >= 3:
+            if len(app.training.live.val_x) >= 3:
                 break
             await pilot.pause(0.1)
-        seen = len(app.train_state.val_x)
-        assert seen >= 3 and app.current_mode == "train" and app.train_state.state == "running"
+        seen = len(app.training.live.val_x)
+        assert seen >= 3 and app.current_mode == "train" and app.training.live.state == "running"
         for _ in range(600):
-            if len(app.train_state.val_x) > seen:
+            if len(app.training.live.val_x) > seen:
                 break
             await pilot.pause(0.1)
-        assert len(app.train_state.val_x) > seen  # new metrics keep arriving
-        last = app.train_state.last  # how far through its limits, as the run's status says
+        assert len(app.training.live.val_x) > seen  # new metrics keep arriving
+        last = app.training.live.last  # how far through its limits, as the run's status says
         assert last.budget is not None and 0 < last.budget <= 1
         await pilot.press("s")
         for _ in range(300):
-            if app.train_state.state == "stopped":
+            if app.training.live.state == "stopped":
                 break
             await pilot.pause(0.1)
-        assert app.train_state.state == "stopped"
+        assert app.training.live.state == "stopped"
     assert open_run(home, run_id).status()["status"] == "stopped"
 
 

@@ -7,7 +7,8 @@ from textual.widgets import DataTable, Input
 
 from charlm_tui.core.store.run_store import list_runs, open_run
 from charlm_tui.tui.app import make_app
-from charlm_tui.tui.screens.help import ConfirmScreen, HelpScreen
+from charlm_tui.tui.screens.dialogs import ConfirmScreen
+from charlm_tui.tui.screens.help import HelpScreen
 from charlm_tui.tui.widgets.transcript import MAX_CHARS
 
 TINY_SETTINGS = {
@@ -30,8 +31,8 @@ async def wait_for(pilot, cond, timeout=60.0):
         await pilot.pause(0.05)
     app = pilot.app
     raise AssertionError(
-        f"condition not reached in time; mode={app.current_mode} state={app.train_state.state} "
-        f"log={app.train_state.log[-3:]} notes={[n.message for n in app._notifications][-3:]}"
+        f"condition not reached in time; mode={app.current_mode} state={app.training.live.state} "
+        f"log={app.training.live.log[-3:]} notes={[n.message for n in app._notifications][-3:]}"
     )
 
 
@@ -46,26 +47,26 @@ async def configure_tiny(pilot, app, **extra):
 
 
 async def train_tiny(pilot, app, **extra):
-    await wait_for(pilot, lambda: app.corpus is not None)
+    await wait_for(pilot, lambda: app.corpora.corpus is not None)
     await configure_tiny(pilot, app, **extra)
     await pilot.press("ctrl+s")
     await wait_for(pilot, lambda: app.current_mode == "train")
-    await wait_for(pilot, lambda: app.train_state.state in ("finished", "stopped", "failed"))
+    await wait_for(pilot, lambda: app.training.live.state in ("finished", "stopped", "failed"))
 
 
 async def start_long_run(pilot, app):
     """A tiny model that trains until told to stop."""
-    await wait_for(pilot, lambda: app.corpus is not None)
+    await wait_for(pilot, lambda: app.corpora.corpus is not None)
     await configure_tiny(pilot, app, max_epochs="1000", eval_every="1000")
     await pilot.press("ctrl+s")
-    await wait_for(pilot, lambda: app.train_state.state == "running")
+    await wait_for(pilot, lambda: app.training.live.state == "running")
 
 
 async def test_default_corpus_is_selected_and_described_on_first_launch(home):
     app = make_app(home)
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(pilot, lambda: app.corpus is not None)
-        assert app.corpus.name == "python-docs"
+        await wait_for(pilot, lambda: app.corpora.corpus is not None)
+        assert app.corpora.corpus.name == "python-docs"
         stats = str(app.screen.query_one("#corpus-stats").render())
         assert "465,048" in stats or "chars" in stats
         await pilot.press("question_mark")
@@ -78,7 +79,7 @@ async def test_choose_train_generate_runs_resume(home, corpus_file):
     app = make_app(home, corpus_spec="tiny")
     async with app.run_test(size=(100, 30)) as pilot:
         await train_tiny(pilot, app)
-        st = app.train_state
+        st = app.training.live
         assert st.state == "finished"
         assert st.val_x and st.val_x[0] == 5 and len(st.val_ppl) == len(st.val_x)
         assert any("checkpoint saved" in line for line in st.log)
@@ -88,8 +89,8 @@ async def test_choose_train_generate_runs_resume(home, corpus_file):
         # generate: prompt with a character the model never saw; temperature keys act mid-stream
         await pilot.press("4")
         await wait_for(pilot, lambda: app.current_mode == "generate")
-        assert app.gen_run_id == info.id
-        app.gen_length = 100_000_000  # long enough to still be streaming when the keys arrive
+        assert app.generation.settings.run_id == info.id
+        app.generation.settings.length = 100_000_000  # long enough to still be streaming when the keys arrive
         inp = app.screen.query_one("#gen-prompt", Input)
         inp.value = "the Ωcat"
         await pilot.press("enter")
@@ -98,13 +99,15 @@ async def test_choose_train_generate_runs_resume(home, corpus_file):
         # the unseen character is shown as U+FFFD (checked now: at full speed the transcript keeps
         # only its last MAX_CHARS characters, so the prompt scrolls out of it)
         assert app.screen.query_one("#gen-transcript").text.plain.startswith("» the \ufffdcat")
-        t0 = app.control.temperature
+        t0 = app.generation.settings.control.temperature
         await pilot.press("right_square_bracket")
-        assert app.control.temperature == pytest.approx(t0 + 0.1)
+        assert app.generation.settings.control.temperature == pytest.approx(t0 + 0.1)
         # the stream's speed: down to 25 chars/s mid-stream, and the stream follows at once
         for _ in range(4):
             await pilot.press("left_parenthesis")
-        assert app.gen_pace == 25 and "speed 25/s" in str(app.screen.query_one("#gen-settings").render())
+        assert app.generation.settings.pace == 25 and "speed 25/s" in str(
+            app.screen.query_one("#gen-settings").render()
+        )
         await pilot.pause(0.3)  # characters already posted at the old speed arrive
         before = len(app.screen.query_one("#gen-transcript").text)
         await pilot.pause(1.0)
@@ -112,15 +115,15 @@ async def test_choose_train_generate_runs_resume(home, corpus_file):
         assert 0 < grown < 40  # at most 25/s (+0.1 s of catch-up) in 1 s; the stream is alive
         for _ in range(10):
             await pilot.press("right_parenthesis")
-        assert app.gen_pace == 0 and "speed max" in str(app.screen.query_one("#gen-settings").render())
+        assert app.generation.settings.pace == 0 and "speed max" in str(app.screen.query_one("#gen-settings").render())
         await pilot.press("escape")  # stop the stream
-        await wait_for(pilot, lambda: not app.streaming)
+        await wait_for(pilot, lambda: not app.generation.streaming)
         text = app.screen.query_one("#gen-transcript").text.plain
         assert text.endswith("[stopped]") and len(text) <= MAX_CHARS
         # the focus never left the prompt box; with no stream, [ is text again
-        t1 = app.control.temperature
+        t1 = app.generation.settings.control.temperature
         await pilot.press("left_square_bracket")
-        assert app.focused is inp and inp.value == "[" and app.control.temperature == t1
+        assert app.focused is inp and inp.value == "[" and app.generation.settings.control.temperature == t1
         inp.value = ""
 
         # runs screen lists it; resume trains further and appends history
@@ -132,10 +135,12 @@ async def test_choose_train_generate_runs_resume(home, corpus_file):
         assert table.row_count == 1
         steps_before = info.steps
         await pilot.press("r")  # it finished at its epoch limit (1): resuming trains another epoch
-        await wait_for(pilot, lambda: app.train_state.state == "finished" and app.train_state.last.step > steps_before)
+        await wait_for(
+            pilot, lambda: app.training.live.state == "finished" and app.training.live.last.step > steps_before
+        )
         metrics = open_run(home, info.id).metrics()
         assert metrics[0]["step"] == 5 and metrics[-1]["step"] > steps_before
-        assert app.train_state.last.epoch == pytest.approx(2.0)
+        assert app.training.live.last.epoch == pytest.approx(2.0)
         assert any("epoch limit; training 1 more epoch" in n.message for n in app._notifications)
 
 
@@ -144,19 +149,19 @@ async def test_stop_key_saves_and_marks_stopped(home, corpus_file):
     async with app.run_test(size=(100, 30)) as pilot:
         await start_long_run(pilot, app)
         await pilot.press("space")  # pause
-        await wait_for(pilot, lambda: app.train_state.state == "paused")
+        await wait_for(pilot, lambda: app.training.live.state == "paused")
         await pilot.press("space")
-        await wait_for(pilot, lambda: app.train_state.state == "running")
+        await wait_for(pilot, lambda: app.training.live.state == "running")
         await pilot.press("s")
-        await wait_for(pilot, lambda: app.train_state.state == "stopped")
-        run = open_run(home, app.train_state.run_id)
+        await wait_for(pilot, lambda: app.training.live.state == "stopped")
+        run = open_run(home, app.training.live.run_id)
         assert run.status()["status"] == "stopped" and (run.path / "last.safetensors").exists()
 
 
 async def test_invalid_settings_are_refused_inline(home, corpus_file):
     app = make_app(home, corpus_spec="tiny")
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(pilot, lambda: app.corpus is not None)
+        await wait_for(pilot, lambda: app.corpora.corpus is not None)
         screen = await configure_tiny(pilot, app, batch_size="0", lr="fast")
         err = str(screen.query_one("#config-error").render())
         assert "not a number" in err or "batch size must be at least 1" in err
@@ -182,7 +187,7 @@ async def test_quit_while_training_asks_then_saves_and_exits(home, corpus_file):
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.press("y")
         await wait_for(pilot, lambda: not app.is_running, timeout=10)
-    st = json.loads((open_run(home, app.train_state.run_id).path / "status.json").read_text())
+    st = json.loads((open_run(home, app.training.live.run_id).path / "status.json").read_text())
     assert st["status"] == "stopped" and st["reason"] == "quit"
 
 
@@ -199,7 +204,7 @@ async def test_add_a_corpus_from_the_app_and_bad_input_notifies(home, tmp_path):
         assert inp.value == str(tmp_path / "missing.txt") and inp.has_focus  # kept, to be fixed in place
         inp.value = str(good)
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.corpus is not None and app.corpus.name == "mine")
+        await wait_for(pilot, lambda: app.corpora.corpus is not None and app.corpora.corpus.name == "mine")
         assert (home / "corpora" / "mine.txt").exists()
         assert inp.value == "" and not inp.has_focus  # added: the box is cleared for the next one
 
@@ -209,7 +214,7 @@ async def test_lr_schedule_is_chosen_in_the_form_and_reaches_the_run(home, corpu
 
     app = make_app(home, corpus_spec="tiny")
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: app.corpus is not None)
+        await wait_for(pilot, lambda: app.corpora.corpus is not None)
         screen = await configure_tiny(pilot, app, max_epochs="2")
         select = screen.query_one("#lr_schedule", Select)
         assert select.value == "cosine"  # the default preset: warmup and cosine decay to its 5 minutes
@@ -219,14 +224,14 @@ async def test_lr_schedule_is_chosen_in_the_form_and_reaches_the_run(home, corpu
         assert "plateau" in str(screen.query_one("#lr-help").render())
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: app.current_mode == "train")
-        await wait_for(pilot, lambda: app.train_state.state == "finished")
+        await wait_for(pilot, lambda: app.training.live.state == "finished")
     run = open_run(home, list_runs(home)[0].id)
     assert run.config["train"]["lr_schedule"] == "plateau"
     assert run.metrics()[0]["lr"] == pytest.approx(3e-3)  # no warmup, no decay: the LR as set
 
 
 async def test_rename_dialog_says_what_is_wrong_and_stays_open(home, corpus_file):
-    from charlm_tui.tui.screens.help import AskScreen
+    from charlm_tui.tui.screens.dialogs import AskScreen
 
     app = make_app(home, corpus_spec="tiny")
     async with app.run_test(size=(100, 30)) as pilot:
@@ -256,7 +261,7 @@ async def test_mark_runs_to_compare_their_curves_side_by_side(home, corpus_file)
     make_run(home, "run-b", 256, 0.003, [(100, 90, 1.9), (200, 180, 1.5)])
     app = make_app(home, corpus_spec="tiny")
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(pilot, lambda: app.corpus is not None)
+        await wait_for(pilot, lambda: app.corpora.corpus is not None)
         await pilot.press("5")
         await wait_for(pilot, lambda: app.current_mode == "runs")
         screen = app.screen
@@ -292,10 +297,12 @@ async def test_ctrl_s_saves_the_generated_text_into_the_run(home, corpus_file):
         assert any("Nothing to save yet" in n.message for n in app._notifications)
         [info] = list_runs(home)
         assert not (open_run(home, info.id).path / "samples").exists()
-        app.gen_length, app.gen_pace = 50, 0
+        app.generation.settings.length, app.generation.settings.pace = 50, 0
         app.screen.query_one("#gen-prompt", Input).value = "the "
         await pilot.press("enter")
-        await wait_for(pilot, lambda: not app.streaming and len(app.screen.query_one("#gen-transcript").text) > 50)
+        await wait_for(
+            pilot, lambda: not app.generation.streaming and len(app.screen.query_one("#gen-transcript").text) > 50
+        )
         shown = app.screen.query_one("#gen-transcript").text.plain
         await pilot.press("ctrl+s")
         [saved] = (open_run(home, info.id).path / "samples").iterdir()

@@ -11,8 +11,8 @@ from textual.widgets import DataTable
 from charlm_tui.core.store.process import boot_id, start_time
 from charlm_tui.core.training.jobs import new_job
 from charlm_tui.core.training.trainer import TrainConfig
-from charlm_tui.tui import training_actions
 from charlm_tui.tui.app import make_app
+from charlm_tui.tui.controllers import training as training_control
 from charlm_tui.tui.screens import runs as runs_screen
 from charlm_tui.tui.screens.train import TrainScreen
 from tests.tui.test_app import wait_for
@@ -57,7 +57,7 @@ async def test_chart_redraws_are_throttled_by_time_even_when_evaluations_are_fre
     from charlm_tui.core.config import TrainEvent
     from charlm_tui.tui.messages import TrainUpdate
 
-    monkeypatch.setattr(training_actions, "CHART_REDRAW_S", 1.0)
+    monkeypatch.setattr(training_control, "CHART_REDRAW_S", 1.0)
     drawn: list[float] = []
     real = TrainScreen.update_charts
 
@@ -70,7 +70,7 @@ async def test_chart_redraws_are_throttled_by_time_even_when_evaluations_are_fre
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("3")
         await wait_for(pilot, lambda: app.current_mode == "train")
-        app.train_state.state = "running"
+        app.training.live.state = "running"
         await pilot.pause(1.1)
         drawn.clear()
         t0, evals = time.monotonic(), 0
@@ -123,21 +123,23 @@ async def test_resume_of_a_run_trained_elsewhere_watches_it_instead(home, held_r
         await wait_for(pilot, lambda: app.current_mode == "runs")
         await pilot.press("r")
         await wait_for(pilot, lambda: app.current_mode == "train")
-        assert app.attached is not None and app.attached.id == held_run.id and app.job is None
+        assert (
+            app.training.attached is not None and app.training.attached.id == held_run.id and app.training.job is None
+        )
         assert any("watching it instead" in n.message for n in app._notifications)
         assert held_run.id in str(app.screen.query_one("#train-title").render())
 
 
 async def test_quit_after_a_refused_resume_does_not_wait(home, held_run, monkeypatch):
     # the lock is taken between the check and the resume (another process won the race)
-    monkeypatch.setattr(training_actions.TrainingActions, "_trained_elsewhere", lambda self, run_id: None)
+    monkeypatch.setattr(training_control.TrainingController, "_trained_elsewhere", lambda self, run_id: None)
     app = make_app(home)
     async with app.run_test(size=(100, 30)) as pilot:
-        app.job = object()  # an earlier run of this session: quitting waits for the training thread
-        app.resume_training(held_run.id)
-        await wait_for(pilot, lambda: app.train_state.state == "failed")
-        assert "is being trained by pid" in app.train_state.log[-1]
-        assert app._train_done.wait(timeout=2), "the worker's early return never said it was done"
+        app.training.job = object()  # an earlier run of this session: quitting waits for the training thread
+        app.training.resume(held_run.id)
+        await wait_for(pilot, lambda: app.training.live.state == "failed")
+        assert "is being trained by pid" in app.training.live.log[-1]
+        assert app.training.done.wait(timeout=2), "the worker's early return never said it was done"
 
 
 async def test_a_run_stopped_before_any_evaluation_samples_from_its_last_weights(home, tiny_file):
@@ -145,10 +147,12 @@ async def test_a_run_stopped_before_any_evaluation_samples_from_its_last_weights
     (run.path / "best.safetensors").unlink()  # as a run stopped before its first evaluation
     app = make_app(home)
     async with app.run_test(size=(100, 30)) as pilot:
-        app.gen_run_id = run.id
+        app.generation.settings.run_id = run.id
         await pilot.press("f5")
         await wait_for(pilot, lambda: app.current_mode == "generate")
         app.screen.query_one("#gen-prompt").value = "the "
         await pilot.press("enter")
-        await wait_for(pilot, lambda: not app.streaming and len(app.screen.query_one("#gen-transcript").text) > 50)
+        await wait_for(
+            pilot, lambda: not app.generation.streaming and len(app.screen.query_one("#gen-transcript").text) > 50
+        )
         assert any("sampling from its last weights" in n.message for n in app._notifications)

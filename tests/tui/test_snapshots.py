@@ -66,7 +66,7 @@ def snap_home(monkeypatch):
 async def _corpus_ready(pilot):
     app = pilot.app
     for _ in range(400):
-        if app.corpus is not None:
+        if app.corpora.corpus is not None:
             break
         await pilot.pause(0.05)
     await _steady(pilot)
@@ -162,13 +162,13 @@ def test_train_screen(snap_compare, snap_home, size):
     async def go(pilot):
         app = pilot.app
         await _corpus_ready(pilot)
-        app.train_state.state = "running"
-        app.train_state.run_id = RUN_ID
-        app.train_state.title = f"{RUN_ID}   python-docs   lstm 2x256   889,448 params"
+        app.training.live.state = "running"
+        app.training.live.run_id = RUN_ID
+        app.training.live.title = f"{RUN_ID}   python-docs   lstm 2x256   889,448 params"
         await pilot.press("3")
         for ev in events():
             app.on_train_update(type("M", (), {"event": ev})())
-        app.train_state.sample = "The value of the argument is the same as the"
+        app.training.live.sample = "The value of the argument is the same as the"
         app.get_screen("train").redraw()
         await pilot.pause()
 

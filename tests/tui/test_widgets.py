@@ -1,6 +1,7 @@
 from rich.console import Console
 
-from charlm_tui.tui.screens.help import KEYS_HELP, ItemFlow
+from charlm_tui.tui.app import CharLMApp
+from charlm_tui.tui.screens.help import ItemFlow, keys_help
 
 
 def render(renderable, width: int) -> list[str]:
@@ -11,7 +12,7 @@ def render(renderable, width: int) -> list[str]:
 
 
 def test_help_key_items_wrap_between_items_never_inside_one():
-    items = dict(KEYS_HELP)["Generate"]
+    items = dict(keys_help(CharLMApp))["Generate"]
     for width in (30, 45, 60, 120):
         lines = render(ItemFlow(items), width)
         assert all(len(line) <= width for line in lines)
@@ -43,3 +44,20 @@ def test_run_picker_says_no_eval_yet_instead_of_a_zero_perplexity():
     assert run_label(run) == "docs-1  lstm 2x256  no eval yet"
     run.best_val_ppl = 3.14159
     assert run_label(run) == "docs-1  lstm 2x256  ppl 3.14"
+
+
+def test_the_help_lists_every_key_a_screen_binds_with_a_tooltip():
+    """The help is built from the bindings: nothing is copied by hand, so nothing goes stale."""
+    from charlm_tui.tui.screens.generate import GenerateScreen
+    from charlm_tui.tui.screens.help import screens_help
+
+    items = dict(keys_help(CharLMApp))
+    assert items["Generate"][:3] == ["esc stop the stream", "[ ] temperature -/+", "{ } top-k -/+"]
+    assert items["Generate"][-2:] == ["enter send prompt", "up/down in the prompt: history"]
+    assert items["Configure"] == ["ctrl+s start training", "ctrl+r next preset"]
+    assert items["Train"] == ["space pause/resume", "s stop (saves)", "n sample now from the best weights"]
+    tips = {b.tooltip for b in GenerateScreen.BINDINGS}
+    assert len(items["Generate"]) == len(tips) + 2  # each tooltip once, plus the prompt's two
+    rows = screens_help(CharLMApp)
+    assert rows[0] == ("1 / F2", "Corpus", "pick a built-in corpus, one of yours, or add a file / folder glob / URL")
+    assert [r[0] for r in rows[5:]] == ["? / F1", "q / ctrl+q"]

@@ -10,7 +10,6 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
 
 from charlm_tui import formatting
@@ -27,6 +26,7 @@ from charlm_tui.core.config import (
     steps_per_epoch,
 )
 from charlm_tui.core.errors import ConfigError
+from charlm_tui.tui.screens.base import AppScreen
 from charlm_tui.tui.widgets.history_input import SteadyInput
 
 PARTITION_HELP = {
@@ -55,10 +55,12 @@ FIELDS = {
 }
 
 
-class ConfigureScreen(Screen):
+class ConfigureScreen(AppScreen):
+    HELP = "model and training settings, presets, parameter count, time estimate"
+
     BINDINGS = [
-        Binding("ctrl+s", "start", "Start training", priority=True),
-        Binding("ctrl+r", "cycle_preset", "Next preset", priority=True),
+        Binding("ctrl+s", "start", "Start training", priority=True, tooltip="start training"),
+        Binding("ctrl+r", "cycle_preset", "Next preset", priority=True, tooltip="next preset"),
     ]
 
     def compose(self) -> ComposeResult:
@@ -91,7 +93,7 @@ class ConfigureScreen(Screen):
         yield Footer(compact=True, show_command_palette=False)  # ctrl+p still opens it; ? says so
 
     def on_mount(self) -> None:
-        self.load_values(self.app.model_kw, self.app.train_config)
+        self.load_values(self.app.training.model_kw, self.app.training.config)
         self.query_one("#embed_dim", Input).focus()  # type numbers at once; Tab walks the form
 
     def on_screen_resume(self) -> None:
@@ -128,7 +130,7 @@ class ConfigureScreen(Screen):
         if mm is not None and mm <= 0:
             raise ConfigError("max minutes must be positive (or empty for no time limit)")
         cfg = dataclasses.replace(
-            self.app.train_config,
+            self.app.training.config,
             **train,
             max_seconds=None if mm is None else mm * 60,
             partition=self.query_one("#partition", Select).value,
@@ -139,13 +141,13 @@ class ConfigureScreen(Screen):
         return model_kw, cfg
 
     def _vocab_size(self) -> int:
-        c = self.app.corpus
+        c = self.app.corpora.corpus
         return c.vocab.size if c is not None else 100
 
     def update_summary(self) -> None:
         if not self.is_mounted:
             return
-        c = self.app.corpus
+        c = self.app.corpora.corpus
         self.query_one("#config-corpus", Static).update(
             Text(
                 f"corpus: {c.name} ({c.stats.chars:,} chars, vocab {c.vocab.size})"
@@ -166,7 +168,7 @@ class ConfigureScreen(Screen):
         mcfg = ModelConfig(vocab_size=self._vocab_size(), **model_kw)
         n = count_parameters(mcfg)
         chars = c.split_sizes(cfg.val_fraction)[0] if c else 0
-        est = estimate_epoch_seconds(mcfg, chars, self.app.measured_flops) if chars else None
+        est = estimate_epoch_seconds(mcfg, chars, self.app.training.measured_flops) if chars else None
         steps = steps_per_epoch(chars, cfg.batch_size, cfg.num_steps, cfg.partition)
         txt = f"parameters {n:,}   steps/epoch {steps:,}"
         if est is not None:
@@ -181,7 +183,7 @@ class ConfigureScreen(Screen):
     def _select_changed(self, event: Select.Changed) -> None:
         if event.select.id == "preset" and event.value in PRESETS:
             mk, tk = PRESETS[event.value]
-            self.load_values(mk, dataclasses.replace(self.app.train_config, **tk))
+            self.load_values(mk, dataclasses.replace(self.app.training.config, **tk))
         if event.select.id in ("partition", "lr_schedule"):
             self._update_help()
         self.update_summary()
@@ -205,5 +207,5 @@ class ConfigureScreen(Screen):
         except ConfigError as e:
             self.notify(str(e), severity="error", title="Invalid setting")
             return
-        self.app.model_kw, self.app.train_config = model_kw, cfg
-        self.app.start_training()
+        self.app.training.model_kw, self.app.training.config = model_kw, cfg
+        self.app.training.start()

@@ -8,10 +8,11 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
+from charlm_tui.tui.messages import CorpusAdded, CorpusFailed, CorpusLoading, CorpusShown
+from charlm_tui.tui.screens.base import AppScreen
 from charlm_tui.tui.widgets.history_input import SteadyInput
 from charlm_tui.tui.widgets.path_suggester import PathSuggester
 
@@ -58,11 +59,13 @@ def row_name(name: str, width: int = 17) -> str:
     return name[: width - 1] + "…"
 
 
-class CorpusScreen(Screen):
+class CorpusScreen(AppScreen):
+    HELP = "pick a built-in corpus, one of yours, or add a file / folder glob / URL"
+
     BINDINGS = [
-        Binding("enter", "use_corpus", "Configure"),
-        Binding("a", "focus_add", "Add file/URL"),
-        Binding("r", "refresh", "Refresh"),
+        Binding("enter", "use_corpus", "Configure", tooltip="configure"),
+        Binding("a", "focus_add", "Add file/URL", tooltip="add a file/folder/URL"),
+        Binding("r", "refresh", "Refresh", tooltip="refresh"),
     ]
 
     def compose(self) -> ComposeResult:
@@ -87,7 +90,7 @@ class CorpusScreen(Screen):
     def action_refresh(self) -> None:
         ol = self.query_one("#corpus-list", OptionList)
         ol.clear_options()
-        entries = self.app.catalog_entries()
+        entries = self.app.corpora.entries()
         for e in entries:
             label = Text()  # one line per corpus: a long name is cut (the stats pane shows it whole)
             label.append(f"{row_name(e.name):<17}", style="bold")
@@ -95,35 +98,44 @@ class CorpusScreen(Screen):
             label.append(f" {e.kind:<8} {human_bytes(size) if size is not None else '':>9}")
             ol.add_option(Option(label, id=e.name))
         names = [e.name for e in entries]
-        want = self.app.corpus_spec if self.app.corpus_spec in names else (names[0] if names else None)
+        picked = self.app.corpora.spec
+        want = picked if picked in names else (names[0] if names else None)
         if want is not None:
             ol.highlighted = names.index(want)
-            self.app.select_corpus(want)
+            self.app.corpora.select(want)
         ol.focus()
 
     @on(OptionList.OptionHighlighted, "#corpus-list")
     def _highlighted(self, event: OptionList.OptionHighlighted) -> None:
-        if event.option.id and event.option.id != self.app.corpus_spec:
-            self.app.select_corpus(event.option.id)
+        if event.option.id and event.option.id != self.app.corpora.spec:
+            self.app.corpora.select(event.option.id)
 
     @on(OptionList.OptionSelected, "#corpus-list")
     def _selected(self, event: OptionList.OptionSelected) -> None:
         self.action_use_corpus()
 
-    def show_loading(self, spec: str, detail: str = "") -> None:
-        self.query_one("#corpus-stats", Static).update(Text(f"{spec}\nloading… {detail}"))
-        if not detail:
+    # ------------------------------------------------------------- told by the corpus picker
+    def on_corpus_loading(self, msg: CorpusLoading) -> None:
+        self.query_one("#corpus-stats", Static).update(Text(f"{msg.spec}\nloading… {msg.detail}"))
+        if not msg.detail:
             self.query_one("#corpus-preview", Static).update("")
 
-    def show_corpus(self, corpus) -> None:
-        self.query_one("#corpus-stats", Static).update(stats_text(corpus, self.app.train_config.val_fraction))
+    def on_corpus_shown(self, msg: CorpusShown) -> None:
+        corpus = msg.corpus
+        val_fraction = self.app.training.config.val_fraction
+        self.query_one("#corpus-stats", Static).update(stats_text(corpus, val_fraction))
         self.query_one("#corpus-preview", Static).update(corpus.stats.preview)
 
-    def show_error(self, spec: str, error: str) -> None:
-        self.query_one("#corpus-stats", Static).update(Text(f"{spec}\nunusable: {error}"))
+    def on_corpus_failed(self, msg: CorpusFailed) -> None:
+        self.query_one("#corpus-stats", Static).update(Text(f"{msg.spec}\nunusable: {msg.error}"))
+
+    def on_corpus_added(self, msg: CorpusAdded) -> None:
+        self.query_one("#corpus-add", Input).value = ""
+        self.query_one("#corpus-list", OptionList).focus()
+        self.action_refresh()
 
     def action_use_corpus(self) -> None:
-        if self.app.corpus is None:
+        if self.app.corpora.corpus is None:
             self.notify("Wait for the corpus to load, or pick another one.", severity="warning")
             return
         self.app.switch_mode("configure")
@@ -135,8 +147,4 @@ class CorpusScreen(Screen):
     def _add(self, event: Input.Submitted) -> None:
         spec = event.value.strip()
         if spec:  # the text stays until it is added, so a typo can be fixed in place
-            self.app.add_corpus(spec)
-
-    def corpus_added(self) -> None:
-        self.query_one("#corpus-add", Input).value = ""
-        self.query_one("#corpus-list", OptionList).focus()
+            self.app.corpora.add(spec)

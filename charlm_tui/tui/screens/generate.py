@@ -8,10 +8,10 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Label, Select, Static
 
-from charlm_tui.tui.generation_actions import DEFAULT_PACE, PACES
+from charlm_tui.tui.messages import StreamChars, StreamEnded, StreamStarted
+from charlm_tui.tui.screens.base import AppScreen
 from charlm_tui.tui.widgets.history_input import HistoryInput
 from charlm_tui.tui.widgets.transcript import Transcript
 
@@ -22,22 +22,25 @@ def run_label(info) -> str:
     return f"{info.id}  {info.cell} {info.size}  {ppl}"
 
 
-class GenerateScreen(Screen):
+class GenerateScreen(AppScreen):
+    HELP = "prompt -> streaming continuation; temperature changes live"
+
     BINDINGS = [
-        Binding("escape", "stop_stream", "Stop stream"),
-        Binding("left_square_bracket", "temperature(-0.1)", "Temp -"),
-        Binding("right_square_bracket", "temperature(0.1)", "Temp +"),
-        Binding("left_curly_bracket", "top_k(-1)", "Top-k -", show=False),
-        Binding("right_curly_bracket", "top_k(1)", "Top-k +", show=False),
-        Binding("less_than_sign", "length(-100)", "Length -", show=False),
-        Binding("greater_than_sign", "length(100)", "Length +", show=False),
-        Binding("left_parenthesis", "pace(-1)", "Slower", show=False),
-        Binding("right_parenthesis", "pace(1)", "Faster", show=False),
-        Binding("c", "toggle_confidence", "Confidence"),
-        Binding("w", "toggle_weights", "Best/last"),
-        Binding("ctrl+l", "clear", "Clear", show=False),
-        Binding("ctrl+s", "save_text", "Save text"),
+        Binding("escape", "stop_stream", "Stop stream", tooltip="stop the stream"),
+        Binding("left_square_bracket", "temperature(-0.1)", "Temp -", tooltip="temperature -/+"),
+        Binding("right_square_bracket", "temperature(0.1)", "Temp +", tooltip="temperature -/+"),
+        Binding("left_curly_bracket", "top_k(-1)", "Top-k -", show=False, tooltip="top-k -/+"),
+        Binding("right_curly_bracket", "top_k(1)", "Top-k +", show=False, tooltip="top-k -/+"),
+        Binding("less_than_sign", "length(-100)", "Length -", show=False, tooltip="length -/+"),
+        Binding("greater_than_sign", "length(100)", "Length +", show=False, tooltip="length -/+"),
+        Binding("left_parenthesis", "pace(-1)", "Slower", show=False, tooltip="stream speed (25/s .. max)"),
+        Binding("right_parenthesis", "pace(1)", "Faster", show=False, tooltip="stream speed (25/s .. max)"),
+        Binding("c", "toggle_confidence", "Confidence", tooltip="confidence colours"),
+        Binding("w", "toggle_weights", "Best/last", tooltip="best/last weights"),
+        Binding("ctrl+s", "save_text", "Save text", tooltip="save the text"),
+        Binding("ctrl+l", "clear", "Clear", show=False, tooltip="clear"),
     ]
+    HELP_WIDGETS = (HistoryInput,)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -64,9 +67,10 @@ class GenerateScreen(Screen):
 
     def refresh_runs(self) -> None:
         sel = self.query_one("#gen-run", Select)
-        infos = [i for i in self.app.list_runs() if i.damaged is None]
+        settings = self.app.generation.settings
+        infos = [i for i in self.app.runs.infos() if i.damaged is None]
         options = [(run_label(i), i.id) for i in infos]
-        current = self.app.gen_run_id
+        current = settings.run_id
         with self.prevent(Select.Changed):
             sel.set_options(options)
             ids = [i.id for i in infos]
@@ -74,35 +78,36 @@ class GenerateScreen(Screen):
                 sel.value = current
             elif ids:
                 sel.value = ids[0]
-                self.app.gen_run_id = ids[0]
+                settings.run_id = ids[0]
 
     @on(Select.Changed, "#gen-run")
     def _run_changed(self, event: Select.Changed) -> None:
         if isinstance(event.value, str):
-            self.app.gen_run_id = event.value
+            self.app.generation.settings.run_id = event.value
 
     @on(Select.Changed, "#gen-weights")
     def _weights_changed(self, event: Select.Changed) -> None:
-        self.app.gen_weights = event.value
+        self.app.generation.settings.weights = event.value
         self.show_settings()
 
     def show_settings(self) -> None:
         if not self.is_mounted:
             return
-        c, app = self.app.control, self.app
+        s = self.app.generation.settings
+        c = s.control
         settings = [
             (f"temperature {c.temperature:.2f}", "[ ]"),
             (f"top-k {c.top_k or 'off'}", "{ }"),
-            (f"length {app.gen_length}", "< >"),
-            (f"speed {f'{app.gen_pace}/s' if app.gen_pace else 'max'}", "( )"),
+            (f"length {s.length}", "< >"),
+            (f"speed {f'{s.pace}/s' if s.pace else 'max'}", "( )"),
             (f"confidence {'on' if self.query_one(Transcript).confidence else 'off'}", "c"),
-            (f"weights {app.gen_weights}", "w"),
+            (f"weights {s.weights}", "w"),
         ]
         t = Text()
         for i, (value, keys) in enumerate(settings):
             t.append(value, style="bold")
             t.append(f" {keys}" + ("   " if i < len(settings) - 1 else ""))
-        if self.app.streaming:
+        if self.app.generation.streaming:
             t.append("   ● streaming (esc stops)", style="bold")
         self.query_one("#gen-settings", Static).update(t)
 
@@ -112,42 +117,39 @@ class GenerateScreen(Screen):
         inp = self.query_one("#gen-prompt", HistoryInput)
         inp.remember(prompt)
         inp.value = ""
-        if self.app.start_generation(prompt):
+        if self.app.generation.start(prompt):
             self.show_settings()  # the focus stays here: the prompt box lets the stream's keys through
 
-    def stream_started(self, prompt: str, unknown: set[str]) -> None:
-        self.query_one(Transcript).add_prompt(prompt, unknown)
+    # ------------------------------------------------------------- told by the generation controller
+    def on_stream_started(self, msg: StreamStarted) -> None:
+        self.query_one(Transcript).add_prompt(msg.prompt, msg.unknown)
 
-    def stream_chars(self, chars: list[tuple[str, float]]) -> None:
-        self.query_one(Transcript).add_generated(chars)
+    def on_stream_chars(self, msg: StreamChars) -> None:
+        self.query_one(Transcript).add_generated(msg.chars)
 
-    def stream_ended(self, note: str | None = None) -> None:
-        if note:
-            self.query_one(Transcript).add_note(note)
+    def on_stream_ended(self, msg: StreamEnded) -> None:
+        if msg.note:
+            self.query_one(Transcript).add_note(msg.note)
         self.show_settings()
 
     # ------------------------------------------------------------- actions
     def action_stop_stream(self) -> None:
-        self.app.stop_generation()
+        self.app.generation.stop()
 
     def action_temperature(self, delta: float) -> None:
-        c = self.app.control
-        c.set_temperature(round(c.temperature + delta, 2))
+        self.app.generation.settings.change_temperature(delta)
         self.show_settings()
 
     def action_top_k(self, delta: int) -> None:
-        c = self.app.control
-        k = max(0, (c.top_k or 0) + delta)
-        c.top_k = k or None
+        self.app.generation.settings.change_top_k(delta)
         self.show_settings()
 
     def action_length(self, delta: int) -> None:
-        self.app.gen_length = max(100, min(20_000, self.app.gen_length + delta))
+        self.app.generation.settings.change_length(delta)
         self.show_settings()
 
     def action_pace(self, step: int) -> None:
-        i = PACES.index(self.app.gen_pace) if self.app.gen_pace in PACES else PACES.index(DEFAULT_PACE)
-        self.app.gen_pace = PACES[max(0, min(len(PACES) - 1, i + step))]
+        self.app.generation.settings.change_pace(step)
         self.show_settings()
 
     def action_toggle_confidence(self) -> None:
@@ -160,7 +162,7 @@ class GenerateScreen(Screen):
         sel.value = "last" if sel.value == "best" else "best"
 
     def action_save_text(self) -> None:
-        self.app.save_sample(self.query_one(Transcript).text.plain)
+        self.app.generation.save_sample(self.query_one(Transcript).text.plain)
 
     def action_clear(self) -> None:
         self.query_one(Transcript).clear()

@@ -1,6 +1,11 @@
-"""The ? help screen and a yes/no confirmation modal."""
+"""The ? help screen, built from the key bindings themselves: the app's screen keys with each
+screen's HELP line, then every screen's keys (a binding is listed when it has a tooltip; bindings
+with the same tooltip share an item, as "[ ] temperature -/+"). A key added to a screen with a
+tooltip is in the help; nothing here repeats a key."""
 
 from __future__ import annotations
+
+import importlib
 
 from rich.console import Group
 from rich.measure import Measurement
@@ -8,57 +13,83 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import VerticalScroll
+from textual.keys import key_to_character
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Static
+from textual.widgets import Static
 
-from charlm_tui.tui.widgets.history_input import SteadyInput
-
-SCREENS_HELP = [  # (keys, screen, what it does)
-    ("1 / F2", "Corpus", "pick a built-in corpus, one of yours, or add a file / folder glob / URL"),
-    ("2 / F3", "Configure", "model and training settings, presets, parameter count, time estimate"),
-    ("3 / F4", "Train", "live loss / perplexity charts, progress, ETA, LR, early stopping"),
-    ("4 / F5", "Generate", "prompt -> streaming continuation; temperature changes live"),
-    ("5 / F6", "Runs", "every run in the data dir: generate, resume, curves, compare, rename, delete"),
-    ("? / F1", "Help", "this screen;  ctrl+p command palette;  q / ctrl+q quit (asks if training)"),
-]
-KEYS_HELP = [  # (screen, its keys: each item is kept on one line)
-    ("Corpus", ["enter configure", "a add a file/folder/URL", "r refresh"]),
-    ("Configure", ["ctrl+s start training", "ctrl+r next preset"]),
-    ("Train", ["space pause/resume", "s stop (saves)", "n sample now from the best weights"]),
-    (
-        "Generate",
-        [
-            "enter send prompt",
-            "esc stop the stream",
-            "[ ] temperature -/+",
-            "{ } top-k -/+",
-            "< > length -/+",
-            "( ) stream speed (25/s .. max)",
-            "c confidence colours",
-            "w best/last weights",
-            "ctrl+s save the text",
-            "ctrl+l clear",
-            "up/down in the prompt: history",
-        ],
-    ),
-    (
-        "Runs",
-        [
-            "enter open in Generate",
-            "r resume",
-            "w watch live (also runs of other processes)",
-            "space mark to compare (2-4 runs)",
-            "d delete",
-            "e rename",
-            "ctrl+r refresh",
-        ],
-    ),
-]
 FOOTNOTE = (
     "Training keeps running when you change screens. Quitting while training stops the run after "
     "saving its state; resume it later from Runs (r) or 'charlm-tui train --resume ID'."
 )
+NAMES = {"escape": "esc", "question_mark": "?", "space": "space", "enter": "enter"}
+
+
+def key_name(key: str) -> str:
+    """How a key reads in the help: the character it types, or its name ('ctrl+s', 'F2', 'esc')."""
+    if key in NAMES:
+        return NAMES[key]
+    if key.startswith("f") and key[1:].isdigit():
+        return key.upper()
+    char = key_to_character(key)
+    return char if char is not None and char.isprintable() and len(key) > 1 else key
+
+
+def _bindings(cls) -> list[Binding]:
+    return [b for b in getattr(cls, "BINDINGS", []) if isinstance(b, Binding)]
+
+
+def key_items(bindings: list[Binding]) -> list[str]:
+    """'keys text' for each tooltip, in the order of the bindings: 'ctrl+s start training',
+    '[ ] temperature -/+', 'up/down in the prompt: history'."""
+    groups: dict[str, list[str]] = {}
+    for b in bindings:
+        if b.tooltip:
+            groups.setdefault(b.tooltip, []).extend(key_name(k.strip()) for k in b.key.split(","))
+    items = []
+    for text, keys in groups.items():
+        sep = " " if all(len(k) == 1 for k in keys) else "/"
+        items.append(f"{sep.join(keys)} {text}")
+    return items
+
+
+def screens_help(app_cls) -> list[tuple[str, str, str]]:
+    """(keys, name, what it does) for the app's keys that show a screen, then its other keys."""
+    bindings = _bindings(app_cls)
+    tips = {b.action: b.tooltip for b in bindings if b.tooltip}
+    rows: dict[str, list] = {}
+    for b in bindings:
+        if b.action.startswith("mode("):
+            what = screen_class(app_cls, b.action[6:-2]).HELP
+        elif b.action in tips:
+            what = tips[b.action]
+        else:
+            continue
+        row = rows.setdefault(b.action, [[], b.description, what])
+        row[0].append(key_name(b.key))
+    return [(" / ".join(keys), title, what) for keys, title, what in rows.values()]
+
+
+def screen_class(app_cls, name: str):
+    """The class of the app's screen ``name`` (lazy screens are imported here)."""
+    factory = app_cls.SCREENS[name]
+    if isinstance(factory, type):
+        return factory
+    module, cls = factory.screen_path
+    return getattr(importlib.import_module(module), cls)
+
+
+def keys_help(app_cls) -> list[tuple[str, list[str]]]:
+    """(screen title, its key items) for every screen, in the app's order."""
+    titles = {b.action[6:-2]: b.description for b in _bindings(app_cls) if b.action.startswith("mode(")}
+    out = []
+    for name in app_cls.SCREENS:
+        cls = screen_class(app_cls, name)
+        bindings = _bindings(cls)
+        for widget in getattr(cls, "HELP_WIDGETS", ()):  # the keys of an input the screen is used through
+            bindings += _bindings(widget)
+        out.append((titles.get(name, name), key_items(bindings)))
+    return out
 
 
 class ItemFlow:
@@ -84,18 +115,18 @@ class ItemFlow:
         yield Text("\n".join(lines))
 
 
-def help_renderable(home) -> Group:
+def help_renderable(app_cls, home) -> Group:
     """Tables, so that a long description wraps under itself (hanging indent) at 80 columns."""
     screens = Table.grid(padding=(0, 2, 0, 0))
     screens.add_column(no_wrap=True, style="bold")
     screens.add_column(no_wrap=True)
     screens.add_column(ratio=1)
-    for row in SCREENS_HELP:
+    for row in screens_help(app_cls):
         screens.add_row(*row)
     keys = Table.grid(padding=(0, 2, 0, 0))
     keys.add_column(no_wrap=True, style="bold")
     keys.add_column(ratio=1)
-    for screen, items in KEYS_HELP:
+    for screen, items in keys_help(app_cls):
         keys.add_row(screen, ItemFlow(items))
     return Group(
         Text("charlm-tui: train character-level language models and play with them", style="bold"),
@@ -116,53 +147,4 @@ class HelpScreen(ModalScreen):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-box"):
-            yield Static(help_renderable(self.app.home))
-
-
-class ConfirmScreen(ModalScreen[bool]):
-    BINDINGS = [Binding("y", "answer(True)", "Yes"), Binding("n,escape", "answer(False)", "No")]
-
-    def __init__(self, question: str):
-        super().__init__()
-        self.question = question
-
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
-            yield Static(self.question, markup=False)
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Yes (y)", id="yes", variant="error")
-                yield Button("No (n)", id="no")
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id == "yes")
-
-    def action_answer(self, value: bool) -> None:
-        self.dismiss(value)
-
-
-class AskScreen(ModalScreen[str | None]):
-    """Ask for one line of text (e.g. a new run name)."""
-
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
-
-    def __init__(self, question: str, value: str = "", check=None):
-        """``check(text)`` returns why the text will not do (the dialog stays open and says so) or None."""
-        super().__init__()
-        self.question, self.value, self.check = question, value, check
-
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
-            yield Static(self.question, markup=False)
-            yield SteadyInput(self.value, id="ask-input")
-            yield Static("", id="ask-problem", markup=False)
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        text = event.value.strip()
-        problem = self.check(text) if (text and self.check) else None
-        if problem:
-            self.query_one("#ask-problem", Static).update(problem)
-            return
-        self.dismiss(text or None)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
+            yield Static(help_renderable(type(self.app), self.app.home))

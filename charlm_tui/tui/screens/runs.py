@@ -7,26 +7,30 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from charlm_tui import formatting
 from charlm_tui.core.errors import CharLMError
-from charlm_tui.tui.screens.help import AskScreen, ConfirmScreen
+from charlm_tui.tui.screens.base import AppScreen
+from charlm_tui.tui.screens.dialogs import AskScreen, ConfirmScreen
 from charlm_tui.tui.widgets.metrics_chart import MARKERS, MetricsChart
 
 REFRESH_S = 2.0  # the table follows runs that other processes train
 
 
-class RunsScreen(Screen):
+class RunsScreen(AppScreen):
+    HELP = "every run in the data dir: generate, resume, curves, compare, rename, delete"
+
     BINDINGS = [
-        Binding("enter", "generate", "Generate"),
-        Binding("space", "mark", "Compare"),
-        Binding("r", "resume", "Resume"),
-        Binding("w", "watch", "Watch"),
-        Binding("d", "delete", "Delete"),
-        Binding("e", "rename", "Rename"),
-        Binding("ctrl+r", "refresh", "Refresh", show=False),  # it refreshes by itself every REFRESH_S
+        Binding("enter", "generate", "Generate", tooltip="open in Generate"),
+        Binding("space", "mark", "Compare", tooltip="mark to compare (2-4 runs)"),
+        Binding("r", "resume", "Resume", tooltip="resume"),
+        Binding("w", "watch", "Watch", tooltip="watch live (also runs of other processes)"),
+        Binding("d", "delete", "Delete", tooltip="delete"),
+        Binding("e", "rename", "Rename", tooltip="rename"),
+        Binding(
+            "ctrl+r", "refresh", "Refresh", show=False, tooltip="refresh"
+        ),  # it refreshes by itself every REFRESH_S
     ]
 
     def compose(self) -> ComposeResult:
@@ -73,7 +77,7 @@ class RunsScreen(Screen):
         updated (this runs every REFRESH_S, and a rebuilt table is redrawn whole)."""
         t = self.query_one(DataTable)
         keep = self.selected_id()
-        infos = self.app.list_runs()
+        infos = self.app.runs.infos()
         first = not hasattr(self, "_infos")
         old = getattr(self, "_infos", {})
         self._infos = {i.id: i for i in infos}
@@ -174,7 +178,7 @@ class RunsScreen(Screen):
         detail = self.query_one("#runs-detail", Static)
         if str(detail.content) != text:
             detail.update(text)
-        metrics = self.app.run_metrics(run_id)
+        metrics = self.app.runs.metrics(run_id)
         xs = [m["step"] for m in metrics]
         self.query_one(MetricsChart).set_series(
             {"train": (xs, [m.get("train_loss") for m in metrics]), "val": (xs, [m.get("val_nll") for m in metrics])}
@@ -187,18 +191,18 @@ class RunsScreen(Screen):
     def action_generate(self) -> None:
         rid = self.selected_id()
         if rid:
-            self.app.gen_run_id = rid
+            self.app.generation.settings.run_id = rid
             self.app.switch_mode("generate")
 
     def action_watch(self) -> None:
         rid = self.selected_id()
         if rid:
-            self.app.attach(rid)
+            self.app.training.attach(rid)
 
     def action_resume(self) -> None:
         rid = self.selected_id()
         if rid:
-            self.app.resume_training(rid)
+            self.app.training.resume(rid)
 
     def action_delete(self) -> None:
         rid = self.selected_id()
@@ -207,7 +211,7 @@ class RunsScreen(Screen):
 
         def done(yes: bool | None) -> None:
             if yes:
-                self.app.delete_run(rid)
+                self.app.runs.delete(rid)
                 self.action_refresh()
 
         self.app.push_screen(ConfirmScreen(f"Delete run {rid} and its checkpoints? This cannot be undone."), done)
@@ -221,7 +225,7 @@ class RunsScreen(Screen):
 
         def done(name: str | None) -> None:
             if name and name != rid:
-                self.app.rename_run(rid, name)
+                self.app.runs.rename(rid, name)
                 self.action_refresh()
 
         def check(name: str) -> str | None:

@@ -7,20 +7,27 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
 from textual.widgets import Footer, Header, ProgressBar, Static
 
 from charlm_tui import formatting
+from charlm_tui.tui.controllers.training import LiveRun
+from charlm_tui.tui.messages import ChartsDue, LiveRunChanged, SampleChanged
+from charlm_tui.tui.screens.base import AppScreen
 from charlm_tui.tui.widgets.event_log import EventLog
 from charlm_tui.tui.widgets.metrics_chart import MetricsChart
 
 
-class TrainScreen(Screen):
+class TrainScreen(AppScreen):
+    HELP = "live loss / perplexity charts, progress, ETA, LR, early stopping"
+
     BINDINGS = [
-        Binding("space", "toggle_pause", "Pause"),
-        Binding("s", "stop", "Stop (saves)"),
-        Binding("n", "sample_now", "Sample"),
+        Binding("space", "toggle_pause", "Pause", tooltip="pause/resume"),
+        Binding("s", "stop", "Stop (saves)", tooltip="stop (saves)"),
+        Binding("n", "sample_now", "Sample", tooltip="sample now from the best weights"),
     ]
+
+    _drawn: LiveRun | None = None  # the LiveRun drawn last, and how much of its log
+    _log_drawn = 0
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -46,12 +53,30 @@ class TrainScreen(Screen):
     def on_screen_resume(self) -> None:
         self.redraw()
 
-    # ------------------------------------------------------------- updates from the app
+    # ------------------------------------------------------------- told by the training controller
+    def on_live_run_changed(self, msg: LiveRunChanged) -> None:
+        st = self.app.training.live
+        if msg.full or st is not self._drawn:
+            self.redraw()  # the title, the charts, and the log that already holds the new lines
+            return
+        if st.last is not None:
+            self.show_progress(st.last)  # the charts: the controller redraws them, at most every CHART_REDRAW_S
+        if len(st.log) > self._log_drawn:
+            self.query_one("#train-log", EventLog).write_lines(st.log[self._log_drawn :])
+            self._log_drawn = len(st.log)
+
+    def on_charts_due(self, msg: ChartsDue) -> None:
+        self.update_charts()
+
+    def on_sample_changed(self, msg: SampleChanged) -> None:
+        self.query_one("#train-sample", Static).update(msg.text)
+
     def redraw(self) -> None:
-        """Rebuild everything from the app's record of the current/last run."""
+        """Rebuild everything from the controller's LiveRun."""
         if not self.is_mounted:
             return
-        st = self.app.train_state
+        st = self.app.training.live
+        self._drawn, self._log_drawn = st, len(st.log)
         if st.run_id:
             self.query_one("#train-title", Static).update(Text(st.title, style="bold"))
         if st.last is not None:
@@ -64,14 +89,14 @@ class TrainScreen(Screen):
         self.query_one("#train-sample", Static).update(st.sample)
 
     def update_charts(self) -> None:
-        st = self.app.train_state
+        st = self.app.training.live
         self.query_one("#chart-loss", MetricsChart).set_series(
             {"train": (st.train_x, st.train_y), "val": (st.val_x, st.val_nll)}
         )
         self.query_one("#chart-ppl", MetricsChart).set_series({"val ppl": (st.val_x, st.val_ppl)})
 
     def show_progress(self, ev) -> None:
-        st = self.app.train_state
+        st = self.app.training.live
         bar = self.query_one("#train-progress", ProgressBar)
         eta = f"ETA {formatting.duration(ev.eta)}" if ev.eta is not None else ""
         if ev.budget is not None:  # the furthest of the step, epoch and time limits: where the run ends
@@ -100,26 +125,12 @@ class TrainScreen(Screen):
         )
         self.query_one("#train-stats", Static).update(t, layout=False)
 
-    def apply(self, ev, new_log_lines: list[str]) -> None:
-        if not self.is_mounted:
-            return
-        if ev.kind == "start":
-            self.redraw()  # the title, and the log that already holds this event
-            return
-        self.show_progress(ev)  # the charts: the app redraws them, at most every CHART_REDRAW_S
-        if new_log_lines:
-            self.query_one("#train-log", EventLog).write_lines(new_log_lines)
-
-    def set_sample(self, text: str) -> None:
-        if self.is_mounted:
-            self.query_one("#train-sample", Static).update(text)
-
     # ------------------------------------------------------------- actions
     def action_toggle_pause(self) -> None:
-        self.app.toggle_pause()
+        self.app.training.toggle_pause()
 
     def action_stop(self) -> None:
-        self.app.stop_training()
+        self.app.training.stop()
 
     def action_sample_now(self) -> None:
-        self.app.sample_now()
+        self.app.training.sample_now()
