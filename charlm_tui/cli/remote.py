@@ -28,6 +28,8 @@ def detach_train(argv: list[str], home: Path, run_id: str | None, resume: str | 
         run_dir = open_run(home, resume).path  # "latest" or a prefix means this run, resolved here once
         args += ["--resume-id", run_dir.name]
     else:
+        if run_id is None:
+            raise CharLMError("a detached run needs its id")
         run_dir = child(runs_dir(home), run_id, "run")
         run_dir.mkdir(parents=True, exist_ok=True)
         args += ["--run-id", run_id]

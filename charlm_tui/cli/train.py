@@ -103,10 +103,12 @@ def _train(args, home: Path, dist, model_kw: dict, train_kw: dict) -> int:
     if not dist.is_main:
         job.start()
         return 0
+    run = job.run
+    assert run is not None  # rank 0 (or the only process) writes the run
     if not args.json:
         print(
-            f"run {job.run.id}: corpus {job.corpus.name} ({job.corpus.stats.chars:,} chars, "
-            f"vocab {job.corpus.vocab.size}) -> {job.run.path}",
+            f"run {run.id}: corpus {job.corpus.name} ({job.corpus.stats.chars:,} chars, "
+            f"vocab {job.corpus.vocab.size}) -> {run.path}",
             flush=True,
         )
 
@@ -122,7 +124,7 @@ def _train(args, home: Path, dist, model_kw: dict, train_kw: dict) -> int:
             signal.signal(sig, h)
     summary = {
         "event": "summary",
-        "run_id": job.run.id,
+        "run_id": run.id,
         "steps": final.step,
         "reason": final.reason,
         "best_val_nll": final.best_val_nll,
@@ -139,7 +141,7 @@ def _train(args, home: Path, dist, model_kw: dict, train_kw: dict) -> int:
             if final.best_val_ppl
             else "no evaluation yet"
         )
-        say(f"{final.message}. {best}. Sample it: {PROG} sample {job.run.id} --prompt 'The '")
+        say(f"{final.message}. {best}. Sample it: {PROG} sample {run.id} --prompt 'The '")
     return 1 if final.reason == "nan" else 0
 
 

@@ -74,7 +74,7 @@ class Guard:
         return self.host in ("0.0.0.0", "::") or name == self.host
 
     def token_ok(self, supplied: str | None) -> bool:
-        return bool(supplied) and hmac.compare_digest(supplied.encode(), self.token.encode())
+        return supplied is not None and supplied != "" and hmac.compare_digest(supplied.encode(), self.token.encode())
 
     def problem(
         self, path: str, host_header: str | None, origin: str | None, query_token: str | None, cookie_token: str | None
@@ -119,7 +119,7 @@ def make_server(home: Path, host: str, port: int, guard: Guard | None = None):
     from aiohttp import web
     from textual_serve.server import Server, to_int
 
-    guard = guard or Guard(host, port)
+    the_guard = guard or Guard(host, port)
     os.environ[HOME_ENV] = str(home)  # the app processes inherit it; nothing is quoted into a shell
 
     class GuardedServer(Server):
@@ -141,18 +141,18 @@ def make_server(home: Path, host: str, port: int, guard: Guard | None = None):
         @web.middleware
         async def _guard(self, request: web.Request, handler):
             query_token = request.query.get(TOKEN_PARAM)
-            problem = guard.problem(
+            problem = the_guard.problem(
                 request.path,
                 request.headers.get("Host"),
                 request.headers.get("Origin"),
                 query_token,
-                request.cookies.get(guard.cookie),
+                request.cookies.get(the_guard.cookie),
             )
             if problem:
                 return web.Response(status=403, text=problem + "\n")
             response = await handler(request)
-            if guard.token_ok(query_token):
-                response.set_cookie(guard.cookie, guard.token, httponly=True, samesite="Strict", path="/")
+            if the_guard.token_ok(query_token):
+                response.set_cookie(the_guard.cookie, the_guard.token, httponly=True, samesite="Strict", path="/")
             return response
 
         @aiohttp_jinja2.template("app_index.html")
@@ -169,13 +169,13 @@ def make_server(home: Path, host: str, port: int, guard: Guard | None = None):
 
         async def on_startup(self, app: web.Application) -> None:
             print(
-                f"serving charlm-tui at {url_for(host, port, guard.token)}\n"
+                f"serving charlm-tui at {url_for(host, port, the_guard.token)}\n"
                 f"  (from another machine: ssh -L {port}:localhost:{port} HOST, then open that URL; "
                 "Ctrl+C stops)",
                 flush=True,
             )
 
-    return GuardedServer(app_command(), host=host, port=port, title="charlm-tui"), guard
+    return GuardedServer(app_command(), host=host, port=port, title="charlm-tui"), the_guard
 
 
 def url_for(host: str, port: int, token: str) -> str:

@@ -95,7 +95,7 @@ class CharLMApp(App):
             self.switch_mode(name)
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen())
+        self.push_screen(HelpScreen(self.home))
 
     def get_system_commands(self, screen):
         yield from super().get_system_commands(screen)

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from textual.message import Message
+
+if TYPE_CHECKING:
+    from charlm_tui.core.config import TrainEvent
+    from charlm_tui.core.data.corpus import Corpus
 
 
 @dataclass
 class TrainUpdate(Message):
-    event: object  # charlm_tui.core.config.TrainEvent
+    event: TrainEvent
 
 
 @dataclass
@@ -29,7 +34,7 @@ class Generated(Message):
 @dataclass
 class CorpusLoaded(Message):
     spec: str
-    corpus: object | None  # charlm_tui.core.data.corpus.Corpus
+    corpus: Corpus | None
     error: str | None = None
 
 
@@ -81,7 +86,7 @@ class StreamEnded(Message):
 
 @dataclass
 class CorpusShown(Message):
-    corpus: object  # charlm_tui.core.data.corpus.Corpus
+    corpus: Corpus
 
 
 @dataclass

@@ -5,7 +5,6 @@ screen draws. Pause, stop and sample-now act on whichever of the two is shown.""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -17,6 +16,7 @@ from charlm_tui.tui.controllers.base import Controller
 from charlm_tui.tui.messages import ChartsDue, LiveRunChanged, SampleChanged, TrainFailed, TrainUpdate
 
 if TYPE_CHECKING:
+    from textual.notifications import SeverityLevel
     from textual.timer import Timer
 
     from charlm_tui.core.store.run import Run
@@ -147,7 +147,10 @@ class TrainingController(Controller):
         from charlm_tui.core.training.jobs import another_round, new_job, resume_job
 
         app = self.app
-        post: Callable[[TrainEvent], None] = lambda ev: app.post_message(TrainUpdate(ev))  # noqa: E731
+
+        def post(ev: TrainEvent) -> None:
+            app.post_message(TrainUpdate(ev))
+
         try:
             if resume_id is None:
                 cfg = replace(self.config, event_interval=max(self.config.event_interval, UI_EVENT_INTERVAL_S))
@@ -238,7 +241,7 @@ class TrainingController(Controller):
 
     def _on_done(self, ev: TrainEvent) -> str:
         self.live.state = status_for(ev.reason).value  # as the run's status.json says (an error is failed too)
-        severity = "error" if self.live.state == RunStatus.FAILED else "information"
+        severity: SeverityLevel = "error" if self.live.state == RunStatus.FAILED else "information"
         self.app.notify(ev.message, title="Training", severity=severity)
         return ev.message
 
@@ -249,9 +252,14 @@ class TrainingController(Controller):
         if at_once or wait <= 0:
             self._draw_charts()
         elif self._chart_timer is None:
-            self._chart_timer = timer = self.app.set_timer(wait, lambda: self._chart_due(timer))
+            timer: Timer | None = None
 
-    def _chart_due(self, timer: Timer) -> None:
+            def due() -> None:
+                self._chart_due(timer)
+
+            self._chart_timer = timer = self.app.set_timer(wait, due)
+
+    def _chart_due(self, timer: Timer | None) -> None:
         """A scheduled redraw, unless a redraw made since then already drew it (a timer that had fired
         when a redraw stopped it still calls back)."""
         if timer is self._chart_timer:

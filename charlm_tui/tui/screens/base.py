@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING, ClassVar
 from textual.screen import Screen
 
 if TYPE_CHECKING:
+    from textual import getters
+
     from charlm_tui.tui.app import CharLMApp
 
 
 class AppScreen(Screen):
     HELP: ClassVar[str] = ""  # what the screen is for, in the help
 
-    if TYPE_CHECKING:
-
-        @property
-        def app(self) -> CharLMApp: ...
+    if TYPE_CHECKING:  # Textual's way to type self.app (at run time it stays Textual's own property)
+        app = getters.app(CharLMApp)

@@ -124,7 +124,7 @@ class ConfigureScreen(AppScreen):
             except ValueError:
                 raise ConfigError(f"{label}: {raw!r} is not a {'whole number' if kind is int else 'number'}") from None
         model_kw = {k: parsed[k] for k, (_l, _k, sec) in FIELDS.items() if sec == "model"}
-        model_kw["cell"] = self.query_one("#cell", Select).value
+        model_kw["cell"] = self._choice("cell")
         mm = parsed.pop("max_minutes")
         train = {k: parsed[k] for k, (_l, _k, sec) in FIELDS.items() if sec == "train" and k != "max_minutes"}
         if mm is not None and mm <= 0:
@@ -133,9 +133,9 @@ class ConfigureScreen(AppScreen):
             self.app.training.config,
             **train,
             max_seconds=None if mm is None else mm * 60,
-            partition=self.query_one("#partition", Select).value,
-            device=self.query_one("#device", Select).value,
-            lr_schedule=self.query_one("#lr_schedule", Select).value,
+            partition=self._choice("partition"),
+            device=self._choice("device"),
+            lr_schedule=self._choice("lr_schedule"),
         ).validate()
         check_fits_memory(ModelConfig(vocab_size=max(2, self._vocab_size()), **model_kw).validate(), cfg)
         return model_kw, cfg
@@ -188,14 +188,18 @@ class ConfigureScreen(AppScreen):
             self._update_help()
         self.update_summary()
 
+    def _choice(self, select_id: str) -> str:
+        """The value of one of the form's drop-downs (none of them can be blank)."""
+        return str(self.query_one(f"#{select_id}", Select).value)
+
     def _update_help(self) -> None:
-        self.query_one("#partition-help", Static).update(PARTITION_HELP[self.query_one("#partition", Select).value])
-        self.query_one("#lr-help", Static).update(LR_HELP[self.query_one("#lr_schedule", Select).value])
+        self.query_one("#partition-help", Static).update(PARTITION_HELP[self._choice("partition")])
+        self.query_one("#lr-help", Static).update(LR_HELP[self._choice("lr_schedule")])
 
     def action_cycle_preset(self) -> None:
         sel = self.query_one("#preset", Select)
         names = list(PRESETS)
-        sel.value = names[(names.index(sel.value) + 1) % len(names)]
+        sel.value = names[(names.index(self._choice("preset")) + 1) % len(names)]
 
     @on(Button.Pressed, "#start")
     def _start_pressed(self) -> None:

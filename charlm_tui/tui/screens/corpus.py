@@ -17,7 +17,7 @@ from charlm_tui.tui.widgets.history_input import SteadyInput
 from charlm_tui.tui.widgets.path_suggester import PathSuggester
 
 
-def human_bytes(n: int) -> str:
+def human_bytes(n: float) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1000 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"

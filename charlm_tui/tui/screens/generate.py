@@ -87,7 +87,7 @@ class GenerateScreen(AppScreen):
 
     @on(Select.Changed, "#gen-weights")
     def _weights_changed(self, event: Select.Changed) -> None:
-        self.app.generation.settings.weights = event.value
+        self.app.generation.settings.weights = str(event.value)
         self.show_settings()
 
     def show_settings(self) -> None:

@@ -145,6 +145,10 @@ def help_renderable(app_cls, home) -> Group:
 class HelpScreen(ModalScreen):
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
 
+    def __init__(self, home) -> None:
+        super().__init__()
+        self.home = home
+
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-box"):
-            yield Static(help_renderable(type(self.app), self.app.home))
+            yield Static(help_renderable(type(self.app), self.home))

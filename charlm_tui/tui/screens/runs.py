@@ -7,6 +7,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Footer, Header, Static
 
 from charlm_tui import formatting
@@ -90,7 +91,7 @@ class RunsScreen(AppScreen):
                 if i != old[i.id]:
                     for col, (before, now) in enumerate(zip(self._row(old[i.id]), self._row(i))):
                         if before != now:
-                            t.update_cell_at((t.get_row_index(i.id), col), now)
+                            t.update_cell_at(Coordinate(t.get_row_index(i.id), col), now)
         else:
             t.clear()
             for i in infos:
@@ -167,7 +168,7 @@ class RunsScreen(AppScreen):
             self._show_comparison()
             return
         info = getattr(self, "_infos", {}).get(run_id)
-        if info is None:
+        if run_id is None or info is None:
             return
         self.query_one("#runs-detail", Static).remove_class("compare")
         text = f"{info.id}: {info.status_text}; corpus {info.corpus}"

@@ -43,8 +43,9 @@ class MetricsChart(PlotextPlot):
         super().__init__(**kw)
         self.title, self.ylabel = title, ylabel
         self._series: dict[str, tuple[list, list]] = {}
-        self._xlabel, self._title = "step", None  # the title for the current series, if not the default
-        self._drawn = None  # what the last drawing showed: an unchanged chart is not redrawn
+        self._xlabel = "step"
+        self._title: str | None = None  # the title for the current series, if not the default
+        self._drawn: tuple | None = None  # what the last drawing showed: an unchanged chart is not redrawn
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -94,6 +95,6 @@ class MetricsChart(PlotextPlot):
             if self._xlabel == "step":
                 ticks = int_ticks(lo, hi, (self.size.width or 60) // TICK_CELLS)
                 if ticks:
-                    plt.xticks(ticks, [f"{t:,}" for t in ticks])
+                    plt.xticks([float(t) for t in ticks], [f"{t:,}" for t in ticks])
         self._drawn = self._signature()
         self.refresh()

@@ -53,7 +53,8 @@ class Transcript(ScrollView, can_focus=True):
         if self.text:
             self._append("\n\n", "")
         self._append("» ", "bold")
-        run, style = [], "bold underline"
+        run: list[str] = []
+        style = "bold underline"
         for ch in shown_prompt:
             want = "bold reverse" if ch in unknown else "bold underline"
             if want != style and run:
@@ -189,7 +190,8 @@ class Transcript(ScrollView, can_focus=True):
         if idx >= len(self._lines):
             return Strip.blank(width, base)
         segs: list[Segment] = []
-        run, style = [], None
+        run: list[str] = []
+        style = None
         for ch, st in self._lines[idx]:
             if st is not style and run:
                 segs.append(Segment("".join(run), base + style))
