@@ -1,6 +1,8 @@
 """The house rules, checked with the tests and before them (tests/conftest.py puts this module first, so
-.ci/run and README's test command check them before any other test): ruff's lint and format over the whole tree, mypy over core/, and the import contracts in pyproject.toml (cli above tui above
-core; core never imports textual or rich). A missing tool fails here: it is in the test extra."""
+.ci/run and README's test command check them before any other test): ruff's lint and format over the
+whole tree, mypy over the whole package, the import contracts in pyproject.toml (cli above tui above
+core, the engine's groups layered, core never imports textual or rich) and no import circles. A
+missing tool fails here: it is in the test extra."""
 
 import shutil
 import subprocess
