@@ -1,13 +1,14 @@
-"""Training throughput: the project's Trainer vs the classic PyTorch word_language_model loop.
+"""Training throughput: the project's Trainer, in fp32 and in the precision ``auto`` picks here,
+against the tutorial's own loop (../shared/bench/seed_loop.py, run as a subprocess in this
+invocation) with the same model and hyperparameters (LSTM 2x256, embedding 64, dropout 0.3,
+batch 32, BPTT 35, Adam 2e-3, clip 1.0, state carried and detached), on python-docs. The runs are
+alternated ROUNDS times (the order swapped every round); medians, their ratios and each run's
+figure. Extra columns: the word_language_model-style loop this benchmark used to compare against
+(dropout on the embeddings and outputs too, so slower than the tutorial's), the two LSTM layers'
+forward+backward alone (the ceiling any trainer of this model meets here), and matmul FLOP/s in
+fp32 and bf16. Printed with the CPU model, its bf16 flags, and the precision auto chose.
 
-Same model and hyperparameters (LSTM 2x256, embedding 64, dropout 0.3, batch 32, BPTT 35, Adam,
-clip 1.0, state carried and detached), on python-docs, alternated ROUNDS times in this process
-(each run in the main thread, the order swapped every round); medians, their ratio, each run's
-figure, and the model FLOP utilisation against a fp32 and a bf16 matmul measured here. Also, each
-round, the two LSTM layers' forward+backward ALONE (same shapes, no embedding, head, loss or
-optimizer): the ceiling any trainer of this model meets here, as a ratio to the baseline.
-
-    python benchmarks/throughput.py [--seconds 10] [--rounds 3]
+    python -m benchmarks.throughput [--seconds 10] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -22,10 +25,15 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from benchmarks.machine import machine_info
 from charlm_tui.core.config import ModelConfig, TrainConfig, flops_per_char
 from charlm_tui.core.data.catalog import resolve
 from charlm_tui.core.model.charlm import CharLM
+from charlm_tui.core.training import calibration
+from charlm_tui.core.training.precision import Precision
 from charlm_tui.core.training.trainer import Trainer
+
+SEED_LOOP = Path(__file__).resolve().parents[1].parent / "shared" / "bench" / "seed_loop.py"
 
 EMBED, HIDDEN, LAYERS, DROPOUT, BATCH, BPTT, LR, CLIP = 64, 256, 2, 0.3, 32, 35, 2e-3, 1.0
 
@@ -82,7 +90,34 @@ def baseline_chars_per_s(ids: torch.Tensor, vocab: int, seconds: float) -> float
     return chars / (time.perf_counter() - t0)
 
 
-def project_chars_per_s(ids: torch.Tensor, vocab: int, seconds: float) -> float:
+def seed_loop_chars_per_s(corpus_file: Path, seconds: float, seed_loop: Path) -> float:
+    """The tutorial's loop, as a subprocess of this invocation, on the same text and threads."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(seed_loop),
+            "--corpus",
+            str(corpus_file),
+            "--seconds",
+            str(seconds),
+            "--no-eval",
+            "--batch",
+            str(BATCH),
+            "--steps",
+            str(BPTT),
+            "--lr",
+            str(LR),
+            "--threads",
+            str(torch.get_num_threads()),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(json.loads(out.stdout.strip().splitlines()[-1])["train_chars_per_s"])
+
+
+def project_chars_per_s(ids: torch.Tensor, vocab: int, seconds: float, precision: Precision | None = None) -> float:
     torch.manual_seed(0)
     cfg = TrainConfig(
         batch_size=BATCH,
@@ -96,9 +131,9 @@ def project_chars_per_s(ids: torch.Tensor, vocab: int, seconds: float) -> float:
     )
     n_val = len(ids) // 10
     model = CharLM(vocab, EMBED, HIDDEN, LAYERS, DROPOUT, "lstm")
-    tr = Trainer(model, ids[:-n_val], ids[-n_val:], cfg, "cpu")
-    tr.run()
-    return tr._tokens_session / tr._train_seconds_session
+    tr = Trainer(model, ids[:-n_val], ids[-n_val:], cfg, "cpu", precision=precision)
+    final = tr.run()
+    return final.chars_per_s or 0.0
 
 
 def lstm_kernels_chars_per_s(seconds: float) -> float:
@@ -132,44 +167,54 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--seed-loop", type=Path, default=SEED_LOOP, help="the tutorial's loop (seed_loop.py)")
     args = ap.parse_args()
+    if not args.seed_loop.is_file():
+        sys.exit(f"the baseline {args.seed_loop} is missing: pass --seed-loop PATH")
     with tempfile.TemporaryDirectory() as d:
         corpus = resolve("python-docs", Path(d))
-    ids, vocab = corpus.ids, corpus.vocab.size
-    base, proj, kern = [], [], []
-    for r in range(args.rounds):  # ABBA order: neither loop always runs first
-        if r % 2 == 0:
-            base.append(baseline_chars_per_s(ids, vocab, args.seconds))
-            proj.append(project_chars_per_s(ids, vocab, args.seconds))
-        else:
-            proj.append(project_chars_per_s(ids, vocab, args.seconds))
-            base.append(baseline_chars_per_s(ids, vocab, args.seconds))
-        kern.append(lstm_kernels_chars_per_s(args.seconds))
-    fp32, bf16 = matmul_flops(torch.float32), matmul_flops(torch.bfloat16)
-    fpc = flops_per_char(ModelConfig(vocab, "lstm", EMBED, HIDDEN, LAYERS, DROPOUT))
-    b, p, k = statistics.median(base), statistics.median(proj), statistics.median(kern)
+        ids, vocab = corpus.ids, corpus.vocab.size
+        text_file = Path(d) / "python-docs.txt"
+        text_file.write_text(corpus.vocab.decode(ids.tolist()), encoding="utf-8")
+        mcfg = ModelConfig(vocab, "lstm", EMBED, HIDDEN, LAYERS, DROPOUT)
+        auto = calibration.resolve("auto", mcfg, BATCH, BPTT, torch.device("cpu"), cache_dir=None)
+        fp32 = Precision("fp32", "fp32")
+        seed, wlm, p32, pauto, kern = [], [], [], [], []
+        for r in range(args.rounds):  # the order turns each round: no loop always runs first
+            runs = [
+                lambda: seed.append(seed_loop_chars_per_s(text_file, args.seconds, args.seed_loop)),
+                lambda: p32.append(project_chars_per_s(ids, vocab, args.seconds, fp32)),
+                lambda: pauto.append(project_chars_per_s(ids, vocab, args.seconds, auto)),
+                lambda: wlm.append(baseline_chars_per_s(ids, vocab, args.seconds)),
+            ]
+            for k in range(len(runs)):
+                runs[(k + r) % len(runs)]()
+            kern.append(lstm_kernels_chars_per_s(args.seconds / 2))
+    mm32, mm16 = matmul_flops(torch.float32), matmul_flops(torch.bfloat16)
+    fpc = flops_per_char(mcfg)
+    b, p, a, w, k = (statistics.median(x) for x in (seed, p32, pauto, wlm, kern))
     print(
         json.dumps(
             {
                 "benchmark": "throughput",
-                "baseline_chars_per_s": round(b),
-                "project_chars_per_s": round(p),
-                "ratio": round(p / b, 3),
-                "lstm_kernels_chars_per_s": round(k),
-                "lstm_kernels_vs_baseline": round(k / b, 3),
-                "project_vs_lstm_kernels": round(p / k, 3),
-                "flops_per_char": round(fpc),
-                "matmul_fp32_gflops": round(fp32 / 1e9, 1),
-                "matmul_bf16_gflops": round(bf16 / 1e9, 1),
-                "project_mfu_fp32": round(p * fpc / fp32, 3),
-                "project_mfu_bf16": round(p * fpc / bf16, 3),
-                "baseline_mfu_fp32": round(b * fpc / fp32, 3),
+                **machine_info(),
+                "precision_auto": auto.to_json(),
+                "tutorial_loop_chars_per_s": round(b),
+                "project_fp32_chars_per_s": round(p),
+                "project_auto_chars_per_s": round(a),
+                "ratio_fp32": round(p / b, 3),
+                "ratio_auto": round(a / b, 3),
+                "word_language_model_loop_chars_per_s": round(w),
+                "lstm_kernels_fp32_chars_per_s": round(k),
+                "matmul_fp32_gflops": round(mm32 / 1e9, 1),
+                "matmul_bf16_gflops": round(mm16 / 1e9, 1),
+                "project_fp32_mfu": round(p * fpc / mm32, 3),
                 "seconds_each": args.seconds,
                 "rounds": args.rounds,
-                "threads": torch.get_num_threads(),
-                "baseline_each": [round(x) for x in base],
-                "project_each": [round(x) for x in proj],
-                "lstm_kernels_each": [round(x) for x in kern],
+                "tutorial_loop_each": [round(x) for x in seed],
+                "project_fp32_each": [round(x) for x in p32],
+                "project_auto_each": [round(x) for x in pauto],
+                "word_language_model_loop_each": [round(x) for x in wlm],
             }
         )
     )

@@ -34,6 +34,13 @@ def home(tmp_path, monkeypatch) -> Path:
 
 
 @pytest.fixture(autouse=True)
+def _fp32_unless_asked(monkeypatch):
+    """auto precision measures the machine and may pick bf16: tests train in fp32 unless they ask
+    (tests/core/test_precision.py does)."""
+    monkeypatch.setenv("CHARLM_TUI_PRECISION", "fp32")
+
+
+@pytest.fixture(autouse=True)
 def _torch_threads():
     import torch
 

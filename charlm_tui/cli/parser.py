@@ -138,6 +138,12 @@ def build_parser() -> Parser:
     o.add_argument("--seed", type=_seed)
     o.add_argument("--val-fraction", type=_float)
     o.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
+    o.add_argument(
+        "--precision",
+        choices=["auto", "fp32", "bf16"],
+        help="the training step's arithmetic: auto measures fp32 against bf16 here (about 2 s, cached) and "
+        "picks bf16 only if it is clearly faster; weights, optimizer and evaluation stay fp32",
+    )
     c = t.add_argument_group("corpus decoding")
     c.add_argument("--encoding", default="utf-8")
     c.add_argument("--normalize", choices=["NFC", "NFD", "NFKC", "NFKD"])

@@ -132,6 +132,7 @@ def _train(args, home: Path, dist, model_kw: dict, train_kw: dict) -> int:
         "best_val_ppl": final.best_val_ppl,
         "train_chars_per_s": final.chars_per_s,
         "elapsed": final.elapsed,
+        "precision": job.trainer.precision.to_json(),
     }
     if args.json:
         say(json.dumps(summary))

@@ -13,6 +13,7 @@ from charlm_tui.core.errors import ConfigError
 DEFAULT_CORPUS = "python-docs"  # built in, no download (core.catalog)
 CELL_NAMES = ("lstm", "gru", "rnn")
 PARTITIONS = ("sequential", "random")
+PRECISIONS = ("auto", "fp32", "bf16")  # core.training.precision
 LR_SCHEDULES = ("plateau", "cosine")
 COSINE_FLOOR = 0.02  # the cosine schedule ends at this fraction of the peak LR
 LN2 = math.log(2.0)
@@ -159,6 +160,8 @@ class TrainConfig:
     seed: int = 1337
     val_fraction: float = 0.1
     device: str = "auto"
+    # the training step's arithmetic: auto measures fp32 against bf16 autocast here and picks (core.training.precision)
+    precision: str = "auto"
     event_interval: float = 0.25  # seconds between progress events
 
     def validate(self) -> TrainConfig:
@@ -183,6 +186,7 @@ class TrainConfig:
         need(self.max_steps is None or self.max_steps >= 1, f"max steps must be at least 1, got {self.max_steps}")
         need(self.max_seconds is None or self.max_seconds > 0, f"max seconds must be positive, got {self.max_seconds}")
         need(0 < self.val_fraction < 1, f"validation fraction must be in (0, 1), got {self.val_fraction}")
+        need(self.precision in PRECISIONS, f"precision must be auto, fp32 or bf16, got {self.precision!r}")
         return self
 
     def to_json(self) -> dict:
@@ -218,6 +222,7 @@ class TrainEvent:
     message: str = ""
     budget: float | None = None  # how far through its limits the run is, 0..1 (steps, epochs or time)
     time_budget: float | None = None  # max_seconds, when the run has a time limit
+    precision: str | None = None  # start: what the training step runs in (fp32, bf16, fp16)
 
     def to_json(self) -> dict:
         return {k: v for k, v in asdict(self).items() if v is not None and v != ""}

@@ -156,6 +156,10 @@ class Run:
             },
         )
 
+    def record_precision(self, record: dict) -> None:
+        """What the training step runs in (core.training.precision.Precision as JSON): a resume keeps it."""
+        write_json(self.path / "config.json", {**self.config, "precision": record})
+
     def _weights_path(self, which: str) -> Path:
         if which not in WEIGHTS:
             raise RunError(f"unknown weights {which!r}; use best or last")

@@ -21,8 +21,9 @@ from charlm_tui.core.lifecycle import FINISHED_REASONS
 from charlm_tui.core.model.charlm import CharLM, ModelConfig, resolve_device
 from charlm_tui.core.store.run import Run
 from charlm_tui.core.store.run_store import create_run, open_run
-from charlm_tui.core.training import budget
+from charlm_tui.core.training import budget, calibration
 from charlm_tui.core.training.budget import Round
+from charlm_tui.core.training.precision import Precision
 from charlm_tui.core.training.trainer import TrainConfig, Trainer, TrainEvent
 
 FIXED_ON_RESUME = ("num_steps", "partition", "val_fraction", "seed")
@@ -72,10 +73,37 @@ def new_job(
     train, val = _split(corpus, cfg, dist)
     mcfg = ModelConfig(vocab_size=corpus.vocab.size, **model_kw).validate()
     _check_memory(mcfg, cfg, device)
+    prec = _agree(calibration.resolve(cfg.precision, mcfg, cfg.batch_size, cfg.num_steps, device, home), dist, device)
     model = _fresh_model(mcfg, cfg)
     run = create_run(home, corpus, mcfg, cfg, corpus_spec, run_id, dist.world) if dist.is_main else None
-    trainer = Trainer(model, train, val, cfg, device, callback=callback, sink=run, dist=dist)
+    if run is not None:
+        run.record_precision(prec.to_json())
+    trainer = Trainer(model, train, val, cfg, device, callback=callback, sink=run, dist=dist, precision=prec)
     return TrainingJob(run, trainer, corpus)
+
+
+def _agree(prec: Precision, dist: Dist, device: torch.device) -> Precision:
+    """Under data parallelism every rank trains in the same arithmetic: the low precision only if
+    every rank chose it (ranks measure on their own)."""
+    if not dist.enabled:
+        return prec
+    low = torch.tensor([0.0 if prec.used == "fp32" else 1.0], dtype=torch.float64, device=device)
+    if dist.all_reduce(low).item() == dist.world:
+        return prec
+    return replace(prec, used="fp32")
+
+
+def _resumed_precision(
+    home: Path, run: Run, cfg: TrainConfig, stored: TrainConfig, mcfg: ModelConfig, device: torch.device
+) -> Precision:
+    """A resumed run keeps the precision it trained in, unless the user asks for another one. A run
+    from before precision was recorded trained in fp32."""
+    if cfg.precision != stored.precision:
+        return calibration.resolve(cfg.precision, mcfg, cfg.batch_size, cfg.num_steps, device, home)
+    recorded = Precision.from_json(run.config.get("precision"))
+    if recorded is None:
+        return Precision(stored.precision, "fp32", source="resumed")
+    return replace(recorded, source="resumed")
 
 
 def _check_memory(mcfg: ModelConfig, cfg: TrainConfig, device: torch.device) -> None:
@@ -149,9 +177,11 @@ def resume_job(
         raise RunError(f"run {run.id}: its vocab.json does not match the corpus; start a new run")
     # a run killed before its first save has no state yet: it starts again from step 0, as new
     state = run.load_last_state()
+    device = _device(cfg, dist)
+    prec = _agree(_resumed_precision(home, run, cfg, stored, mcfg, device), dist, device)
     if not dist.is_main:  # ranks > 0 read the run, never write it
         train, val = _split(corpus, cfg, dist)
-        trainer = Trainer(_fresh_model(mcfg, cfg), train, val, cfg, _device(cfg, dist), dist=dist)
+        trainer = Trainer(_fresh_model(mcfg, cfg), train, val, cfg, device, dist=dist, precision=prec)
         if state is not None:
             trainer.restore(*state)
         return TrainingJob(None, trainer, corpus)
@@ -160,12 +190,13 @@ def resume_job(
     try:
         train, val = _split(corpus, cfg, dist)
         trainer = Trainer(
-            _fresh_model(mcfg, cfg), train, val, cfg, _device(cfg, dist), callback=callback, sink=run, dist=dist
+            _fresh_model(mcfg, cfg), train, val, cfg, device, callback=callback, sink=run, dist=dist, precision=prec
         )
         if state is not None:
             trainer.restore(*state)
         run.trim_metrics(trainer.progress.step)  # evaluations after the saved state are done again
         run.update_train_config(cfg, dist.world)  # later resumes keep the raised limits
+        run.record_precision(prec.to_json())
     except BaseException:
         run.release_lock()
         raise

@@ -25,6 +25,7 @@ from charlm_tui.core.lifecycle import FINISHED_REASONS, StopReason
 from charlm_tui.core.model.charlm import CharLM
 from charlm_tui.core.training import snapshot
 from charlm_tui.core.training.budget import Budget
+from charlm_tui.core.training.precision import Precision, autocast
 from charlm_tui.core.training.snapshot import Progress
 
 
@@ -84,6 +85,14 @@ def evaluate(model: CharLM, data: torch.Tensor, batch_size: int, num_steps: int,
     return EvalResult(float(sums[0]) / float(sums[1]), int(sums[1]))
 
 
+def _fp32(state):
+    if state is None:
+        return None
+    if isinstance(state, tuple):
+        return tuple(s.float() for s in state)
+    return state.float()
+
+
 class Trainer:
     def __init__(
         self,
@@ -96,10 +105,14 @@ class Trainer:
         sink: TrainSink | None = None,
         clock: Callable[[], float] = time.monotonic,
         dist: Dist = SINGLE,
+        precision: Precision | None = None,
     ):
         self.cfg = cfg.validate()
         self.dist = dist
         self.device = torch.device(device)
+        # the training forward's arithmetic (fp32 unless a job chose otherwise); everything else is fp32
+        self.precision = precision or Precision("fp32", "fp32")
+        self._scaler = torch.amp.GradScaler(self.device.type) if self.precision.used == "fp16" else None
         self.model = model.to(self.device)
         self.net: torch.nn.Module = self.model  # what the training step calls: the model, or its DDP wrapper
         if dist.enabled:
@@ -232,13 +245,22 @@ class Trainer:
             state = None
         else:
             state = CharLM.detach_state(self.hidden)
-        logits, state = self.net(b.x, state)
-        loss = token_loss(logits, b.y)
+        with autocast(self.precision.used, self.device):  # a no-op in fp32
+            logits, state = self.net(b.x, state)
+            loss = token_loss(logits, b.y)  # float32 either way
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip, foreach=True)
-        self.optimizer.step()
-        self.hidden = None if self.batches.reset_state_each_batch else CharLM.detach_state(state)
+        if self._scaler is None:
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip, foreach=True)
+            self.optimizer.step()
+        else:  # fp16 on a GPU: scaled so that small gradients survive; unscaled before clipping
+            self._scaler.scale(loss).backward()
+            self._scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip, foreach=True)
+            self._scaler.step(self.optimizer)
+            self._scaler.update()
+        # carried as float32 whatever the step ran in: a checkpoint resumes the same under any precision
+        self.hidden = None if self.batches.reset_state_each_batch else _fp32(CharLM.detach_state(state))
         acc += loss.detach().double() * b.tokens
         self.progress.step += 1
         self.progress.batch_index += 1
@@ -340,7 +362,8 @@ class Trainer:
         self._emit(
             "start",
             message=f"{what} {self.model.num_parameters():,} parameters, "
-            f"{self.steps_per_epoch} steps per epoch on {self.device.type}",
+            f"{self.steps_per_epoch} steps per epoch on {self.device.type}; {self.precision.describe()}",
+            precision=self.precision.used,
         )
         self._synced_stop = False
         self._agreed_elapsed = self.progress.elapsed  # equal on every rank at the start (same checkpoint)

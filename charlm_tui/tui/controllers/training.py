@@ -49,6 +49,7 @@ class LiveRun:
     log: list = field(default_factory=list)
     sample: str = ""
     chars_per_s: float | None = None
+    precision: str | None = None  # what the training step runs in, once the run has started
 
     def add_train_point(self, step: int, loss: float | None) -> None:
         if loss is not None:
@@ -199,6 +200,7 @@ class TrainingController(Controller):
 
     def _on_start(self, ev: TrainEvent) -> str:
         self.live.state = "running"
+        self.live.precision = ev.precision
         job = self.job
         if job is not None and job.run is not None:
             self.live.run_id = job.run.id

@@ -17,6 +17,7 @@ from charlm_tui.core.config import (
     CELL_NAMES,
     LR_SCHEDULES,
     PARTITIONS,
+    PRECISIONS,
     PRESETS,
     ModelConfig,
     TrainConfig,
@@ -81,6 +82,8 @@ class ConfigureScreen(AppScreen):
                 yield Select([(p, p) for p in PARTITIONS], value="sequential", allow_blank=False, id="partition")
                 yield Label("LR schedule")
                 yield Select([(x, x) for x in LR_SCHEDULES], value="plateau", allow_blank=False, id="lr_schedule")
+                yield Label("precision")
+                yield Select([(x, x) for x in PRECISIONS], value="auto", allow_blank=False, id="precision")
             yield Static(PARTITION_HELP["sequential"], id="partition-help")
             yield Static(LR_HELP["plateau"], id="lr-help")
             with Grid(id="config-grid"):
@@ -108,6 +111,7 @@ class ConfigureScreen(AppScreen):
         self.query_one("#cell", Select).value = model_kw.get("cell", "lstm")
         self.query_one("#partition", Select).value = cfg.partition
         self.query_one("#device", Select).value = cfg.device
+        self.query_one("#precision", Select).value = cfg.precision
         self.query_one("#lr_schedule", Select).value = cfg.lr_schedule
         self.update_summary()
 
@@ -135,6 +139,7 @@ class ConfigureScreen(AppScreen):
             max_seconds=None if mm is None else mm * 60,
             partition=self._choice("partition"),
             device=self._choice("device"),
+            precision=self._choice("precision"),
             lr_schedule=self._choice("lr_schedule"),
         ).validate()
         check_fits_memory(ModelConfig(vocab_size=max(2, self._vocab_size()), **model_kw).validate(), cfg)

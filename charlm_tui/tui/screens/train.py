@@ -117,7 +117,8 @@ class TrainScreen(AppScreen):
         elapsed = "" if ev.time_budget else f"  elapsed {formatting.duration(ev.elapsed)}"
         t = Text()
         t.append(f"{st.state:<9}", style="bold reverse" if st.state in ("paused", "failed") else "bold")
-        t.append(f" epoch {ev.epoch:.2f}  {speed} chars/s  lr {lr}{elapsed}\n")
+        prec = f"  {st.precision}" if st.precision else ""
+        t.append(f" epoch {ev.epoch:.2f}  {speed} chars/s{prec}  lr {lr}{elapsed}\n")
         t.append(
             f"best val ppl {formatting.number(ev.best_val_ppl, '.3f')}  bpc {formatting.number(ev.best_val_bpc, '.3f')}  "
             f"last val ppl {formatting.number(st.val_ppl[-1] if st.val_ppl else None, '.3f')}  "

@@ -1,0 +1,142 @@
+"""Precision: auto's measurement and decision (driven by a fake clock), its cache, bf16 training
+against fp32, and exact resumption under bf16."""
+
+import json
+
+import pytest
+import torch
+
+from charlm_tui.core.config import ModelConfig, TrainConfig
+from charlm_tui.core.errors import ConfigError
+from charlm_tui.core.store.run_store import open_run
+from charlm_tui.core.training import calibration as P
+from charlm_tui.core.training.jobs import new_job, resume_job
+
+MODEL = {"cell": "lstm", "embed_dim": 8, "hidden_size": 16, "num_layers": 2, "dropout": 0.0}
+CPU = torch.device("cpu")
+
+
+class FakeClock:
+    """A step 'takes' fp32_s or bf16_s seconds of this clock."""
+
+    def __init__(self, fp32_s: float, bf16_s: float):
+        self.t, self.cost, self.calls = 0.0, {"fp32": fp32_s, "bf16": bf16_s}, []
+
+    def __call__(self) -> float:
+        return self.t
+
+    def step(self, p: str) -> None:
+        self.calls.append(p)
+        self.t += self.cost[p]
+
+
+@pytest.mark.parametrize(
+    "fp32_s, bf16_s, want",
+    [(0.010, 0.005, "bf16"), (0.010, 0.0086, "bf16"), (0.010, 0.0087, "fp32"), (0.010, 0.012, "fp32")],
+)
+def test_auto_picks_bf16_only_when_it_is_clearly_faster(fp32_s, bf16_s, want):
+    clock = FakeClock(fp32_s, bf16_s)
+    f, b = P.measure(clock.step, 1000, clock=clock)
+    assert f == pytest.approx(1000 / fp32_s) and b == pytest.approx(1000 / bf16_s)
+    assert P.decide(f, b) == want  # the bar is 1.15x: 0.01 / 0.0086 = 1.163, 0.01 / 0.0087 = 1.149
+    # a warm-up step each, then alternated rounds, neither precision always first
+    assert (
+        clock.calls[:2] == ["fp32", "bf16"]
+        and clock.calls[2:4] == ["fp32", "bf16"]
+        and clock.calls[4:6]
+        == [
+            "bf16",
+            "fp32",
+        ]
+    )
+
+
+def test_measuring_stays_within_its_budget():
+    clock = FakeClock(0.4, 0.3)  # a big model: 0.7 s per pair of steps
+    P.measure(clock.step, 1000, clock=clock, budget_s=2.0)
+    assert clock.t <= 2.0 and len(clock.calls) == 4  # warm-ups and one timed round: a second would end at 2.1 s
+
+
+def test_auto_is_measured_once_per_machine_and_shape_then_cached(home, monkeypatch):
+    monkeypatch.delenv(P.ENV)
+    cfg = ModelConfig(vocab_size=20, **MODEL)
+    calls = []
+
+    def fake():
+        calls.append(1)
+        return 1000.0, 2500.0
+
+    a = P.resolve("auto", cfg, 4, 10, CPU, home, measure_fn=fake)
+    assert (a.used, a.source, a.fp32_chars_per_s, a.bf16_chars_per_s) == ("bf16", "measured", 1000.0, 2500.0)
+    b = P.resolve("auto", cfg, 4, 10, CPU, home, measure_fn=fake)
+    assert (b.used, b.source) == ("bf16", "cached") and len(calls) == 1
+    assert "2.50x fp32" in b.describe()
+    P.resolve("auto", cfg, 8, 10, CPU, home, measure_fn=fake)  # another batch shape: measured
+    assert len(calls) == 2
+    (home / P.CACHE_FILE).write_text("{not json")  # damaged: measured again, and rewritten
+    assert P.resolve("auto", cfg, 4, 10, CPU, home, measure_fn=fake).source == "measured"
+    assert json.loads((home / P.CACHE_FILE).read_text())["version"] == P.CACHE_VERSION
+    # fp32 and bf16 are taken as asked, unmeasured; the environment pins what auto means
+    assert P.resolve("fp32", cfg, 4, 10, CPU, home, measure_fn=fake).used == "fp32"
+    assert P.resolve("bf16", cfg, 4, 10, CPU, home, measure_fn=fake).used == "bf16"
+    monkeypatch.setenv(P.ENV, "fp32")
+    assert P.resolve("auto", cfg, 4, 10, CPU, home, measure_fn=fake).used == "fp32" and len(calls) == 3
+
+
+def test_a_bad_precision_is_refused():
+    with pytest.raises(ConfigError, match="precision must be auto, fp32 or bf16"):
+        TrainConfig(precision="fp8").validate()
+
+
+def train(home, tiny_file, precision, max_steps, seed=3, events=None):
+    cfg = TrainConfig(
+        batch_size=4,
+        num_steps=10,
+        eval_every=10,
+        max_steps=max_steps,
+        event_interval=1e9,
+        seed=seed,
+        precision=precision,
+    )
+    job = new_job(home, str(tiny_file), MODEL, cfg, callback=None if events is None else events.append)
+    return job, job.start()
+
+
+def test_bf16_training_learns_as_fp32_does(home, tiny_file):
+    """Same seed, same 60 steps: bf16 autocast lowers the validation loss from the uniform guess
+    as fp32 does, within 0.02 nats of it; the weights and evaluation stay fp32."""
+    fp32_job, fp32 = train(home, tiny_file, "fp32", 60)
+    events = []
+    bf16_job, bf16 = train(home, tiny_file, "bf16", 60, events=events)
+    start = torch.log(torch.tensor(float(bf16_job.corpus.vocab.size))).item()
+    assert fp32.best_val_nll < start - 0.4 and bf16.best_val_nll < start - 0.4  # 2.77 -> 2.32 here
+    assert abs(bf16.best_val_nll - fp32.best_val_nll) < 0.02  # measured: 6e-5 apart
+    assert all(p.dtype == torch.float32 for p in bf16_job.trainer.model.parameters())
+    recorded = open_run(home, bf16_job.run.id).config["precision"]
+    assert recorded["setting"] == "bf16" and recorded["used"] == "bf16"
+    start = next(e for e in events if e.kind == "start")
+    assert start.precision == "bf16" and "precision bf16" in start.message
+
+
+def test_a_checkpoint_saved_under_bf16_resumes_exactly_under_bf16(home, tiny_file):
+    full, _ = train(home, tiny_file, "bf16", 20)
+    half, _ = train(home, tiny_file, "bf16", 10)
+    resumed = resume_job(home, half.run.id, {"max_steps": 20})
+    assert resumed.trainer.precision.used == "bf16" and resumed.trainer.precision.source == "resumed"
+    resumed.start()
+    for k, v in full.trainer.model.state_dict().items():
+        assert torch.equal(resumed.trainer.model.state_dict()[k], v), k
+    a, b = full.run.metrics(), open_run(home, half.run.id).metrics()
+    assert [m["val_nll"] for m in a] == [m["val_nll"] for m in b]
+
+
+def test_a_resumed_run_keeps_its_precision_unless_asked(home, tiny_file, monkeypatch):
+    monkeypatch.setenv(P.ENV, "bf16")  # auto means bf16 here when the run starts ...
+    job, _ = train(home, tiny_file, "auto", 5)
+    monkeypatch.setenv(P.ENV, "fp32")  # ... and would mean fp32 now: the run keeps bf16
+    first = resume_job(home, job.run.id, {"max_steps": 10})
+    assert first.trainer.precision.used == "bf16"
+    first.run.release_lock()
+    again = resume_job(home, job.run.id, {"max_steps": 15, "precision": "fp32"})
+    assert again.trainer.precision.used == "fp32" and open_run(home, job.run.id).config["precision"]["used"] == "fp32"
+    again.run.release_lock()
