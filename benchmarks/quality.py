@@ -1,7 +1,8 @@
 """Quality at a time budget: validation NLL, bits/char and perplexity after --seconds of training,
-for the straightforward tutorial loop (benchmarks/throughput.py's baseline, evaluated once at the
-end) and for the project's preset (Trainer with evaluation, LR plateau cuts and early stopping
-inside the budget). Same corpus, same split (last 10% validation), same metric code.
+for the tutorial's own loop (../shared/bench/seed_loop.py, run as a subprocess in this invocation,
+evaluated once at the end) and for the project's preset (Trainer with evaluation, LR schedule and
+early stopping inside the budget, in the precision auto picks here). Same text, same positional
+90/10 split. Printed with the CPU model, its bf16 flags and the precision chosen.
 
     python -m benchmarks.quality [--seconds 300] [--corpus PATH|NAME] [--preset default] [--skip-baseline]
                                  [--set KEY=VALUE ...]   (override a preset value, e.g. --set lr=5e-3)
@@ -13,62 +14,42 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
 import tempfile
-import time
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 
+from benchmarks.machine import machine_info
+from benchmarks.throughput import SEED_LOOP
 from charlm_tui.core.config import PRESETS, ModelConfig, TrainConfig
-from charlm_tui.core.data.batching import split_train_val
 from charlm_tui.core.training.jobs import new_job
-from charlm_tui.core.training.trainer import evaluate
 
 REPO = Path(__file__).resolve().parents[1]
 SHAKESPEARE = REPO.parent / "shared" / "corpora" / "tinyshakespeare.txt"
 
 
-def baseline(corpus, seconds: float) -> dict:
-    from benchmarks.throughput import BATCH, BPTT, CLIP, LR, TutorialModel, repackage_hidden
-
-    torch.manual_seed(0)
-    train, val = split_train_val(corpus.ids, 0.1)
-    data = train.long()
-    data = data[: data.size(0) // BATCH * BATCH].view(BATCH, -1).t().contiguous()
-    model = TutorialModel(corpus.vocab.size)
-    opt = torch.optim.Adam(model.parameters(), lr=LR)
-    crit = torch.nn.CrossEntropyLoss()
-    hidden, i, t0 = model.init_hidden(BATCH), 0, time.perf_counter()
-    model.train()
-    while time.perf_counter() - t0 < seconds:
-        if i >= data.size(0) - 1:
-            i, hidden = 0, model.init_hidden(BATCH)
-        n = min(BPTT, data.size(0) - 1 - i)
-        hidden = repackage_hidden(hidden)
-        model.zero_grad()
-        out, hidden = model(data[i : i + n], hidden)
-        loss = crit(out, data[i + 1 : i + 1 + n].reshape(-1))
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP)
-        opt.step()
-        loss.item()
-        i += n
-    model.eval()
-
-    class AsBatchFirst(torch.nn.Module):  # evaluate with the project's code: (B, T) in, (B, T, V) out
-        def __init__(self, m):
-            super().__init__()
-            self.m = m
-
-        def forward(self, x, state=None):
-            if state is None:
-                state = self.m.init_hidden(x.shape[0])
-            out, state = self.m(x.t(), state)
-            return out.view(x.shape[1], x.shape[0], -1).transpose(0, 1), state
-
-    res = evaluate(AsBatchFirst(model), val, 32, 64)
-    return {"val_nll": res.nll, "val_bpc": res.bpc, "val_ppl": res.ppl}
+def baseline(text_file: Path, seconds: float, seed_loop: Path = SEED_LOOP) -> dict:
+    """The tutorial's loop on ``text_file`` for ``seconds``, as its own process: its figures."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(seed_loop),
+            "--corpus",
+            str(text_file),
+            "--seconds",
+            str(seconds),
+            "--threads",
+            str(torch.get_num_threads()),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    return {k: r[k] for k in ("val_nll", "val_bpc", "val_ppl", "train_chars_per_s", "steps") if k in r}
 
 
 def _value(raw: str):
@@ -99,12 +80,21 @@ def main() -> None:
         key, _, raw = item.partition("=")
         target = mk if key in ModelConfig.__dataclass_fields__ else tk
         target[key] = _value(raw)
+    if not args.skip_baseline and not SEED_LOOP.is_file():
+        sys.exit(f"the baseline {SEED_LOOP} is missing (or pass --skip-baseline)")
     with tempfile.TemporaryDirectory() as home:
         job = new_job(Path(home), args.corpus, mk, replace(TrainConfig(**tk), max_seconds=args.seconds))
         final = job.start()
         corpus = job.corpus
+        text_file = Path(args.corpus)
+        if not text_file.is_file():  # a built-in corpus: the same text, as a file for the tutorial's loop
+            text_file = Path(home) / f"{corpus.name}.txt"
+            text_file.write_text(corpus.vocab.decode(corpus.ids.tolist()), encoding="utf-8")
+        b = None if args.skip_baseline else baseline(text_file, args.seconds)
     out = {
         "benchmark": "quality",
+        **machine_info(),
+        "precision": job.trainer.precision.to_json(),
         "corpus": corpus.name,
         "seconds": args.seconds,
         "preset": args.preset,
@@ -115,9 +105,8 @@ def main() -> None:
         "preset_steps": final.step,
         "preset_chars_per_s": final.chars_per_s,
     }
-    if not args.skip_baseline:
-        b = baseline(corpus, args.seconds)
-        out.update({f"baseline_{k}": v for k, v in b.items()})
+    if b is not None:
+        out.update({f"tutorial_loop_{k}": v for k, v in b.items()})
         out["nll_gain_nats"] = b["val_nll"] - final.best_val_nll
     print(json.dumps(out))
 

@@ -139,6 +139,12 @@ def build_parser() -> Parser:
     o.add_argument("--val-fraction", type=_float)
     o.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
     o.add_argument(
+        "--ema",
+        type=_float,
+        metavar="DECAY",
+        help="evaluate, and keep as best, a moving average of the weights with this decay (e.g. 0.999; 0 = off)",
+    )
+    o.add_argument(
         "--precision",
         choices=["auto", "fp32", "bf16"],
         help="the training step's arithmetic: auto measures fp32 against bf16 here (about 2 s, cached) and "

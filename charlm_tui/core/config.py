@@ -160,6 +160,8 @@ class TrainConfig:
     seed: int = 1337
     val_fraction: float = 0.1
     device: str = "auto"
+    # evaluate (and keep as best) an exponential moving average of the weights with this decay; 0 = off
+    ema: float = 0.0
     # the training step's arithmetic: auto measures fp32 against bf16 autocast here and picks (core.training.precision)
     precision: str = "auto"
     event_interval: float = 0.25  # seconds between progress events
@@ -186,6 +188,7 @@ class TrainConfig:
         need(self.max_steps is None or self.max_steps >= 1, f"max steps must be at least 1, got {self.max_steps}")
         need(self.max_seconds is None or self.max_seconds > 0, f"max seconds must be positive, got {self.max_seconds}")
         need(0 < self.val_fraction < 1, f"validation fraction must be in (0, 1), got {self.val_fraction}")
+        need(0 <= self.ema < 1, f"ema (the weight average's decay) must be in [0, 1), got {self.ema}")
         need(self.precision in PRECISIONS, f"precision must be auto, fp32 or bf16, got {self.precision!r}")
         return self
 

@@ -291,3 +291,35 @@ def test_events_say_how_far_through_its_limits_the_run_is():
     tr, _ = make(TrainConfig(batch_size=2, num_steps=5, eval_every=5, max_steps=10, max_seconds=1000.0), events=events)
     tr.run()
     assert [(e.budget, e.time_budget) for e in events if e.kind == "eval"] == [(0.5, 1000.0), (1.0, 1000.0)]
+
+
+def test_the_weight_average_is_what_evaluations_see_and_resumes_exactly(home, tiny_file):
+    """ema > 0: evaluations and the best checkpoint use the moving average of the weights; training
+    goes on from the trained weights; a resumed run carries the average on exactly."""
+    from charlm_tui.core.store.run_store import open_run
+    from charlm_tui.core.training.jobs import new_job, resume_job
+
+    model = {"cell": "gru", "embed_dim": 8, "hidden_size": 16, "num_layers": 1, "dropout": 0.0}
+
+    def cfg(steps):
+        return TrainConfig(
+            batch_size=4, num_steps=10, eval_every=5, max_steps=steps, event_interval=1e9, seed=3, ema=0.9
+        )
+
+    full = new_job(home, str(tiny_file), model, cfg(20))
+    full.start()
+    tr = full.trainer
+    trained = [p.detach().clone() for p in tr.model.parameters()]
+    assert not all(torch.equal(a, e) for a, e in zip(trained, tr.ema))  # an average, not the weights
+    best, _ = open_run(home, full.run.id).load_model("best")
+    with torch.inference_mode():
+        res = evaluate(best, tr.val_ids, 4, 10)
+    assert res.nll == pytest.approx(tr.progress.best_nll, abs=1e-6)  # the best checkpoint is what was evaluated
+    half = new_job(home, str(tiny_file), model, cfg(10))
+    half.start()
+    resumed = resume_job(home, half.run.id, {"max_steps": 20})
+    resumed.start()
+    for a, b in zip(resumed.trainer.ema, tr.ema):
+        assert torch.equal(a, b)
+    for a, b in zip(resumed.trainer.model.parameters(), trained):
+        assert torch.equal(a, b)

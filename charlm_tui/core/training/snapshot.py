@@ -45,6 +45,9 @@ def capture(tr: Trainer) -> tuple[dict[str, torch.Tensor], dict]:
         parts = tr.hidden if isinstance(tr.hidden, tuple) else (tr.hidden,)
         for i, s in enumerate(parts):
             tensors[f"hidden.{i}"] = s
+    if tr.ema is not None:
+        for i, t in enumerate(tr.ema):
+            tensors[f"ema.{i}"] = t.detach()
     tensors["rng.cpu"] = torch.get_rng_state()
     if tr.device.type == "cuda":
         tensors["rng.cuda"] = torch.cuda.get_rng_state(tr.device)

@@ -8,6 +8,7 @@ Pause and stop are ``threading.Event``s checked before every step.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
@@ -139,6 +140,10 @@ class Trainer:
         self.progress = Progress()  # where the run is: step, epoch, best so far, ... (checkpointed)
         self.hidden: snapshot.Hidden = None  # carried between batches
         self._best: dict[str, torch.Tensor] | None = None  # in-memory copy of the best weights
+        # the running average of the weights (cfg.ema > 0): what evaluations see and the best checkpoint keeps
+        self.ema: list[torch.Tensor] | None = None
+        if self.cfg.ema > 0:
+            self.ema = [p.detach().clone() for p in self.model.parameters()]
         self._agreed_elapsed = 0.0  # under DDP: elapsed time as all ranks agreed at the last evaluation
         self._synced_stop = False  # under DDP: the ranks agreed to stop
         self._tokens_session = 0  # characters trained, and seconds spent in steps, since run() began
@@ -259,6 +264,10 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip, foreach=True)
             self._scaler.step(self.optimizer)
             self._scaler.update()
+        if self.ema is not None:  # the average warms up: early weights are soon forgotten
+            decay = min(self.cfg.ema, (1 + self.progress.step) / (10 + self.progress.step))
+            with torch.no_grad():
+                torch._foreach_lerp_(self.ema, [p.detach() for p in self.model.parameters()], 1.0 - decay)
         # carried as float32 whatever the step ran in: a checkpoint resumes the same under any precision
         self.hidden = None if self.batches.reset_state_each_batch else _fp32(CharLM.detach_state(state))
         acc += loss.detach().double() * b.tokens
@@ -271,7 +280,37 @@ class Trainer:
         return b.tokens
 
     # ------------------------------------------------------------------ evaluation
+    @contextlib.contextmanager
+    def _evaluation_weights(self):
+        """The weights an evaluation sees and the best checkpoint keeps: the running average when
+        ``ema`` is on (the trained weights are put back afterwards), else the weights as they are."""
+        if self.ema is None:
+            yield
+            return
+        params = list(self.model.parameters())
+        trained = [p.detach().clone() for p in params]
+        with torch.no_grad():
+            torch._foreach_copy_(params, self.ema)
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                torch._foreach_copy_(params, trained)
+
     def _evaluate_and_react(self) -> None:
+        with self._evaluation_weights():
+            go_on = self._evaluate()
+        if not go_on:
+            return
+        if self.progress.bad_evals >= self.cfg.patience:
+            self.request_stop("early_stop")
+        if self.sink is not None:
+            self.sink.save_last(self)
+        if self.dist.enabled:
+            self._agree_on_stop()
+
+    def _evaluate(self) -> bool:
+        """Evaluate, keep the best weights, step the plateau scheduler; False after a NaN."""
         res = evaluate(self.model, self.val_ids, self.cfg.batch_size * self.dist.world, self.cfg.num_steps, self.dist)
         sums = self.dist.all_reduce(
             torch.tensor(
@@ -284,7 +323,7 @@ class Trainer:
         self.progress.history.append((self.progress.step, res.nll))
         if not math.isfinite(res.nll):
             self.request_stop("nan")
-            return
+            return False
         improved = res.nll < self.progress.best_nll
         if improved:
             self.progress.best_nll, self.progress.best_step, self.progress.bad_evals = res.nll, self.progress.step, 0
@@ -308,12 +347,7 @@ class Trainer:
         if self.lr < lr_before:
             self.progress.lr_scale *= self.lr / lr_before
             self._emit("lr_reduced", message=f"val ppl plateaued: LR cut {lr_before:.3g} -> {self.lr:.3g}")
-        if self.progress.bad_evals >= self.cfg.patience:
-            self.request_stop("early_stop")
-        if self.sink is not None:
-            self.sink.save_last(self)
-        if self.dist.enabled:
-            self._agree_on_stop()
+        return True
 
     def _agree_on_stop(self) -> None:
         """Ranks stop together: a stop request or the time budget on any rank stops all of them,
@@ -463,3 +497,10 @@ class Trainer:
         (the trainer is then to be discarded)."""
         self.progress, self.hidden = snapshot.restore(self, tensors, meta)
         self._best = None
+        if self.ema is not None:  # a checkpoint from before the average was on starts it from the weights
+            saved = [tensors.get(f"ema.{i}") for i in range(len(self.ema))]
+            params = list(self.model.parameters())
+            self.ema = [
+                s.to(self.device).clone() if s is not None and s.shape == p.shape else p.detach().clone()
+                for s, p in zip(saved, params)
+            ]
