@@ -14,16 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-import torch
-
 from benchmarks.machine import machine_info
-from benchmarks.throughput import SEED_LOOP
+from benchmarks.throughput import SEED_LOOP, run_seed_loop
 from charlm_tui.core.config import PRESETS, ModelConfig, TrainConfig
 from charlm_tui.core.training.jobs import new_job
 
@@ -31,24 +28,9 @@ REPO = Path(__file__).resolve().parents[1]
 SHAKESPEARE = REPO.parent / "shared" / "corpora" / "tinyshakespeare.txt"
 
 
-def baseline(text_file: Path, seconds: float, seed_loop: Path = SEED_LOOP) -> dict:
-    """The tutorial's loop on ``text_file`` for ``seconds``, as its own process: its figures."""
-    out = subprocess.run(
-        [
-            sys.executable,
-            str(seed_loop),
-            "--corpus",
-            str(text_file),
-            "--seconds",
-            str(seconds),
-            "--threads",
-            str(torch.get_num_threads()),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    r = json.loads(out.stdout.strip().splitlines()[-1])
+def baseline(text_file: Path, seconds: float) -> dict:
+    """The tutorial's loop on ``text_file`` for ``seconds`` (its own defaults), evaluated at the end."""
+    r = run_seed_loop(text_file, seconds)
     return {k: r[k] for k in ("val_nll", "val_bpc", "val_ppl", "train_chars_per_s", "steps") if k in r}
 
 

@@ -90,31 +90,19 @@ def baseline_chars_per_s(ids: torch.Tensor, vocab: int, seconds: float) -> float
     return chars / (time.perf_counter() - t0)
 
 
+def run_seed_loop(text_file: Path, seconds: float, *extra: str, seed_loop: Path = SEED_LOOP) -> dict:
+    """The tutorial's loop on ``text_file`` for ``seconds``, as its own process on the same number of
+    threads: the JSON line it prints."""
+    argv = [sys.executable, str(seed_loop), "--corpus", str(text_file), "--seconds", str(seconds)]
+    argv += ["--threads", str(torch.get_num_threads()), *extra]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def seed_loop_chars_per_s(corpus_file: Path, seconds: float, seed_loop: Path) -> float:
-    """The tutorial's loop, as a subprocess of this invocation, on the same text and threads."""
-    out = subprocess.run(
-        [
-            sys.executable,
-            str(seed_loop),
-            "--corpus",
-            str(corpus_file),
-            "--seconds",
-            str(seconds),
-            "--no-eval",
-            "--batch",
-            str(BATCH),
-            "--steps",
-            str(BPTT),
-            "--lr",
-            str(LR),
-            "--threads",
-            str(torch.get_num_threads()),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return float(json.loads(out.stdout.strip().splitlines()[-1])["train_chars_per_s"])
+    """Its training speed with this benchmark's hyperparameters (no final evaluation)."""
+    hp = ["--no-eval", "--batch", str(BATCH), "--steps", str(BPTT), "--lr", str(LR)]
+    return float(run_seed_loop(corpus_file, seconds, *hp, seed_loop=seed_loop)["train_chars_per_s"])
 
 
 def project_chars_per_s(ids: torch.Tensor, vocab: int, seconds: float, precision: Precision | None = None) -> float:

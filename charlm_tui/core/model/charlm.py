@@ -65,13 +65,18 @@ class CharLM(nn.Module):
         return (h, h.clone()) if self.cell == "lstm" else h
 
     @staticmethod
-    def detach_state(state):
-        """Cut the graph at the batch boundary (truncated BPTT) while keeping the values."""
+    def map_state(state, fn):
+        """``fn`` applied to each tensor of a state: h, or (h, c) for an LSTM; None stays None."""
         if state is None:
             return None
         if isinstance(state, tuple):
-            return tuple(s.detach() for s in state)
-        return state.detach()
+            return tuple(fn(s) for s in state)
+        return fn(state)
+
+    @staticmethod
+    def detach_state(state):
+        """Cut the graph at the batch boundary (truncated BPTT) while keeping the values."""
+        return CharLM.map_state(state, torch.Tensor.detach)
 
     def forward(self, x: torch.Tensor, state=None):
         """x: (B, T) ids -> logits (B, T, V), new state."""

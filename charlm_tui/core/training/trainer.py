@@ -86,14 +86,6 @@ def evaluate(model: CharLM, data: torch.Tensor, batch_size: int, num_steps: int,
     return EvalResult(float(sums[0]) / float(sums[1]), int(sums[1]))
 
 
-def _fp32(state):
-    if state is None:
-        return None
-    if isinstance(state, tuple):
-        return tuple(s.float() for s in state)
-    return state.float()
-
-
 class Trainer:
     def __init__(
         self,
@@ -269,7 +261,9 @@ class Trainer:
             with torch.no_grad():
                 torch._foreach_lerp_(self.ema, [p.detach() for p in self.model.parameters()], 1.0 - decay)
         # carried as float32 whatever the step ran in: a checkpoint resumes the same under any precision
-        self.hidden = None if self.batches.reset_state_each_batch else _fp32(CharLM.detach_state(state))
+        self.hidden = (
+            None if self.batches.reset_state_each_batch else CharLM.map_state(state, lambda s: s.detach().float())
+        )
         acc += loss.detach().double() * b.tokens
         self.progress.step += 1
         self.progress.batch_index += 1
