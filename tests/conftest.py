@@ -49,6 +49,8 @@ def _torch_threads():
 
 
 TINY_TEXT = "the cat sat on the mat. the dog sat on the log.\n" * 40
+# the tiny model and batch the CLI tests train (each test adds its own limits)
+TINY_CLI = "--embed-dim 8 --hidden-size 16 --num-layers 1 --batch-size 4 --num-steps 10 --eval-every 5".split()
 
 
 @pytest.fixture

@@ -20,36 +20,29 @@ class Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def _positive_int(s: str) -> int:
+def _whole(s: str, lo: float, hi: float, out_of_range: str, what: str = "a whole number") -> int:
+    """An int argument in [lo, hi]; ``out_of_range`` is the message, with ``{v}`` for the value."""
     try:
         v = int(s)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {s!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {v}")
+        raise argparse.ArgumentTypeError(f"expected {what}, got {s!r}") from None
+    if not lo <= v <= hi:
+        raise argparse.ArgumentTypeError(out_of_range.format(v=v))
     return v
+
+
+def _positive_int(s: str) -> int:
+    return _whole(s, 1, math.inf, "must be at least 1, got {v}")
 
 
 def _seed(s: str) -> int:
     from charlm_tui.core.config import MAX_SEED
 
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {s!r}") from None
-    if not 0 <= v <= MAX_SEED:
-        raise argparse.ArgumentTypeError(f"a seed is between 0 and {MAX_SEED}, got {v}")
-    return v
+    return _whole(s, 0, MAX_SEED, f"a seed is between 0 and {MAX_SEED}, got {{v}}")
 
 
 def _nonneg_int(s: str) -> int:
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {s!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, got {v}")
-    return v
+    return _whole(s, 0, math.inf, "must not be negative, got {v}")
 
 
 def _temperature(s: str) -> float:
@@ -60,13 +53,7 @@ def _temperature(s: str) -> float:
 
 
 def _port(s: str) -> int:
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a port number, got {s!r}") from None
-    if not 1 <= v <= 65535:
-        raise argparse.ArgumentTypeError(f"a port is between 1 and 65535, got {v}")
-    return v
+    return _whole(s, 1, 65535, "a port is between 1 and 65535, got {v}", "a port number")
 
 
 def _float(s: str) -> float:

@@ -3,26 +3,9 @@ import math
 
 import pytest
 
-from tests.conftest import cli
+from tests.conftest import TINY_CLI, cli
 
-TINY = [
-    "--embed-dim",
-    "8",
-    "--hidden-size",
-    "16",
-    "--num-layers",
-    "1",
-    "--batch-size",
-    "4",
-    "--num-steps",
-    "10",
-    "--eval-every",
-    "5",
-    "--max-steps",
-    "10",
-    "--seed",
-    "1",
-]
+TINY = TINY_CLI + ["--max-steps", "10", "--seed", "1"]
 
 
 def train_json(tiny_file, home):

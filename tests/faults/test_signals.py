@@ -9,23 +9,10 @@ import subprocess
 import sys
 
 from charlm_tui.core.store.run_store import list_runs, open_run
-from tests.conftest import cli
+from tests.conftest import TINY_CLI, cli
 from tests.tmux import Tmux, require_tmux_and_exe, wait
 
-TINY = [
-    "--embed-dim",
-    "8",
-    "--hidden-size",
-    "16",
-    "--num-layers",
-    "1",
-    "--batch-size",
-    "4",
-    "--num-steps",
-    "10",
-    "--eval-every",
-    "5",
-]
+TINY = TINY_CLI
 
 
 def test_sigterm_to_the_app_saves_stops_and_restores_the_terminal(home):

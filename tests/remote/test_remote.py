@@ -11,25 +11,10 @@ import time
 from pathlib import Path
 
 from charlm_tui.core.store.run_store import list_runs, open_run
-from tests.conftest import cli
+from tests.conftest import TINY_CLI, cli
 from tests.tmux import Tmux, require_tmux_and_exe, wait
 
-TINY = [
-    "--embed-dim",
-    "8",
-    "--hidden-size",
-    "16",
-    "--num-layers",
-    "1",
-    "--batch-size",
-    "4",
-    "--num-steps",
-    "10",
-    "--eval-every",
-    "5",
-    "--max-steps",
-    "100000000",
-]
+TINY = TINY_CLI + ["--max-steps", "100000000"]
 
 
 def n_metrics(run) -> int:
