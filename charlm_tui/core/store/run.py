@@ -142,9 +142,10 @@ class Run:
         started has none)."""
         return (self.path / "config.json").exists()
 
-    def update_train_config(self, cfg, world_size: int) -> None:
+    def update_train_config(self, cfg, world_size: int, precision: dict) -> None:
         """Record the training config a resume runs with (raised limits stay raised for later
-        resumes); the limits the run was created with stay in ``first_train``."""
+        resumes) and the precision it trains in (core.training.precision.Precision as JSON: a later
+        resume keeps it); the limits the run was created with stay in ``first_train``."""
         old = self.config
         write_json(
             self.path / "config.json",
@@ -153,12 +154,9 @@ class Run:
                 "train": cfg.to_json(),
                 "world_size": world_size,
                 "first_train": old.get("first_train") or old["train"],
+                "precision": precision,
             },
         )
-
-    def record_precision(self, record: dict) -> None:
-        """What the training step runs in (core.training.precision.Precision as JSON): a resume keeps it."""
-        write_json(self.path / "config.json", {**self.config, "precision": record})
 
     def _weights_path(self, which: str) -> Path:
         if which not in WEIGHTS:

@@ -184,9 +184,17 @@ def versions() -> dict:
 
 
 def create_run(
-    home: Path, corpus, model_cfg, train_cfg, corpus_spec: str, run_id: str | None = None, world_size: int = 1
+    home: Path,
+    corpus,
+    model_cfg,
+    train_cfg,
+    corpus_spec: str,
+    run_id: str | None = None,
+    world_size: int = 1,
+    precision: dict | None = None,
 ) -> Run:
-    """A new run folder; ``run_id`` names it (a detached trainer gets its id from the parent)."""
+    """A new run folder; ``run_id`` names it (a detached trainer gets its id from the parent);
+    ``precision`` is what its training step runs in (core.training.precision.Precision as JSON)."""
     root = runs_dir(home)
     root.mkdir(parents=True, exist_ok=True)
     if run_id is not None:
@@ -216,6 +224,7 @@ def create_run(
             "corpus": {**corpus.info(), "spec": corpus_spec},
             "versions": versions(),
             "world_size": world_size,
+            **({"precision": precision} if precision is not None else {}),
         },
     )
     run.write_status(status="created", reason=None, created=_now(), steps=0)

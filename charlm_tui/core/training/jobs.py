@@ -75,9 +75,7 @@ def new_job(
     _check_memory(mcfg, cfg, device)
     prec = _agree(calibration.resolve(cfg.precision, mcfg, cfg.batch_size, cfg.num_steps, device, home), dist, device)
     model = _fresh_model(mcfg, cfg)
-    run = create_run(home, corpus, mcfg, cfg, corpus_spec, run_id, dist.world) if dist.is_main else None
-    if run is not None:
-        run.record_precision(prec.to_json())
+    run = create_run(home, corpus, mcfg, cfg, corpus_spec, run_id, dist.world, prec.to_json()) if dist.is_main else None
     trainer = Trainer(model, train, val, cfg, device, callback=callback, sink=run, dist=dist, precision=prec)
     return TrainingJob(run, trainer, corpus)
 
@@ -195,8 +193,7 @@ def resume_job(
         if state is not None:
             trainer.restore(*state)
         run.trim_metrics(trainer.progress.step)  # evaluations after the saved state are done again
-        run.update_train_config(cfg, dist.world)  # later resumes keep the raised limits
-        run.record_precision(prec.to_json())
+        run.update_train_config(cfg, dist.world, prec.to_json())  # later resumes keep the raised limits
     except BaseException:
         run.release_lock()
         raise

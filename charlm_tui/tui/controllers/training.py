@@ -5,6 +5,7 @@ screen draws. Pause, stop and sample-now act on whichever of the two is shown.""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -83,6 +84,17 @@ class TrainingController(Controller):
         self._attach_timer: Timer | None = None
         self._last_chart = 0.0
         self._chart_timer: Timer | None = None
+        # what each kind of trainer event does to the LiveRun; the line it adds to the event log
+        self._handlers: dict[str, Callable[[TrainEvent], str | None]] = {
+            "start": self._on_start,
+            "progress": self._on_progress,
+            "eval": self._on_eval,
+            "best": self._on_best,
+            "lr_reduced": self._on_lr_reduced,
+            "paused": self._on_paused,
+            "resumed": self._on_resumed,
+            "done": self._on_done,
+        }
 
     @property
     def training(self) -> bool:
@@ -190,7 +202,7 @@ class TrainingController(Controller):
         """A trainer event (or an evaluation read from a followed run's metrics): into the LiveRun,
         then to the Train screen if it is shown (a hidden one redraws from the LiveRun when shown)."""
         self.live.last = ev
-        handler = getattr(self, f"_on_{ev.kind}", None)
+        handler = self._handlers.get(ev.kind)
         line = handler(ev) if handler is not None else None
         if line:
             self.live.log.append(line)
