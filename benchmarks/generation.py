@@ -57,11 +57,12 @@ def project(model: CharLM, vocab: Vocab, prompt: str, n: int) -> tuple[float, fl
 def step_loop(stepper, model: CharLM, n: int) -> float:
     """chars/s of the bare loop: step, then draw the next id."""
     rng = np.random.default_rng(0)
+    control = SamplingControl(temperature=0.8)
     stepper.load(model.init_state(1))
     nxt = 1
     t0 = time.perf_counter()
     for _ in range(n):
-        nxt, _ = pick(stepper.step(nxt), 0.8, None, rng)
+        nxt, _ = pick(stepper.step(nxt), control, rng)
     return n / (time.perf_counter() - t0)
 
 

@@ -52,6 +52,28 @@ def _temperature(s: str) -> float:
     return v
 
 
+def _in_range(lo: float, hi: float, what: str, lo_open: bool = False, hi_open: bool = False):
+    """A float argument in [lo, hi] (an end excluded when open), told as ``what``."""
+
+    def check(s: str) -> float:
+        v = _float(s)
+        if v < lo or v > hi or (lo_open and v == lo) or (hi_open and v == hi):
+            left, right = "(" if lo_open else "[", ")" if hi_open else "]"
+            raise argparse.ArgumentTypeError(f"{what} is in {left}{lo:g}, {hi:g}{right}, got {s!r}")
+        return v
+
+    return check
+
+
+def _stop(s: str) -> str:
+    from charlm_tui.core.config import STOP_MAX_CHARS, unescape
+
+    v = unescape(s)
+    if not 1 <= len(v) <= STOP_MAX_CHARS:
+        raise argparse.ArgumentTypeError(f"a stop string is 1 to {STOP_MAX_CHARS} characters, got {s!r}")
+    return v
+
+
 def _port(s: str) -> int:
     return _whole(s, 1, 65535, "a port is between 1 and 65535, got {v}", "a port number")
 
@@ -166,7 +188,51 @@ def build_parser() -> Parser:
     s.add_argument("--length", type=_positive_int, default=500)
     s.add_argument("--temperature", type=_temperature, default=0.8, help="0 = greedy, up to 5")
     s.add_argument("--top-k", type=_nonneg_int, default=0, help="keep the K likeliest characters (0 = all)")
-    s.add_argument("--seed", type=_seed)
+    s.add_argument(
+        "--top-p",
+        type=_in_range(0, 1, "top-p", lo_open=True),
+        default=1.0,
+        help="nucleus: keep the likeliest characters until their probabilities sum to P (1 = off)",
+    )
+    s.add_argument(
+        "--min-p",
+        type=_in_range(0, 1, "min-p", hi_open=True),
+        default=0.0,
+        help="keep characters at least P times as likely as the likeliest (0 = off)",
+    )
+    s.add_argument(
+        "--repetition-penalty",
+        type=_in_range(1, 10, "the repetition penalty"),
+        default=1.0,
+        help="divide the probability of recently seen characters by this (1 = off)",
+    )
+    s.add_argument(
+        "--repetition-window",
+        type=lambda v: _whole(v, 1, 10_000, "the window is 1 to 10,000 characters, got {v}"),
+        default=64,
+        help="how many of the last characters the penalty looks at (default 64)",
+    )
+    s.add_argument(
+        "--stop",
+        type=_stop,
+        action="append",
+        default=[],
+        help="end the text where this appears (repeatable; \\n is a newline: '\\n\\n' = a blank line)",
+    )
+    s.add_argument(
+        "--seed", type=_seed, help="the same seed and settings give the same text (default: a new one, shown)"
+    )
+    how = s.add_mutually_exclusive_group()
+    how.add_argument(
+        "--best-of",
+        type=lambda v: _whole(v, 1, 64, "best-of is 1 to 64, got {v}"),
+        help="draw N continuations side by side and print them ranked by the model's mean log-probability",
+    )
+    how.add_argument(
+        "--beam",
+        type=lambda v: _whole(v, 1, 64, "the beam width is 1 to 64, got {v}"),
+        help="beam search of width W: the likeliest continuation the search finds (ignores temperature and filters)",
+    )
     s.add_argument("--last", action="store_true", help="use the latest weights instead of the best")
     _add_home(s)
 

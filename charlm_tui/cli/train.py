@@ -154,7 +154,8 @@ def _stop_signals():
 
 
 def cmd_sample(args, home: Path) -> int:
-    from charlm_tui.core.model.sampling import SamplingControl, check_prompt, generate
+    from charlm_tui.core.config import new_seed
+    from charlm_tui.core.model.sampling import SamplingControl, beam_search, best_of, check_prompt, generate
     from charlm_tui.core.store.run_store import open_run
 
     check_prompt(args.prompt)
@@ -165,11 +166,34 @@ def cmd_sample(args, home: Path) -> int:
         print(
             f"note: {enc.unknown_count} prompt character(s) the model never saw were replaced: {chars}", file=sys.stderr
         )
-    control = SamplingControl(temperature=args.temperature, top_k=args.top_k or None)
+    control = SamplingControl(
+        temperature=args.temperature,
+        top_k=args.top_k or None,
+        top_p=args.top_p,
+        min_p=args.min_p,
+        repetition_penalty=args.repetition_penalty,
+        repetition_window=args.repetition_window,
+        stop=tuple(args.stop),
+    )
     out = sys.stdout
+    if args.beam:
+        found = beam_search(model, vocab, args.prompt, args.beam, args.length, control.stop)
+        best = found[0]
+        print(f"beam {args.beam}: {_score(best)}", file=sys.stderr)
+        out.write(args.prompt + best.text + "\n")
+        return 0
+    seed = args.seed if args.seed is not None else new_seed()
+    if args.seed is None:
+        print(f"seed {seed} (the same text again: --seed {seed})", file=sys.stderr)
+    if args.best_of:
+        found = best_of(model, vocab, args.prompt, args.best_of, args.length, control, seed)
+        for rank, c in enumerate(found, 1):
+            ended = ", ended at a stop string" if c.stopped else ""
+            out.write(f"--- {rank} of {len(found)}: {_score(c)}{ended}\n{args.prompt}{c.text}\n")
+        return 0
     out.write(args.prompt)
     last_flush = time.monotonic()
-    for s in generate(model, vocab, args.prompt, args.length, control, args.seed):
+    for s in generate(model, vocab, args.prompt, args.length, control, seed):
         out.write(s.char)
         if time.monotonic() - last_flush > 0.03:
             out.flush()
@@ -177,6 +201,10 @@ def cmd_sample(args, home: Path) -> int:
     out.write("\n")
     out.flush()
     return 0
+
+
+def _score(c) -> str:
+    return f"mean log-prob {c.mean_logprob:.3f} nats/char ({c.bits_per_char:.3f} bits/char) over {c.chars:,} chars"
 
 
 def cmd_eval(args, home: Path) -> int:

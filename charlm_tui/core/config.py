@@ -311,16 +311,84 @@ def estimate_epoch_seconds(cfg: ModelConfig, train_chars: int, flops_per_s: floa
     return train_chars * flops_per_char(cfg) / flops_per_s
 
 
+TEMPERATURE_MAX = 5.0
+REPETITION_PENALTY_MAX = 10.0
+REPETITION_WINDOW_MAX = 10_000
+STOP_MAX_CHARS = 200  # a stop string longer than this is refused
+MAX_BEST_OF = 64  # continuations drawn side by side
+MAX_BEAM = 64  # beam width
+
+
+def new_seed() -> int:
+    """A fresh seed for a stream, short enough to read off the screen and type back."""
+    import secrets
+
+    return secrets.randbelow(1_000_000)
+
+
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\"}
+
+
+def unescape(s: str) -> str:
+    """A stop string as typed: \\n, \\t, \\r and \\\\ stand for a newline, tab, return and a
+    backslash; any other backslash is itself."""
+    out, i = [], 0
+    while i < len(s):
+        if s[i] == "\\" and i + 1 < len(s) and s[i + 1] in _ESCAPES:
+            out.append(_ESCAPES[s[i + 1]])
+            i += 2
+        else:
+            out.append(s[i])
+            i += 1
+    return "".join(out)
+
+
+def escape(s: str) -> str:
+    """The inverse of ``unescape``, for showing a stop string on one line."""
+    return s.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t").replace("\r", "\\r")
+
+
 @dataclass
 class SamplingControl:
-    """Temperature and top-k, read by the sampler before every character (mutable on purpose)."""
+    """How the next character is drawn, read by the sampler before every character (mutable on
+    purpose: the REPL changes it while a stream runs). The neutral value of each filter turns it
+    off; the order they apply in is written in ``charlm_tui.core.model.sampling``."""
 
     temperature: float = 0.8  # 0 = greedy (argmax)
     top_k: int | None = None  # None or 0 = no top-k cut
+    top_p: float = 1.0  # nucleus: keep the likeliest characters whose probabilities sum to top_p; 1 = off
+    min_p: float = 0.0  # keep characters at least min_p times as likely as the likeliest; 0 = off
+    repetition_penalty: float = 1.0  # divide the probability of characters seen recently by this; 1 = off
+    repetition_window: int = 64  # ... seen in the last this many characters (prompt included)
+    stop: tuple[str, ...] = ()  # the stream ends when one of these appears in the generated text
 
     def __post_init__(self):
         self.set_temperature(self.temperature)
+        self.check()
 
     def set_temperature(self, t: float) -> float:
-        self.temperature = max(0.0, min(5.0, float(t)))
+        self.temperature = max(0.0, min(TEMPERATURE_MAX, float(t)))
         return self.temperature
+
+    def check(self) -> None:
+        """Raise ConfigError for a value the sampler cannot use (the CLI and the REPL clamp first)."""
+        if self.top_k is not None and (int(self.top_k) != self.top_k or self.top_k < 0):
+            raise ConfigError(f"top-k must be a whole number >= 0, not {self.top_k!r}")
+        if not (0.0 < self.top_p <= 1.0):
+            raise ConfigError(f"top-p must be in (0, 1], not {self.top_p!r}")
+        if not (0.0 <= self.min_p < 1.0):
+            raise ConfigError(f"min-p must be in [0, 1), not {self.min_p!r}")
+        if not (1.0 <= self.repetition_penalty <= REPETITION_PENALTY_MAX):
+            raise ConfigError(
+                f"the repetition penalty must be in [1, {REPETITION_PENALTY_MAX:g}], not {self.repetition_penalty!r}"
+            )
+        if not (1 <= self.repetition_window <= REPETITION_WINDOW_MAX):
+            raise ConfigError(f"the repetition window must be 1 to {REPETITION_WINDOW_MAX:,} characters")
+        for s in self.stop:
+            if not s or len(s) > STOP_MAX_CHARS:
+                raise ConfigError(f"a stop string must be 1 to {STOP_MAX_CHARS} characters, not {s!r}")
+
+    @property
+    def neutral_filters(self) -> bool:
+        """No filter beyond temperature and top-k is on: the sampler takes its fast path."""
+        return self.top_p >= 1.0 and self.min_p <= 0.0 and self.repetition_penalty <= 1.0

@@ -16,12 +16,13 @@ from pathlib import Path
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.widgets import Input
 
 from charlm_tui.tui.controllers.corpus_picker import CorpusPicker
 from charlm_tui.tui.controllers.generation import GenerationController
 from charlm_tui.tui.controllers.runs import RunLibrary
 from charlm_tui.tui.controllers.training import TrainingController
-from charlm_tui.tui.messages import CorpusLoaded, CorpusProgress, Generated, TrainFailed, TrainUpdate
+from charlm_tui.tui.messages import BestOfReady, CorpusLoaded, CorpusProgress, Generated, TrainFailed, TrainUpdate
 from charlm_tui.tui.screens.corpus import CorpusScreen
 from charlm_tui.tui.screens.dialogs import ConfirmScreen
 from charlm_tui.tui.screens.help import HelpScreen
@@ -39,6 +40,9 @@ def _lazy_screen(module: str, cls: str):
 
     make.screen_path = (path, cls)  # type: ignore[attr-defined]  # the help reads the class without making one
     return make
+
+
+TYPED_ACTIONS = frozenset({"mode", "help", "quit"})  # bound to printable keys (their twins: jump, help_any, quit_any)
 
 
 class CharLMApp(App):
@@ -63,14 +67,16 @@ class CharLMApp(App):
         Binding("5", "mode('runs')", "Runs", group=_SCREENS),
         Binding("question_mark", "help", "Help", tooltip="this screen; ctrl+p opens the command palette"),
         # F-keys reach the app even while a text input has the focus
-        Binding("f1", "help", "Help", show=False, priority=True),
-        Binding("f2", "mode('corpus')", "Corpus", show=False, priority=True),
-        Binding("f3", "mode('configure')", "Configure", show=False, priority=True),
-        Binding("f4", "mode('train')", "Train", show=False, priority=True),
-        Binding("f5", "mode('generate')", "Generate", show=False, priority=True),
-        Binding("f6", "mode('runs')", "Runs", show=False, priority=True),
+        # (their actions are other names for the same ones: check_action hides the printable keys'
+        # actions while a text box has the focus, and the F-keys must stay on)
+        Binding("f1", "help_any", "Help", show=False, priority=True),
+        Binding("f2", "jump('corpus')", "Corpus", show=False, priority=True),
+        Binding("f3", "jump('configure')", "Configure", show=False, priority=True),
+        Binding("f4", "jump('train')", "Train", show=False, priority=True),
+        Binding("f5", "jump('generate')", "Generate", show=False, priority=True),
+        Binding("f6", "jump('runs')", "Runs", show=False, priority=True),
         Binding("q", "quit", "Quit", tooltip="asks first while a run is training (its state is saved)"),
-        Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
+        Binding("ctrl+q", "quit_any", "Quit", show=False, priority=True),
     ]
 
     def __init__(self, home: Path, corpus_spec: str | None = None, clock=time.monotonic):
@@ -96,6 +102,22 @@ class CharLMApp(App):
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.home))
+
+    def action_jump(self, name: str) -> None:
+        self.action_mode(name)
+
+    def action_help_any(self) -> None:
+        self.action_help()
+
+    async def action_quit_any(self) -> None:
+        await self.action_quit()
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        """A key that types a character (the digits, ?, q) types it into a focused text box instead:
+        the Footer must not offer it then (its F-key / ctrl twin still works)."""
+        if action in TYPED_ACTIONS and isinstance(self.focused, Input):
+            return False
+        return True
 
     def get_system_commands(self, screen):
         yield from super().get_system_commands(screen)
@@ -126,6 +148,9 @@ class CharLMApp(App):
 
     def on_generated(self, msg: Generated) -> None:
         self.generation.on_generated(msg)
+
+    def on_best_of_ready(self, msg: BestOfReady) -> None:
+        self.generation.on_best_of_ready(msg)
 
     def on_corpus_progress(self, msg: CorpusProgress) -> None:
         self.corpora.on_progress(msg)

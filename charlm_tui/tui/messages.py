@@ -29,6 +29,19 @@ class Generated(Message):
     stream_id: int
     chars: list  # [(char, prob)]
     done: bool = False
+    note: str | None = None  # why it ended, when not the length or the user ("stop string")
+
+
+@dataclass
+class BestOfReady(Message):
+    """Best-of-N's continuations, ranked best first (worker -> controller -> Generate screen)."""
+
+    stream_id: int
+    prompt: str
+    unknown: set
+    candidates: list  # [Candidate]
+    seed: int
+    seconds: float
 
 
 @dataclass
@@ -82,6 +95,13 @@ class StreamChars(Message):
 @dataclass
 class StreamEnded(Message):
     note: str | None = None
+
+
+@dataclass
+class BestOfFound(Message):
+    """Best-of-N's continuations are ready to pick from (the worker's BestOfReady, passed on)."""
+
+    found: BestOfReady
 
 
 @dataclass

@@ -99,7 +99,9 @@ def test_pick_draws_from_softmax_at_the_temperature():
     rng = np.random.default_rng(0)
     n = 40_000
     for t in (1.0, 0.5, 2.0):
-        counts = np.bincount([pick(logits.copy(), t, None, rng)[0] for _ in range(n)], minlength=5)
+        counts = np.bincount(
+            [pick(logits.copy(), SamplingControl(temperature=t), rng)[0] for _ in range(n)], minlength=5
+        )
         want = np.array([0, 1, 2, 3, 4], dtype=float) ** (1 / t)
         want /= want.sum()
         assert counts[0] == 0  # <unk> is never drawn
@@ -110,9 +112,9 @@ def test_pick_draws_from_softmax_at_the_temperature():
 def test_pick_top_k_keeps_only_the_k_most_likely_and_reports_probability_at_t1():
     logits = np.array([0.0, 1.0, 2.0, 3.0, 4.0], dtype=np.float32)
     rng = np.random.default_rng(1)
-    drawn = {pick(logits.copy(), 1.5, 2, rng)[0] for _ in range(500)}
+    drawn = {pick(logits.copy(), SamplingControl(temperature=1.5, top_k=2), rng)[0] for _ in range(500)}
     assert drawn == {3, 4}
-    nxt, prob = pick(logits.copy(), 0.0, None, rng)
+    nxt, prob = pick(logits.copy(), SamplingControl(temperature=0.0), rng)
     p = np.exp(logits[1:]) / np.exp(logits[1:]).sum()  # <unk> excluded
     assert nxt == 4 and prob == pytest.approx(p[-1], rel=1e-6)
 

@@ -25,9 +25,11 @@ def test_train_generate_quit_in_tmux(tmp_path):
         T.keys("C-s")  # start training
         T.wait_screen("reached the time budget", timeout=90)
         T.keys("F5")  # generate
-        T.wait_screen("temperature 0.80")
+        T.wait_screen("temp 0.80")
         time.sleep(0.5)  # the prompt input takes focus once the screen is mounted
-        T.keys("T", "h", "e", "Space", "Enter")
+        T.keys("T", "h", "e", "Space", "PageUp")  # a real terminal's PgUp reaches the setting, not the box
+        T.wait_screen("temp 0.90")
+        T.keys("Enter")
         T.wait_screen("» The ", timeout=60)
         time.sleep(1)
         T.keys("C-q")

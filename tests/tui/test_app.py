@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from textual.geometry import Region
 from textual.widgets import DataTable, Input
 
 from charlm_tui.core.store.run_store import list_runs, open_run
@@ -75,6 +76,12 @@ async def test_default_corpus_is_selected_and_described_on_first_launch(home):
         assert not isinstance(app.screen, HelpScreen)
 
 
+def shown(widget) -> str:
+    """The text a widget draws on screen now, line by line."""
+    strips = widget.render_lines(Region(0, 0, widget.size.width, widget.size.height))
+    return "\n".join(strip.text for strip in strips)
+
+
 async def test_choose_train_generate_runs_resume(home, corpus_file):
     app = make_app(home, corpus_spec="tiny")
     async with app.run_test(size=(100, 30)) as pilot:
@@ -105,9 +112,7 @@ async def test_choose_train_generate_runs_resume(home, corpus_file):
         # the stream's speed: down to 25 chars/s mid-stream, and the stream follows at once
         for _ in range(4):
             await pilot.press("left_parenthesis")
-        assert app.generation.settings.pace == 25 and "speed 25/s" in str(
-            app.screen.query_one("#gen-settings").render()
-        )
+        assert app.generation.settings.pace == 25 and "speed 25/s" in shown(app.screen.query_one("#gen-settings"))
         await pilot.pause(0.3)  # characters already posted at the old speed arrive
         before = len(app.screen.query_one("#gen-transcript").text)
         await pilot.pause(1.0)
@@ -115,7 +120,7 @@ async def test_choose_train_generate_runs_resume(home, corpus_file):
         assert 0 < grown < 40  # at most 25/s (+0.1 s of catch-up) in 1 s; the stream is alive
         for _ in range(10):
             await pilot.press("right_parenthesis")
-        assert app.generation.settings.pace == 0 and "speed max" in str(app.screen.query_one("#gen-settings").render())
+        assert app.generation.settings.pace == 0 and "speed max" in shown(app.screen.query_one("#gen-settings"))
         await pilot.press("escape")  # stop the stream
         await wait_for(pilot, lambda: not app.generation.streaming)
         text = app.screen.query_one("#gen-transcript").text.plain

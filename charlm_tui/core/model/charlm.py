@@ -102,11 +102,11 @@ class CharLM(nn.Module):
         new_state = (torch.cat(hs), torch.cat(cs)) if lstm else torch.cat(hs)
         return h, new_state
 
-    def stepper(self):
-        """One character at a time at batch 1, for generation (see ``charlm_tui.core.model.stepper``)."""
+    def stepper(self, batch: int = 1):
+        """One character at a time, for generation (see ``charlm_tui.core.model.stepper``)."""
         from charlm_tui.core.model.stepper import make_stepper
 
-        return make_stepper(self)
+        return make_stepper(self, batch)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -5,14 +5,22 @@ the worker that streams a continuation, batched every GEN_FLUSH_S."""
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from charlm_tui.core.config import SamplingControl
-from charlm_tui.core.errors import CharLMError
+from charlm_tui.core.config import (
+    MAX_BEST_OF,
+    MAX_SEED,
+    TEMPERATURE_MAX,
+    SamplingControl,
+    escape,
+    new_seed,
+    unescape,
+)
+from charlm_tui.core.errors import CharLMError, ConfigError
 from charlm_tui.tui.controllers.base import Controller
-from charlm_tui.tui.messages import Generated, StreamChars, StreamEnded, StreamStarted
+from charlm_tui.tui.messages import BestOfFound, BestOfReady, Generated, StreamChars, StreamEnded, StreamStarted
 
 if TYPE_CHECKING:
     from charlm_tui.tui.app import CharLMApp
@@ -23,18 +31,56 @@ GEN_FLUSH_S = 0.04  # generated characters are posted in batches this often
 PACES = (25, 50, 100, 200, 400, 800, 1600, 0)
 DEFAULT_PACE = 400
 LENGTHS = (100, 20_000)  # the shortest and longest continuation
+# the values PgUp/PgDn walk through (a typed value in between is kept and walked from)
+TOP_KS = (0, 1, 2, 3, 4, 5, 8, 10, 15, 20, 30, 40, 60)
+TOP_PS = (0.3, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 0.99, 1.0)
+MIN_PS = (0.0, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5)
+PENALTIES = (1.0, 1.05, 1.1, 1.15, 1.2, 1.3, 1.5, 2.0, 3.0)
+WINDOWS = (8, 16, 32, 64, 128, 256, 512, 1024)
+BEST_OF = (2, 3, 4, 6, 8, 12, 16)
+STOPS: tuple[tuple[str, ...], ...] = ((), ("\n\n",), ("\n",))  # off, a blank line, end of line
+
+# what PgUp/PgDn change, in the order ctrl+n / F8 walk them: (name, label)
+SETTINGS = (
+    ("temperature", "temp"),
+    ("top_k", "top-k"),
+    ("top_p", "top-p"),
+    ("min_p", "min-p"),
+    ("penalty", "penalty"),
+    ("window", "window"),
+    ("stop", "stop"),
+    ("seed", "seed"),
+    ("length", "length"),
+    ("pace", "speed"),
+    ("best_of", "best-of"),
+    ("confidence", "colours"),
+    ("weights", "weights"),
+)
+
+
+def _walk(ladder: tuple, value, step: int):
+    """The next value along ``ladder`` from ``value`` (which may lie between two of its values)."""
+    if step > 0:
+        return next((v for v in ladder if v > value), ladder[-1])
+    return next((v for v in reversed(ladder) if v < value), ladder[0])
 
 
 @dataclass
 class GenerationSettings:
     """What the next stream samples from and how; the stream in progress reads ``pace`` and
-    ``control`` before every character, so a change applies at once."""
+    ``control`` before every character, so a change applies at once. ``selected`` is the setting
+    PgUp/PgDn change; ``seed`` None means a new seed for every stream (``last_seed`` says which)."""
 
     run_id: str | None = None
     weights: str = "best"
     length: int = 500
     pace: int = DEFAULT_PACE  # chars/s of a stream on screen; 0 = unpaced
     control: SamplingControl = field(default_factory=lambda: SamplingControl(temperature=0.8))
+    seed: int | None = None
+    last_seed: int | None = None
+    best_of: int = 4
+    confidence: bool = False
+    selected: str = "temperature"
 
     def change_length(self, delta: int) -> None:
         self.length = max(LENGTHS[0], min(LENGTHS[1], self.length + delta))
@@ -49,6 +95,127 @@ class GenerationSettings:
     def change_top_k(self, delta: int) -> None:
         self.control.top_k = max(0, (self.control.top_k or 0) + delta) or None
 
+    def select(self, step: int) -> None:
+        names = [n for n, _ in SETTINGS]
+        self.selected = names[(names.index(self.selected) + step) % len(names)]
+
+    def change(self, step: int, name: str | None = None) -> None:
+        """Move setting ``name`` (the selected one) one notch up (step > 0) or down."""
+        name = name or self.selected
+        c = self.control
+        if name == "temperature":
+            self.change_temperature(0.1 * step)
+        elif name == "top_k":
+            c.top_k = _walk(TOP_KS, c.top_k or 0, step) or None
+        elif name == "top_p":
+            c.top_p = _walk(TOP_PS, c.top_p, step)
+        elif name == "min_p":
+            c.min_p = _walk(MIN_PS, c.min_p, step)
+        elif name == "penalty":
+            c.repetition_penalty = _walk(PENALTIES, c.repetition_penalty, step)
+        elif name == "window":
+            c.repetition_window = _walk(WINDOWS, c.repetition_window, step)
+        elif name == "stop":
+            i = STOPS.index(c.stop) if c.stop in STOPS else -1  # a typed one: walk back into the presets
+            c.stop = STOPS[max(0, min(len(STOPS) - 1, i + step))] if i >= 0 else STOPS[0]
+        elif name == "seed":
+            if self.seed is None:  # up: keep the seed of the text on screen; down: stays new each time
+                self.seed = (self.last_seed or 0) if step > 0 else None
+            else:
+                self.seed = None if self.seed + step < 0 else self.seed + step
+        elif name == "length":
+            self.change_length(100 * step)
+        elif name == "pace":
+            self.change_pace(step)
+        elif name == "best_of":
+            self.best_of = _walk(BEST_OF, self.best_of, step)
+        elif name == "confidence":
+            self.confidence = not self.confidence
+        elif name == "weights":
+            self.weights = "last" if self.weights == "best" else "best"
+
+    def set_text(self, text: str, name: str | None = None) -> str | None:
+        """Set setting ``name`` (the selected one) from typed text; return why not, or None."""
+        name = name or self.selected
+        c = self.control
+        text = text.strip()
+        try:
+            if name == "stop":  # several, separated by |; \n is a newline; empty: none
+                c.stop = tuple(unescape(t.strip()) for t in text.split("|") if t.strip())
+                SamplingControl(stop=c.stop).check()
+                return None
+            if name == "seed":
+                seed = None if text in ("", "random", "new") else int(text)
+                if seed is not None and not 0 <= seed <= MAX_SEED:
+                    raise ValueError
+                self.seed = seed
+                return None
+            if name in ("confidence", "weights"):
+                return "this one has two values: PgUp/PgDn switch it"
+            value = float(text)
+            if name == "temperature":
+                if not 0 <= value <= TEMPERATURE_MAX:
+                    return f"a temperature is 0 (greedy) to {TEMPERATURE_MAX:g}"
+                c.set_temperature(value)
+            elif name == "top_k":
+                if value != int(value) or value < 0:
+                    return "top-k is a whole number, 0 for off"
+                c.top_k = int(value) or None
+            elif name in ("top_p", "min_p", "penalty", "window"):
+                attr = {"penalty": "repetition_penalty", "window": "repetition_window"}.get(name, name)
+                if name == "window" and value != int(value):
+                    return "the window is a whole number of characters"
+                change: dict[str, Any] = {attr: int(value) if name == "window" else value}
+                replace(c, **change)  # checks it (ConfigError)
+                setattr(c, attr, change[attr])
+            elif name == "length":
+                if value != int(value) or not LENGTHS[0] <= value <= LENGTHS[1]:
+                    return f"the length is {LENGTHS[0]:,} to {LENGTHS[1]:,} characters"
+                self.length = int(value)
+            elif name == "pace":
+                if value != int(value) or value < 0:
+                    return "the speed is characters a second, 0 for as fast as it goes"
+                self.pace = int(value)
+            elif name == "best_of":
+                if value != int(value) or not 1 <= value <= MAX_BEST_OF:
+                    return f"best-of is 1 to {MAX_BEST_OF}"
+                self.best_of = int(value)
+        except ValueError:
+            return f"not a value for {dict(SETTINGS)[name]}: {text!r}"
+        except ConfigError as e:
+            return str(e)
+        return None
+
+    def shown(self) -> list[tuple[str, str, str]]:
+        """(name, label, value) of every setting, as the settings line shows them."""
+        c = self.control
+        stop = " | ".join(escape(s) for s in c.stop) if c.stop else "off"
+        if self.seed is not None:
+            seed = f"{self.seed}"
+        else:
+            seed = "new" + (f" (last {self.last_seed})" if self.last_seed is not None else "")
+        values = {
+            "temperature": f"{c.temperature:.2f}",
+            "top_k": f"{c.top_k or 'off'}",
+            "top_p": "off" if c.top_p >= 1.0 else f"{c.top_p:g}",
+            "min_p": "off" if c.min_p <= 0.0 else f"{c.min_p:g}",
+            "penalty": "off" if c.repetition_penalty <= 1.0 else f"{c.repetition_penalty:g}",
+            "window": f"{c.repetition_window}",
+            "stop": stop,
+            "seed": seed,
+            "length": f"{self.length}",
+            "pace": f"{self.pace}/s" if self.pace else "max",
+            "best_of": f"{self.best_of}",
+            "confidence": "on" if self.confidence else "off",
+            "weights": self.weights,
+        }
+        return [(name, label, values[name]) for name, label in SETTINGS]
+
+    def seed_for_stream(self) -> int:
+        """The seed of the next stream (a new one unless fixed), remembered for 'same again'."""
+        self.last_seed = self.seed if self.seed is not None else new_seed()
+        return self.last_seed
+
 
 class GenerationController(Controller):
     def __init__(self, app: CharLMApp):
@@ -58,8 +225,10 @@ class GenerationController(Controller):
         self._stop = threading.Event()
         self._stream_id = 0
         self._models: dict = {}
+        self.last_prompt: str | None = None
 
-    def start(self, prompt: str) -> bool:
+    def start(self, prompt: str, seed: int | None = None) -> bool:
+        """Stream a continuation of ``prompt`` (with ``seed``: that seed, for 'same again')."""
         s = self.settings
         if s.run_id is None:
             self.app.notify("No run to sample from yet: train one first.", severity="warning")
@@ -68,9 +237,45 @@ class GenerationController(Controller):
         self._stream_id += 1
         self._stop = stop = threading.Event()
         self.streaming = True
+        if seed is None:
+            seed = s.seed_for_stream()
+        else:
+            s.last_seed = seed
+        self.last_prompt = prompt
         stream_id, run_id, which, length = self._stream_id, s.run_id, s.weights, s.length
         self.app.run_worker(
-            lambda: self._stream(stream_id, run_id, which, prompt, length, stop),
+            lambda: self._stream(stream_id, run_id, which, prompt, length, seed, stop),
+            thread=True,
+            exclusive=True,
+            group="generate",
+            exit_on_error=False,
+        )
+        return True
+
+    def again(self) -> bool:
+        """The last prompt again with the last seed, under the settings as they are now."""
+        if self.last_prompt is None or self.settings.last_seed is None:
+            self.app.notify("Nothing to repeat yet: send a prompt first.", severity="warning")
+            return False
+        return self.start(self.last_prompt, self.settings.last_seed)
+
+    def start_best_of(self, prompt: str) -> bool:
+        """Draw settings.best_of continuations of ``prompt`` side by side; the screen is told
+        (BestOfReady) with them ranked, to pick one."""
+        s = self.settings
+        if s.run_id is None:
+            self.app.notify("No run to sample from yet: train one first.", severity="warning")
+            return False
+        self.stop()
+        self._stream_id += 1
+        self._stop = stop = threading.Event()
+        self.streaming = True
+        seed = s.seed_for_stream()
+        self.last_prompt = prompt
+        stream_id, run_id, which, length, n = self._stream_id, s.run_id, s.weights, s.length, s.best_of
+        control = replace(s.control)  # the settings now: a batch is not steered as it goes
+        self.app.run_worker(
+            lambda: self._best_of(stream_id, run_id, which, prompt, n, length, control, seed, stop),
             thread=True,
             exclusive=True,
             group="generate",
@@ -120,7 +325,7 @@ class GenerationController(Controller):
         return self._models[key]
 
     def _stream(
-        self, stream_id: int, run_id: str, which: str, prompt: str, length: int, stop: threading.Event
+        self, stream_id: int, run_id: str, which: str, prompt: str, length: int, seed: int, stop: threading.Event
     ) -> None:  # in a worker thread
         from charlm_tui.core.model.sampling import check_prompt, generate
 
@@ -136,8 +341,10 @@ class GenerationController(Controller):
         app.call_from_thread(self._started, stream_id, prompt, set(enc.unknown), enc.unknown_count)
         buf: list = []
         last = due = app.clock()
+        count, failed = 0, False
         try:
-            for s in generate(model, vocab, prompt, length, self.settings.control, stop_event=stop):
+            for s in generate(model, vocab, prompt, length, self.settings.control, seed, stop):
+                count += 1
                 buf.append((s.char, s.prob))
                 now = app.clock()
                 if now - last >= GEN_FLUSH_S:
@@ -149,9 +356,30 @@ class GenerationController(Controller):
                     if due > now and stop.wait(due - now):
                         break
         except CharLMError as e:
+            failed = True
             app.call_from_thread(app.notify, str(e), severity="error", title="Generate")
         finally:
-            app.post_message(Generated(stream_id, buf, done=True))
+            note = "stop string" if count < length and not (failed or stop.is_set()) else None
+            app.post_message(Generated(stream_id, buf, done=True, note=note))
+
+    def _best_of(self, stream_id, run_id, which, prompt, n, length, control, seed, stop) -> None:  # in a worker
+        from charlm_tui.core.model.sampling import best_of, check_prompt
+
+        app = self.app
+        found: list = []
+        try:
+            check_prompt(prompt)
+            model, vocab = self.load_model(run_id, which)
+            enc = vocab.encode_prompt(prompt)
+            t0 = app.clock()
+            found = best_of(model, vocab, prompt, n, length, control, seed, stop)
+            seconds = app.clock() - t0
+        except CharLMError as e:
+            app.call_from_thread(app.notify, str(e), severity="error", title="Generate", timeout=10)
+        finally:
+            app.post_message(Generated(stream_id, [], done=True))
+        if found and not stop.is_set():
+            app.post_message(BestOfReady(stream_id, prompt, set(enc.unknown), found, seed, seconds))
 
     def _started(self, stream_id: int, prompt: str, unknown: set, count: int) -> None:
         if stream_id != self._stream_id:
@@ -170,4 +398,8 @@ class GenerationController(Controller):
             self.tell("generate", StreamChars(msg.chars))
         if msg.done:
             self.streaming = False
-            self.tell("generate", StreamEnded("stopped" if self._stop.is_set() else None))
+            self.tell("generate", StreamEnded("stopped" if self._stop.is_set() else msg.note))
+
+    def on_best_of_ready(self, msg: BestOfReady) -> None:
+        if msg.stream_id == self._stream_id:
+            self.tell("generate", BestOfFound(msg))

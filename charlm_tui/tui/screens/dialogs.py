@@ -37,10 +37,11 @@ class AskScreen(ModalScreen[str | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, question: str, value: str = "", check=None):
-        """``check(text)`` returns why the text will not do (the dialog stays open and says so) or None."""
+    def __init__(self, question: str, value: str = "", check=None, allow_empty: bool = False):
+        """``check(text)`` returns why the text will not do (the dialog stays open and says so) or
+        None. Empty text answers None (cancelled) unless ``allow_empty``: then it answers ""."""
         super().__init__()
-        self.question, self.value, self.check = question, value, check
+        self.question, self.value, self.check, self.allow_empty = question, value, check, allow_empty
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -54,7 +55,7 @@ class AskScreen(ModalScreen[str | None]):
         if problem:
             self.query_one("#ask-problem", Static).update(problem)
             return
-        self.dismiss(text or None)
+        self.dismiss(text if (text or self.allow_empty) else None)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

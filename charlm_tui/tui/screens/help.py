@@ -59,15 +59,27 @@ def screens_help(app_cls) -> list[tuple[str, str, str]]:
     tips = {b.action: b.tooltip for b in bindings if b.tooltip}
     rows: dict[str, list] = {}
     for b in bindings:
-        if b.action.startswith("mode("):
-            what = screen_class(app_cls, b.action[6:-2]).HELP
-        elif b.action in tips:
-            what = tips[b.action]
+        action = _twin(b.action)
+        if action.startswith("mode("):
+            what = screen_class(app_cls, action[6:-2]).HELP
+        elif action in tips:
+            what = tips[action]
         else:
             continue
-        row = rows.setdefault(b.action, [[], b.description, what])
+        row = rows.setdefault(action, [[], b.description, what])
         row[0].append(key_name(b.key))
     return [(" / ".join(keys), title, what) for keys, title, what in rows.values()]
+
+
+TWINS = {"jump(": "mode(", "help_any": "help", "quit_any": "quit"}
+
+
+def _twin(action: str) -> str:
+    """The action a key's twin binding names (F2's jump('corpus') is 2's mode('corpus'))."""
+    for twin, name in TWINS.items():
+        if action.startswith(twin):
+            return name + action[len(twin) :]
+    return action
 
 
 def screen_class(app_cls, name: str):
