@@ -5,7 +5,11 @@ LSTM 2x256 (speed does not depend on the weights), medians of REPS runs. Also th
 (stepper + draw, no prompt) with the CPU stepper vs the torch single-step cell kernels, and the
 floor under the first character: the bare oneDNN forward pass over the prompt (``warmup_pass_ms``).
 
-    python benchmarks/generation.py
+Then what the sampling controls cost a stream when they are on (each alone, against the neutral
+stream in the same process), best-of-8 (one stepper at batch 8) against eight streams one after
+the other, and beam search of width 8 against the greedy stream, all over the same prompt.
+
+    python -m benchmarks.generation
 """
 
 from __future__ import annotations
@@ -17,10 +21,11 @@ import time
 import numpy as np
 import torch
 
+from benchmarks.machine import machine_info
 from charlm_tui.core.config import SamplingControl
 from charlm_tui.core.data.vocab import Vocab
 from charlm_tui.core.model.charlm import CharLM
-from charlm_tui.core.model.sampling import generate, pick
+from charlm_tui.core.model.sampling import beam_search, best_of, generate, pick
 from charlm_tui.core.model.stepper import CpuStepper, TorchStepper
 
 PROMPT_CHARS, GEN_CHARS, REPS = 1000, 2000, 5
@@ -52,6 +57,41 @@ def project(model: CharLM, vocab: Vocab, prompt: str, n: int) -> tuple[float, fl
             first = time.perf_counter() - t0
             t1 = time.perf_counter()
     return first, (n - 1) / (time.perf_counter() - t1)
+
+
+def stream_rate(model: CharLM, vocab: Vocab, prompt: str, n: int, control: SamplingControl) -> float:
+    """chars/s of a whole stream (warm-up included), ``n`` characters."""
+    t0 = time.perf_counter()
+    got = sum(1 for _ in generate(model, vocab, prompt, n, control, seed=0))
+    assert got == n, (got, n)
+    return n / (time.perf_counter() - t0)
+
+
+def batched(model: CharLM, vocab: Vocab, prompt: str, n: int) -> dict:
+    """Best-of-8 vs eight streams, beam-8 vs greedy: chars/s over all the characters produced."""
+    control = SamplingControl(temperature=0.8)
+    t0 = time.perf_counter()
+    found = best_of(model, vocab, prompt, 8, n, control, seed=0)
+    best8 = 8 * n / (time.perf_counter() - t0)
+    assert sum(c.chars for c in found) == 8 * n
+    t0 = time.perf_counter()
+    for k in range(8):
+        assert sum(1 for _ in generate(model, vocab, prompt, n, control, seed=k)) == n
+    seq8 = 8 * n / (time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    beam_search(model, vocab, prompt, 8, n)
+    beam8 = n / (time.perf_counter() - t0)
+    greedy = stream_rate(model, vocab, prompt, n, SamplingControl(temperature=0.0))
+    return {"best_of_8": best8, "eight_streams": seq8, "beam_8": beam8, "greedy": greedy}
+
+
+CONTROLS = {
+    "top_p_0.9": {"top_p": 0.9},
+    "min_p_0.05": {"min_p": 0.05},
+    "repetition_penalty_1.3": {"repetition_penalty": 1.3},
+    "stop_string": {"stop": ("\x00\x01",)},  # never drawn (not in the vocabulary): the hold-back check alone
+    "all_four": {"top_p": 0.9, "min_p": 0.05, "repetition_penalty": 1.3, "stop": ("\x00\x01",)},
+}
 
 
 def step_loop(stepper, model: CharLM, n: int) -> float:
@@ -94,10 +134,23 @@ def main() -> None:
     cpu_cells, torch_cells = statistics.median(cells["cpu"]), statistics.median(cells["torch"])
     tf, ts = statistics.median(x[0] for x in t), statistics.median(x[1] for x in t)
     pf, ps = statistics.median(x[0] for x in p), statistics.median(x[1] for x in p)
+    # each control alone against the neutral stream, alternated so drift hits both alike
+    rates: dict[str, list[float]] = {"neutral": [], **{k: [] for k in CONTROLS}}
+    for _ in range(REPS):
+        rates["neutral"].append(stream_rate(model, vocab, prompt, GEN_CHARS, SamplingControl(temperature=0.8)))
+        for name, kw in CONTROLS.items():
+            rates[name].append(stream_rate(model, vocab, prompt, GEN_CHARS, SamplingControl(temperature=0.8, **kw)))
+    neutral = statistics.median(rates["neutral"])
+    control_cost = {
+        name: round(1 - statistics.median(rates[name]) / neutral, 3) for name in CONTROLS
+    }  # the share of a neutral stream's speed each one costs
+    runs = [batched(model, vocab, prompt, 500) for _ in range(3)]
+    bat = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
     print(
         json.dumps(
             {
                 "benchmark": "generation",
+                "machine": machine_info(),
                 "prompt_chars": PROMPT_CHARS,
                 "generated_chars": GEN_CHARS,
                 "project_first_char_ms": round(1000 * pf, 2),
@@ -110,6 +163,14 @@ def main() -> None:
                 "step_loop_cpu_stepper_chars_per_s": round(cpu_cells),
                 "step_loop_torch_cells_chars_per_s": round(torch_cells),
                 "cpu_stepper_vs_torch_cells": round(cpu_cells / torch_cells, 2),
+                "neutral_stream_chars_per_s": round(neutral),
+                "control_cost_fraction": control_cost,
+                "best_of_8_chars_per_s": round(bat["best_of_8"]),
+                "eight_streams_chars_per_s": round(bat["eight_streams"]),
+                "best_of_8_vs_eight_streams": round(bat["best_of_8"] / bat["eight_streams"], 2),
+                "beam_8_chars_per_s": round(bat["beam_8"]),
+                "greedy_chars_per_s": round(bat["greedy"]),
+                "beam_8_vs_greedy": round(bat["beam_8"] / bat["greedy"], 2),
                 "reps": REPS,
             }
         )

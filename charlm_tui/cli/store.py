@@ -40,6 +40,7 @@ def cmd_runs(args, home: Path) -> int:
             info["config_error"] = str(e)
         info["metrics"] = run.metrics()[-5:]
         info["metrics_skipped"] = run.metrics_skipped  # damaged lines in metrics.jsonl, not shown
+        info["references"] = _references_json(home, run.id, info.get("best_val_bpc"))
         print(json.dumps(info, indent=2))
         return 0
     if args.action == "compare":
@@ -74,11 +75,27 @@ def format_run_row(i) -> str:
     return row
 
 
+def _references_json(home: Path, run_id: str, bpc: float | None) -> dict | None:
+    """What a good loss is for the run's corpus (validation bits/char), and how the run compares."""
+    from charlm_tui.core.store.compare import run_references
+
+    ref = run_references(home, run_id)
+    if ref is None:
+        return None
+    out: dict = {label: round(v, 4) for label, v in ref.lines()}
+    out["unit"] = "validation bits/char"
+    if bpc is not None:
+        out["verdict"] = ref.verdict(bpc)
+    return out
+
+
 def _compare(home: Path, ids: list[str], as_json: bool) -> int:
-    """Best validation first, then the settings in which the runs differ."""
-    from charlm_tui.core.store.compare import compare_runs
+    """Best validation first, then the settings in which the runs differ, then how each run
+    compares with its corpus's reference figures."""
+    from charlm_tui.core.store.compare import compare_runs, run_references
 
     cmp = compare_runs(home, ids)
+    refs = {r.id: run_references(home, r.id) for r in cmp.runs}
     if as_json:
         for r in cmp.runs:
             print(
@@ -91,6 +108,7 @@ def _compare(home: Path, ids: list[str], as_json: bool) -> int:
                         "best_at_minutes": r.best_minutes,
                         "steps": r.steps,
                         "settings": r.settings,
+                        "references": _references_json(home, r.id, r.best_val_bpc),
                     }
                 )
             )
@@ -108,6 +126,19 @@ def _compare(home: Path, ids: list[str], as_json: bool) -> int:
         )
     if not cmp.differing:
         print("(same settings in every run)")
+    shown: set = set()
+    for r in cmp.runs:
+        ref = refs[r.id]
+        if ref is None:
+            print(f"{r.id:<{width}} (no reference figures: its corpus is not available as it was)")
+            continue
+        key = tuple(ref.lines())
+        if key not in shown:  # once per corpus and split
+            shown.add(key)
+            lines = " · ".join(f"{label} {v:.3f}" for label, v in ref.lines())
+            print(f"references for {r.settings.get('corpus') or 'its corpus'} (validation bits/char): {lines}")
+        if r.best_val_bpc is not None:
+            print(f"{r.id:<{width}} {ref.verdict(r.best_val_bpc)}")
     return 0
 
 

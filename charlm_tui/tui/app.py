@@ -22,7 +22,16 @@ from charlm_tui.tui.controllers.corpus_picker import CorpusPicker
 from charlm_tui.tui.controllers.generation import GenerationController
 from charlm_tui.tui.controllers.runs import RunLibrary
 from charlm_tui.tui.controllers.training import TrainingController
-from charlm_tui.tui.messages import BestOfReady, CorpusLoaded, CorpusProgress, Generated, TrainFailed, TrainUpdate
+from charlm_tui.tui.messages import (
+    BestOfReady,
+    CorpusLoaded,
+    CorpusProgress,
+    CorpusReferencesReady,
+    Generated,
+    RunReferencesReady,
+    TrainFailed,
+    TrainUpdate,
+)
 from charlm_tui.tui.screens.corpus import CorpusScreen
 from charlm_tui.tui.screens.dialogs import ConfirmScreen
 from charlm_tui.tui.screens.help import HelpScreen
@@ -157,6 +166,12 @@ class CharLMApp(App):
 
     def on_corpus_loaded(self, msg: CorpusLoaded) -> None:
         self.corpora.on_loaded(msg)
+
+    def on_corpus_references_ready(self, msg: CorpusReferencesReady) -> None:
+        self.corpora.on_references(msg)
+
+    def on_run_references_ready(self, msg: RunReferencesReady) -> None:
+        self.runs.on_references(msg)
 
     # ------------------------------------------------------------------ quitting
     async def action_quit(self) -> None:

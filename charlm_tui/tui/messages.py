@@ -45,6 +45,22 @@ class BestOfReady(Message):
 
 
 @dataclass
+class RunReferencesReady(Message):
+    """A run's reference figures (None: none to be had), computed or read in a worker."""
+
+    run_id: str
+    references: object  # References | None
+
+
+@dataclass
+class CorpusReferencesReady(Message):
+    sha256: str
+    val_fraction: float
+    references: object  # References | None
+    error: str | None = None
+
+
+@dataclass
 class CorpusLoaded(Message):
     spec: str
     corpus: Corpus | None
@@ -95,6 +111,10 @@ class StreamChars(Message):
 @dataclass
 class StreamEnded(Message):
     note: str | None = None
+
+
+class ReferencesChanged(Message):
+    """A run's reference figures arrived: redraw what shows them (the Runs screen)."""
 
 
 @dataclass

@@ -158,6 +158,32 @@ def test_preset_from_the_command_line_and_options_override_it(tiny_file, home):
     assert r.returncode == 1 and "--preset applies to a new run" in r.stderr
 
 
+def test_runs_show_and_compare_hold_each_run_against_its_corpus_references(tiny_file, home):
+    from charlm_tui.core.data.catalog import resolve
+    from charlm_tui.core.data.references import references_for
+
+    ids = [train_json(tiny_file, home)[-1]["run_id"] for _ in range(2)]
+    ref = references_for(resolve(str(tiny_file), home), 0.1, home)
+    shown = json.loads(cli("runs", "show", ids[0], "--home", str(home)).stdout)
+    bpc = shown["best_val_bpc"]
+    assert shown["references"] == {
+        "uniform": round(ref.uniform, 4),
+        "unigram": round(ref.unigram, 4),
+        "5-gram": round(ref.ngram, 4),
+        "xz": round(ref.xz, 4),
+        "unit": "validation bits/char",
+        "verdict": ref.verdict(bpc),
+    }
+    r = cli("runs", "compare", *ids, "--home", str(home))
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[-3] == (
+        f"references for tiny (validation bits/char): uniform {ref.uniform:.3f} · unigram {ref.unigram:.3f} · "
+        f"5-gram {ref.ngram:.3f} · xz {ref.xz:.3f}"
+    )
+    assert lines[-2].split()[0] in ids and ("short of the 5-gram" in lines[-2] or "beats the 5-gram" in lines[-2])
+
+
 def test_runs_compare_ranks_runs_and_shows_what_differs(home):
     from tests.core.test_compare import make_run
 
@@ -169,6 +195,8 @@ def test_runs_compare_ranks_runs_and_shows_what_differs(home):
         "RUN       PPL    BPC AT MIN   STEPS     HIDDEN",
         "run-b   4.482  2.164    3.0     205        256",
         "run-a   5.474  2.453    2.0     205        128",
+        "run-b (no reference figures: its corpus is not available as it was)",
+        "run-a (no reference figures: its corpus is not available as it was)",
     ]
     rows = [
         json.loads(line)

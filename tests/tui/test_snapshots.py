@@ -65,8 +65,8 @@ def snap_home(monkeypatch):
 
 async def _corpus_ready(pilot):
     app = pilot.app
-    for _ in range(400):
-        if app.corpora.corpus is not None:
+    for _ in range(400):  # the corpus, then its reference figures (computed in a worker)
+        if app.corpora.corpus is not None and not app.corpora.references_pending(app.corpora.corpus):
             break
         await pilot.pause(0.05)
     await _steady(pilot)

@@ -1,3 +1,6 @@
+import math
+
+import pytest
 from rich.console import Console
 
 from charlm_tui.tui.app import CharLMApp
@@ -65,3 +68,30 @@ def test_the_help_lists_every_key_a_screen_binds_with_a_tooltip():
     rows = screens_help(CharLMApp)
     assert rows[0] == ("1 / F2", "Corpus", "pick a built-in corpus, one of yours, or add a file / folder glob / URL")
     assert [r[0] for r in rows[5:]] == ["? / F1", "q / ctrl+q"]
+
+
+async def test_reference_lines_are_labelled_on_the_chart_and_far_ones_left_out():
+    from textual.app import App
+
+    from charlm_tui.core.data.references import References
+    from charlm_tui.tui.widgets.metrics_chart import MetricsChart, reference_lines
+    from tests.tui.test_app import shown
+
+    class ChartApp(App):
+        def compose(self):
+            yield MetricsChart("loss", "nats/char", id="c")
+
+    refs = References(uniform=6.7, unigram=4.6, ngram=1.8, xz=1.4, ngram_order=5, val_chars=100)
+    lines = reference_lines(refs)
+    assert lines[2] == ("5-gram 1.80 bpc", pytest.approx(1.8 * math.log(2)))
+    app = ChartApp()
+    async with app.run_test(size=(80, 20)) as pilot:
+        chart = app.query_one(MetricsChart)
+        chart.set_references(lines)
+        chart.set_series({"val": ([1, 2, 3, 4], [3.0, 2.0, 1.5, 1.3])})
+        await pilot.pause()
+        text = shown(chart)
+        # within reach of the data (1.3 to 3.0 nats): unigram 3.19 is above the highest point: out
+        assert "5-gram 1.80 bpc" in text and "xz 1.40 bpc" in text
+        assert "unigram" not in text and "uniform" not in text
+        assert "·····" in text  # the line itself: dots, readable without colour

@@ -263,13 +263,16 @@ def generate(
             if recent is not None and recent.size != control.repetition_window:
                 recent.resize(control.repetition_window)
             nxt, prob = pick(last, control, rng, recent)
-            if stops.source != control.stop:  # changed while streaming: what is held shows now
-                yield from stops.flush()
-                stops = StopMatcher(control.stop)
-            out, ended = stops.push(Sampled(vocab.itos(nxt), nxt, prob))
-            yield from out
-            if ended:
-                return
+            if control.stop or stops.stops:
+                if stops.source != control.stop:  # changed while streaming: what is held shows now
+                    yield from stops.flush()
+                    stops = StopMatcher(control.stop)
+                out, ended = stops.push(Sampled(vocab.itos(nxt), nxt, prob))
+                yield from out
+                if ended:
+                    return
+            else:
+                yield Sampled(vocab.itos(nxt), nxt, prob)
             if recent is not None:
                 recent.push(nxt)
             else:

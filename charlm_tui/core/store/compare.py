@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from charlm_tui.core.config import LN2, perplexity
-from charlm_tui.core.errors import RunError
+from charlm_tui.core.errors import CharLMError, RunError
 from charlm_tui.core.store.run_store import open_run
 
 MAX_COMPARED = 4  # one chart marker each: colour alone says nothing under NO_COLOR
@@ -94,3 +94,30 @@ def compare_runs(home: Path, run_ids: list[str]) -> Comparison:
     runs.sort(key=lambda r: (r.best_val_nll is None, r.best_val_nll or 0.0))
     differing = [name for name, _ in SETTINGS if len({repr(r.settings[name]) for r in runs}) > 1]
     return Comparison(runs, differing)
+
+
+def run_references(home: Path, run_id: str, corpus=None):
+    """The reference figures (``charlm_tui.core.data.references``) for the corpus and validation
+    split a run trained on, or None when they cannot be had (the corpus is gone or has changed
+    since, or the run's config is damaged). ``corpus``: one already in memory, used if it is the
+    run's. The cache is read first, so a known corpus is not decoded again."""
+    from charlm_tui.core.data.catalog import resolve
+    from charlm_tui.core.data.references import cached, references_for
+
+    try:
+        run = open_run(home, run_id)
+        sha = run.config["corpus"]["sha256"]
+        val_fraction = run.train_config().val_fraction
+        if not isinstance(sha, str):
+            return None
+        hit = cached(home, sha, val_fraction)
+        if hit is not None:
+            return hit
+        if corpus is None or corpus.sha256 != sha:
+            spec, opts = run.corpus_source()
+            corpus = resolve(spec, home, opts)
+        if corpus.sha256 != sha:
+            return None  # the text changed since the run trained on it
+        return references_for(corpus, val_fraction, home)
+    except (CharLMError, OSError, KeyError, TypeError):
+        return None

@@ -8,7 +8,15 @@ from typing import TYPE_CHECKING
 from charlm_tui.core.config import DEFAULT_CORPUS
 from charlm_tui.core.errors import CharLMError
 from charlm_tui.tui.controllers.base import Controller
-from charlm_tui.tui.messages import CorpusAdded, CorpusFailed, CorpusLoaded, CorpusLoading, CorpusProgress, CorpusShown
+from charlm_tui.tui.messages import (
+    CorpusAdded,
+    CorpusFailed,
+    CorpusLoaded,
+    CorpusLoading,
+    CorpusProgress,
+    CorpusReferencesReady,
+    CorpusShown,
+)
 
 if TYPE_CHECKING:
     from charlm_tui.core.data.catalog import CatalogEntry
@@ -22,6 +30,47 @@ class CorpusPicker(Controller):
         self.spec: str = spec or DEFAULT_CORPUS
         self.corpus: Corpus | None = None  # the picked corpus once loaded
         self._cache: dict[str, Corpus] = {}
+        self._references: dict[tuple[str, float], object] = {}  # (sha256, val fraction) -> References
+        self._fetching: set[tuple[str, float]] = set()
+
+    def references(self, corpus: Corpus | None = None):
+        """The reference figures of ``corpus`` (the picked one) on the configured split, or None
+        while a worker computes them (the Corpus screen is shown the corpus again when they are
+        ready)."""
+        corpus = corpus or self.corpus
+        if corpus is None:
+            return None
+        key = (corpus.sha256, self.app.training.config.val_fraction)
+        if key in self._references:
+            return self._references[key]
+        if key not in self._fetching:
+            self._fetching.add(key)
+            self.app.run_worker(
+                lambda: self._fetch_references(corpus, key[1]), thread=True, group="references", exit_on_error=False
+            )
+        return None
+
+    def references_pending(self, corpus: Corpus) -> bool:
+        """Whether a worker is still computing ``corpus``'s reference figures."""
+        return (corpus.sha256, self.app.training.config.val_fraction) not in self._references
+
+    def _fetch_references(self, corpus: Corpus, val_fraction: float) -> None:  # in a worker thread
+        from charlm_tui.core.data.references import references_for
+
+        try:
+            ref, error = references_for(corpus, val_fraction, self.app.home), None
+        except Exception as e:  # a figure that cannot be had must not take the screen down
+            ref, error = None, f"{type(e).__name__}: {e}"
+        self.app.post_message(CorpusReferencesReady(corpus.sha256, val_fraction, ref, error))
+
+    def on_references(self, msg: CorpusReferencesReady) -> None:
+        key = (msg.sha256, msg.val_fraction)
+        self._fetching.discard(key)
+        self._references[key] = msg.references
+        if msg.error:
+            self.app.notify(f"reference figures: {msg.error}", severity="warning")
+        if self.corpus is not None and self.corpus.sha256 == msg.sha256:
+            self.tell("corpus", CorpusShown(self.corpus))
 
     def entries(self) -> list[CatalogEntry]:
         """The catalog, then corpora that earlier runs used and the catalog does not list (paths, URLs)."""

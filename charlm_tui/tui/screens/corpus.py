@@ -3,6 +3,8 @@ input to add a file, folder glob or URL."""
 
 from __future__ import annotations
 
+import math
+
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -25,7 +27,9 @@ def human_bytes(n: float) -> str:
     return f"{n} B"
 
 
-def stats_text(corpus, val_fraction: float = 0.1) -> Text:
+def stats_text(corpus, val_fraction: float = 0.1, references=None, computing: bool = True) -> Text:
+    """The stats pane; ``references``: the corpus's reference figures (None: computing them, or,
+    with ``computing`` False, none to be had)."""
     s = corpus.stats
     tr, va = corpus.split_sizes(val_fraction)
     t = Text()
@@ -36,12 +40,21 @@ def stats_text(corpus, val_fraction: float = 0.1) -> Text:
         ("chars", f"{s.chars:,}"),
         ("lines", f"{s.lines:,}"),
         ("vocab", f"{corpus.vocab.size} ({s.distinct} chars + <unk>)"),
-        ("baseline", f"ppl {corpus.baseline_ppl:.0f} (uniform guess)"),
         ("split", f"train {tr:,} / val {va:,}"),
         ("sha256", corpus.sha256[:16]),
     ]
     for k, v in rows:
         t.append(f"{k:<9}{v}\n")
+    # what a good loss is here: validation bits/char of simple models, the ones a model must beat
+    uniform = math.log2(corpus.vocab.size)
+    if references is not None:
+        (_, _), (_, unigram), (ngram, ngram_bpc), (_, xz) = references.lines()
+        t.append(f"{'uniform':<9}{uniform:.2f} · unigram {unigram:.2f} bits/char\n")
+        t.append(f"{ngram:<9}{ngram_bpc:.2f} · xz {xz:.2f} bits/char\n")
+    else:
+        t.append(f"{'uniform':<9}{uniform:.2f} bits/char (ppl {corpus.baseline_ppl:.0f})\n")
+        if computing:
+            t.append(f"{'':<9}n-gram and xz figures: computing…\n")
     rare = " ".join(f"{c!r}x{n}" for c, n in s.rare[:6])
     t.append(f"rarest   {rare}\n")
     if s.rare_warning:
@@ -123,7 +136,9 @@ class CorpusScreen(AppScreen):
     def on_corpus_shown(self, msg: CorpusShown) -> None:
         corpus = msg.corpus
         val_fraction = self.app.training.config.val_fraction
-        self.query_one("#corpus-stats", Static).update(stats_text(corpus, val_fraction))
+        refs = self.app.corpora.references(corpus)
+        pending = self.app.corpora.references_pending(corpus)
+        self.query_one("#corpus-stats", Static).update(stats_text(corpus, val_fraction, refs, pending))
         self.query_one("#corpus-preview", Static).update(corpus.stats.preview)
 
     def on_corpus_failed(self, msg: CorpusFailed) -> None:

@@ -12,9 +12,10 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from charlm_tui import formatting
 from charlm_tui.core.errors import CharLMError
+from charlm_tui.tui.messages import ReferencesChanged
 from charlm_tui.tui.screens.base import AppScreen
 from charlm_tui.tui.screens.dialogs import AskScreen, ConfirmScreen
-from charlm_tui.tui.widgets.metrics_chart import MARKERS, MetricsChart
+from charlm_tui.tui.widgets.metrics_chart import MARKERS, MetricsChart, reference_lines
 
 REFRESH_S = 2.0  # the table follows runs that other processes train
 
@@ -145,6 +146,9 @@ class RunsScreen(AppScreen):
             self.query_one("#runs-detail", Static).update(f"cannot compare: {e}")
             return
         text = Text(f"{len(cmp.runs)} marked runs, best first (space unmarks):")
+        refs = {r.id: self.app.runs.references(r.id) for r in cmp.runs}
+        same = {None if v is None else tuple(v.lines()) for v in refs.values()}
+        shared = refs[cmp.runs[0].id] if len(same) == 1 else None  # one corpus and split: its lines
         series = {}
         for k, r in enumerate(cmp.runs):
             label = "ABCD"[k]
@@ -157,11 +161,16 @@ class RunsScreen(AppScreen):
             )
             line += f"  {r.steps:,} steps"
             line += "".join(f"  {name} {formatting.setting(r.settings[name])}" for name in cmp.differing)
+            ref = refs[r.id]
+            if ref is not None and r.best_val_bpc is not None:
+                line += f"  {ref.verdict(r.best_val_bpc)}"
             text.append(line)
         detail = self.query_one("#runs-detail", Static)
         detail.add_class("compare")  # a line per run, cut at the edge rather than wrapped
         detail.update(text)
-        self.query_one(MetricsChart).set_series(series, "training minutes", "val loss of the marked runs")
+        chart = self.query_one(MetricsChart)
+        chart.set_references(reference_lines(shared))
+        chart.set_series(series, "training minutes", "val loss of the marked runs")
 
     def _show(self, run_id: str | None) -> None:
         if len(self._marked) >= 2:
@@ -171,9 +180,12 @@ class RunsScreen(AppScreen):
         if run_id is None or info is None:
             return
         self.query_one("#runs-detail", Static).remove_class("compare")
+        refs = self.app.runs.references(run_id)
         text = f"{info.id}: {info.status_text}; corpus {info.corpus}"
         if info.best_val_ppl is not None:
             text += f"; best val ppl {info.best_val_ppl:.3f} = {formatting.number(info.best_val_bpc, '.3f')} bits/char"
+            if refs is not None and info.best_val_bpc is not None:
+                text += f"\n{refs.verdict(info.best_val_bpc)}"
         if info.damaged:
             text += f"\ndamaged: {info.damaged}"
         detail = self.query_one("#runs-detail", Static)
@@ -181,9 +193,14 @@ class RunsScreen(AppScreen):
             detail.update(text)
         metrics = self.app.runs.metrics(run_id)
         xs = [m["step"] for m in metrics]
-        self.query_one(MetricsChart).set_series(
+        chart = self.query_one(MetricsChart)
+        chart.set_references(reference_lines(refs))
+        chart.set_series(
             {"train": (xs, [m.get("train_loss") for m in metrics]), "val": (xs, [m.get("val_nll") for m in metrics])}
         )
+
+    def on_references_changed(self, _msg: ReferencesChanged) -> None:
+        self._show(self.selected_id())
 
     @on(DataTable.RowSelected)
     def _selected(self, _event) -> None:

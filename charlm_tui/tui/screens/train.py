@@ -14,7 +14,7 @@ from charlm_tui.tui.controllers.training import LiveRun
 from charlm_tui.tui.messages import ChartsDue, LiveRunChanged, SampleChanged
 from charlm_tui.tui.screens.base import AppScreen
 from charlm_tui.tui.widgets.event_log import EventLog
-from charlm_tui.tui.widgets.metrics_chart import MetricsChart
+from charlm_tui.tui.widgets.metrics_chart import MetricsChart, reference_lines
 
 
 class TrainScreen(AppScreen):
@@ -90,9 +90,9 @@ class TrainScreen(AppScreen):
 
     def update_charts(self) -> None:
         st = self.app.training.live
-        self.query_one("#chart-loss", MetricsChart).set_series(
-            {"train": (st.train_x, st.train_y), "val": (st.val_x, st.val_nll)}
-        )
+        loss = self.query_one("#chart-loss", MetricsChart)
+        loss.set_references(reference_lines(self.app.runs.references(st.run_id)))
+        loss.set_series({"train": (st.train_x, st.train_y), "val": (st.val_x, st.val_nll)})
         self.query_one("#chart-ppl", MetricsChart).set_series({"val ppl": (st.val_x, st.val_ppl)})
 
     def show_progress(self, ev) -> None:

@@ -1,5 +1,9 @@
 """A labelled line chart of training metrics (textual-plotext), readable without colour.
 
+Reference lines (what a good loss is for the corpus: see core/data/references.py) are dotted
+horizontal lines with their label written on them, readable without colour; one far outside the
+data is left out rather than squash the curves.
+
 Small terminals get their rows back: the series' names and markers go in the title (plotext's
 legend covered the top two data rows), and below SMALL_ROWS the axis labels are left out. Step axes
 get whole-number ticks."""
@@ -12,6 +16,7 @@ from textual_plotext import PlotextPlot
 
 MAX_POINTS = 1500
 MARKERS = ("•", "x", "+", "o")  # each series has its own marker, so NO_COLOR still tells them apart
+REFERENCE_MARKER = "·"
 SMALL_ROWS = 14  # below this height the axis labels are dropped: the data needs the rows
 TICK_CELLS = 12  # about one x tick per this many columns
 
@@ -30,6 +35,13 @@ def int_ticks(lo: float, hi: float, most: int) -> list[int]:
     return []
 
 
+def reference_lines(references) -> list[tuple[str, float]]:
+    """A corpus's reference figures (bits/char) as chart lines in nats/char, labelled with both."""
+    if references is None:
+        return []
+    return [(f"{label} {bpc:.2f} bpc", bpc * math.log(2)) for label, bpc in references.lines()]
+
+
 def downsample(xs: list, ys: list, limit: int = MAX_POINTS) -> tuple[list, list]:
     if len(xs) <= limit:
         return xs, ys
@@ -46,6 +58,7 @@ class MetricsChart(PlotextPlot):
         self._xlabel = "step"
         self._title: str | None = None  # the title for the current series, if not the default
         self._drawn: tuple | None = None  # what the last drawing showed: an unchanged chart is not redrawn
+        self._references: list[tuple[str, float]] = []  # (label, y) horizontal lines
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -60,12 +73,19 @@ class MetricsChart(PlotextPlot):
         if self.is_mounted and self._signature() != self._drawn:
             self._draw()
 
+    def set_references(self, lines: list[tuple[str, float]]) -> None:
+        """Labelled horizontal lines at these y values (in the chart's own unit)."""
+        self._references = list(lines)
+        if self.is_mounted and self._signature() != self._drawn:
+            self._draw()
+
     def _signature(self) -> tuple:
         """The series may be lists that grow in place: their lengths and ends say what changed."""
         return (
             self._xlabel,
             self._title,
             self.size,
+            tuple(self._references),
             tuple((k, len(xs), len(ys), xs[:1], xs[-1:], ys[-1:]) for k, (xs, ys) in self._series.items()),
         )
 
@@ -78,16 +98,23 @@ class MetricsChart(PlotextPlot):
         if not small:
             plt.xlabel(self._xlabel)
             plt.ylabel(self.ylabel)
-        names, lo, hi = [], math.inf, -math.inf
+        names, drawn = [], []
         for i, (label, (xs, ys)) in enumerate(self._series.items()):
             pts = [(x, y) for x, y in zip(xs, ys) if y is not None and y == y and y != float("inf")]
             if not pts:
                 continue
             px, py = downsample([p[0] for p in pts], [p[1] for p in pts])
             marker = MARKERS[i % len(MARKERS)]
-            plt.plot(px, py, marker=marker)
+            drawn.append((px, py, marker))
             names.append(f"{marker} {label}")
-            lo, hi = min(lo, px[0]), max(hi, px[-1])
+        lo = min((px[0] for px, _, _ in drawn), default=math.inf)
+        hi = max((px[-1] for px, _, _ in drawn), default=-math.inf)
+        if drawn and hi > lo:  # first, so the data is drawn over them
+            y_lo = min(min(py) for _, py, _ in drawn)
+            y_hi = max(max(py) for _, py, _ in drawn)
+            self._draw_references(lo, hi, y_lo, y_hi)
+        for px, py, marker in drawn:
+            plt.plot(px, py, marker=marker)
         if not names:
             plt.title(f"{title}: waiting for data")
         else:
@@ -98,3 +125,13 @@ class MetricsChart(PlotextPlot):
                     plt.xticks([float(t) for t in ticks], [f"{t:,}" for t in ticks])
         self._drawn = self._signature()
         self.refresh()
+
+    def _draw_references(self, lo: float, hi: float, y_lo: float, y_hi: float) -> None:
+        """Each reference within reach of the data: a dotted line across it, its label on the line
+        at the left (a line above the highest point, or far below the lowest, is left out)."""
+        span = max(y_hi - y_lo, 1e-9)
+        for label, y in self._references:
+            if not math.isfinite(y) or y > y_hi + 0.02 * span or y < y_lo - 0.5 * span:
+                continue
+            self.plt.plot([lo, hi], [y, y], marker=REFERENCE_MARKER, color="gray")
+            self.plt.text(label, lo, y, color="gray", alignment="left")
