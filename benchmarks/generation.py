@@ -7,7 +7,9 @@ floor under the first character: the bare oneDNN forward pass over the prompt (`
 
 Then what the sampling controls cost a stream when they are on (each alone, against the neutral
 stream in the same process), best-of-8 (one stepper at batch 8) against eight streams one after
-the other, and beam search of width 8 against the greedy stream, all over the same prompt.
+the other, and beam search of width 8 against the greedy stream, all over the same prompt; and the
+bare batch-1 step of the engine's CPU stepper against the ONNX export run by onnxruntime (when the
+export extra is installed).
 
     python -m benchmarks.generation
 """
@@ -94,6 +96,36 @@ CONTROLS = {
 }
 
 
+def onnxruntime_steps(model: CharLM, vocab: Vocab, n: int) -> float | None:
+    """chars/s of the exported step (charlm-tui export) run by onnxruntime at batch 1, state fed
+    back each step, no draw: the bare step, as ``step_loop`` times the engine's. None without the
+    export extra."""
+    import tempfile
+    from pathlib import Path
+
+    try:
+        import onnxruntime as ort
+
+        from charlm_tui.core.model.export import export_model
+    except ImportError:
+        return None
+    with tempfile.TemporaryDirectory() as d:
+        path, _ = export_model(model, vocab.chars, Path(d) / "m.onnx", {})
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = torch.get_num_threads()
+        sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        shape = (model.num_layers, 1, model.hidden_size)
+        state = {k: np.zeros(shape, np.float32) for k in ("h", "c")}
+        tok = np.array([1], np.int64)
+        for _ in range(20):
+            _, *new = sess.run(None, {"token": tok, **state})
+        t0 = time.perf_counter()
+        for _ in range(n):
+            _, *new = sess.run(None, {"token": tok, **state})
+            state = dict(zip(state, new))
+        return n / (time.perf_counter() - t0)
+
+
 def step_loop(stepper, model: CharLM, n: int) -> float:
     """chars/s of the bare loop: step, then draw the next id."""
     rng = np.random.default_rng(0)
@@ -145,6 +177,19 @@ def main() -> None:
         name: round(1 - statistics.median(rates[name]) / neutral, 3) for name in CONTROLS
     }  # the share of a neutral stream's speed each one costs
     runs = [batched(model, vocab, prompt, 500) for _ in range(3)]
+    bare: dict[str, list[float]] = {"cpu": [], "ort": []}
+    for _ in range(REPS):  # the bare step, no draw: the engine's stepper against onnxruntime
+        st = CpuStepper(model)
+        st.load(model.init_state(1))
+        t0 = time.perf_counter()
+        for _ in range(GEN_CHARS):
+            st.step(1)
+        bare["cpu"].append(GEN_CHARS / (time.perf_counter() - t0))
+        ort_rate = onnxruntime_steps(model, vocab, GEN_CHARS)
+        if ort_rate is not None:
+            bare["ort"].append(ort_rate)
+    cpu_step = statistics.median(bare["cpu"])
+    ort_step = statistics.median(bare["ort"]) if bare["ort"] else None
     bat = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
     print(
         json.dumps(
@@ -171,6 +216,9 @@ def main() -> None:
                 "beam_8_chars_per_s": round(bat["beam_8"]),
                 "greedy_chars_per_s": round(bat["greedy"]),
                 "beam_8_vs_greedy": round(bat["beam_8"] / bat["greedy"], 2),
+                "bare_step_cpu_stepper_per_s": round(cpu_step),
+                "bare_step_onnxruntime_per_s": round(ort_step) if ort_step else None,
+                "cpu_stepper_vs_onnxruntime": round(cpu_step / ort_step, 2) if ort_step else None,
                 "reps": REPS,
             }
         )

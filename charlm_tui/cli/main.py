@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from charlm_tui.cli.export import cmd_export
 from charlm_tui.cli.parser import PROG, build_parser
 from charlm_tui.cli.remote import cmd_serve, cmd_watch
 from charlm_tui.cli.store import cmd_corpora, cmd_runs
@@ -26,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
         "corpora": cmd_corpora,
         "watch": cmd_watch,
         "serve": cmd_serve,
+        "export": cmd_export,
     }
     try:
         if args.command is None:

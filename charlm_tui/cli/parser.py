@@ -112,6 +112,12 @@ def build_parser() -> Parser:
     t = sub.add_parser("train", help="train a model (headless)")
     t.add_argument("corpus", nargs="?", help="built-in corpus name, file, folder, folder glob or URL")
     t.add_argument("--resume", metavar="RUN", help="continue a run from its last saved state")
+    t.add_argument(
+        "--init-from",
+        metavar="RUN",
+        help="fine-tune: a new run on CORPUS starting from RUN's best weights (its shape; the vocabularies joined)",
+    )
+    t.add_argument("--last", action="store_true", help="with --init-from: start from RUN's latest weights")
     _add_home(t)
     t.add_argument(
         "--preset",
@@ -235,6 +241,12 @@ def build_parser() -> Parser:
     )
     s.add_argument("--last", action="store_true", help="use the latest weights instead of the best")
     _add_home(s)
+
+    x = sub.add_parser("export", help="write a run's model as ONNX (one-character step) with its vocabulary")
+    x.add_argument("run", help="run id, unique prefix, or 'latest'")
+    x.add_argument("--weights", choices=["best", "last"], default="best")
+    x.add_argument("--out", help="the .onnx file to write (default: RUN-WEIGHTS.onnx here); a .json goes beside it")
+    _add_home(x)
 
     e = sub.add_parser("eval", help="validation NLL, bits/char and perplexity of a run")
     e.add_argument("run")

@@ -13,7 +13,7 @@ from charlm_tui.core.lifecycle import EXPLAINED_STATUSES
 
 
 def cmd_runs(args, home: Path) -> int:
-    from charlm_tui.core.store.run_store import delete_run, list_runs, open_run, rename_run, run_info
+    from charlm_tui.core.store.run_store import delete_run, lineage, list_runs, open_run, rename_run, run_info
 
     if args.action in ("show", "delete", "rename", "stop", "pause", "resume", "unlock") and not args.run:
         raise CharLMError(f"'runs {args.action}' needs a run id")
@@ -41,6 +41,7 @@ def cmd_runs(args, home: Path) -> int:
         info["metrics"] = run.metrics()[-5:]
         info["metrics_skipped"] = run.metrics_skipped  # damaged lines in metrics.jsonl, not shown
         info["references"] = _references_json(home, run.id, info.get("best_val_bpc"))
+        info["lineage"] = lineage(home, run)  # the run it was fine-tuned from, and that one's, ...
         print(json.dumps(info, indent=2))
         return 0
     if args.action == "compare":

@@ -42,11 +42,18 @@ def cmd_train(args, home: Path) -> int:
     train_names = {f.name for f in fields(TrainConfig)}
     train_kw = _overrides(args, TrainConfig, train_names)
     model_kw = _overrides(args, ModelConfig, {"cell", "embed_dim", "hidden_size", "num_layers", "dropout"})
+    explicit_model_kw = dict(model_kw)
     if args.preset:
         if args.resume:
             raise CharLMError("--preset applies to a new run; a resumed run keeps its settings")
         pm, pt = PRESETS[args.preset]
         model_kw, train_kw = {**pm, **model_kw}, {**pt, **train_kw}
+    if args.init_from:
+        if args.resume:
+            raise CharLMError("--init-from starts a new run from another run's weights; --resume continues a run")
+        model_kw = explicit_model_kw  # the parent's shape applies, not a preset's (options that change it are refused)
+    elif args.last:
+        raise CharLMError("--last goes with --init-from RUN (fine-tune from RUN's latest weights)")
     dist = from_env(args.device or "auto")  # torchrun: join the process group; else a world of one
     try:
         rc = _train(args, home, dist, model_kw, train_kw)
@@ -99,7 +106,22 @@ def _train(args, home: Path, dist, model_kw: dict, train_kw: dict) -> int:
             raise CharLMError("name a corpus to train on (e.g. 'charlm-tui train python-docs'), or --resume RUN")
         opts = TextOptions(args.encoding, args.normalize, args.lower)
         cfg = TrainConfig(**train_kw)
-        job = new_job(home, args.corpus, model_kw, cfg, opts=opts, callback=callback, run_id=args.run_id, dist=dist)
+        parent = None
+        if args.init_from:
+            from charlm_tui.core.training.finetune import load_parent
+
+            parent = load_parent(home, args.init_from, "last" if args.last else "best")
+            if parent.note and dist.is_main:
+                print(f"note: {parent.note}", file=sys.stderr, flush=True)
+        job = new_job(
+            home, args.corpus, model_kw, cfg, opts=opts, callback=callback, run_id=args.run_id, dist=dist, parent=parent
+        )
+        if parent is not None and dist.is_main and not args.json:
+            print(
+                f"fine-tuning {parent.run_id} ({parent.weights} weights, {parent.shape_text()}): vocabulary "
+                f"{parent.vocab.size} -> {job.corpus.vocab.size}",
+                flush=True,
+            )
     if not dist.is_main:
         job.start()
         return 0

@@ -263,3 +263,38 @@ def test_resume_latest_detached_is_resolved_once_by_the_parent(home, tiny_file, 
     r = cli("train", "--resume", "latest", "--resume-id", other, "--max-steps", "7", "--json", "--home", str(home))
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout.splitlines()[-1])["run_id"] == other
+
+
+def test_fine_tune_from_the_command_line(tiny_file, home, tmp_path):
+    parent = train_json(tiny_file, home)[-1]["run_id"]
+    other = tmp_path / "other.txt"
+    other.write_text("THE CAT SAT ON THE MAT!\n" * 60, encoding="utf-8")
+    r = cli(
+        "train",
+        str(other),
+        "--init-from",
+        parent,
+        "--last",
+        "--max-steps",
+        "5",
+        "--eval-every",
+        "5",
+        "--batch-size",
+        "4",
+        "--num-steps",
+        "10",
+        "--home",
+        str(home),
+    )
+    assert r.returncode == 0, r.stderr
+    assert f"fine-tuning {parent} (last weights, lstm 1x16, embedding 8): vocabulary" in r.stdout
+    child = json.loads(cli("runs", "show", "latest", "--home", str(home)).stdout)
+    assert child["parent"].startswith(f"{parent} (last weights") and child["lineage"][0]["run_id"] == parent
+    for bad, says in (
+        (["--init-from", parent, "--hidden-size", "64"], "leave out --hidden-size"),
+        (["--init-from", "no-such-run"], "no run 'no-such-run'"),
+        (["--last"], "--last goes with --init-from"),
+    ):
+        r = cli("train", str(other), *bad, "--home", str(home))
+        assert r.returncode == 1 and says in r.stderr, r.stderr
+    assert len(cli("runs", "--json", "--home", str(home)).stdout.splitlines()) == 2  # nothing more written

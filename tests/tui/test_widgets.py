@@ -61,7 +61,11 @@ def test_the_help_lists_every_key_a_screen_binds_with_a_tooltip():
         "ctrl+n/F8/F7 next/prev setting",
     ]
     assert items["Generate"][-2:] == ["enter send prompt", "up/down in the prompt: history"]
-    assert items["Configure"] == ["ctrl+s start training", "ctrl+r next preset"]
+    assert items["Configure"] == [
+        "ctrl+s start training",
+        "ctrl+r next preset",
+        "ctrl+t fine-tuning: a new run instead",
+    ]
     assert items["Train"] == ["space pause/resume", "s stop (saves)", "n sample now from the best weights"]
     tips = {b.tooltip for b in GenerateScreen.BINDINGS if b.tooltip}
     assert len(items["Generate"]) == len(tips) + 2  # each tooltip once, plus the prompt's two

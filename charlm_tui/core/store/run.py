@@ -173,6 +173,17 @@ class Run:
         except OSError:
             return 0
 
+    def weights_step(self, which: str = "best") -> int | None:
+        """The training step those weights were saved at (read from the checkpoint's header), or
+        None when there are none or the header does not say."""
+        try:
+            meta = checkpoint.read_header(self._weights_path(which))["meta"]
+        except CharLMError:
+            return None
+        progress = meta.get("progress")
+        step = meta.get("step") if which == "best" else (progress.get("step") if isinstance(progress, dict) else None)
+        return step if isinstance(step, int) and not isinstance(step, bool) else None
+
     def check_weights(self) -> None:
         """Read the header of each checkpoint the run has; CheckpointError for a damaged one."""
         for which in WEIGHTS:

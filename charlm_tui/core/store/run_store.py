@@ -34,6 +34,7 @@ class RunInfo:
     updated: str
     created: str
     damaged: str | None = None
+    parent: str | None = None  # "RUN (best weights, step N)": the run this one was fine-tuned from
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -42,6 +43,41 @@ class RunInfo:
     def status_text(self) -> str:
         """ "finished (max_seconds)", "stopped", "hangup": the reason only where it adds something."""
         return self.status + (f" ({self.reason})" if self.reason and self.reason != self.status else "")
+
+
+def describe_parent(record) -> str | None:
+    """A config's parent record as one line: "RUN (best weights, step 1,200)"; None if none (or not
+    a record: a hand-edited file shows no lineage rather than failing)."""
+    if not isinstance(record, dict) or not isinstance(record.get("run_id"), str):
+        return None
+    weights = record.get("weights") if record.get("weights") in ("best", "last") else "?"
+    step = record.get("step")
+    at = f", step {step:,}" if isinstance(step, int) and not isinstance(step, bool) else ""
+    return f"{record['run_id']} ({weights} weights{at})"
+
+
+def lineage(home: Path, run: Run, limit: int = 20) -> list[dict]:
+    """The parent records from this run back to the first (a parent that is gone ends the chain
+    after its record; a loop or a damaged config ends it too)."""
+    chain: list[dict] = []
+    seen = {run.id}
+    current: Run | None = run
+    while current is not None and len(chain) < limit:
+        try:
+            record = current.config.get("parent")
+        except CharLMError:
+            break
+        if not isinstance(record, dict) or not isinstance(record.get("run_id"), str):
+            break
+        chain.append(record)
+        if record["run_id"] in seen:
+            break
+        seen.add(record["run_id"])
+        try:
+            current = open_run(home, record["run_id"])
+        except CharLMError:
+            current = None
+    return chain
 
 
 def run_info(run: Run) -> RunInfo:
@@ -53,9 +89,11 @@ def run_info(run: Run) -> RunInfo:
         st = {"status": "damaged"}
     corpus = cell = size = "?"
     created = st.get("created") or ""
+    parent = None
     try:
         cfg = run.config
         corpus = cfg["corpus"].get("name") or "?"
+        parent = describe_parent(cfg.get("parent"))
         created = cfg.get("created") or created
         m = run.model_config()
         cell, size = m.cell, f"{m.num_layers}x{m.hidden_size}"
@@ -85,6 +123,7 @@ def run_info(run: Run) -> RunInfo:
         updated=st.get("updated") or "",
         created=created,
         damaged=damaged,
+        parent=parent,
     )
 
 
@@ -192,9 +231,11 @@ def create_run(
     run_id: str | None = None,
     world_size: int = 1,
     precision: dict | None = None,
+    parent: dict | None = None,
 ) -> Run:
     """A new run folder; ``run_id`` names it (a detached trainer gets its id from the parent);
-    ``precision`` is what its training step runs in (core.training.precision.Precision as JSON)."""
+    ``precision`` is what its training step runs in (core.training.precision.Precision as JSON);
+    ``parent``: the run it was fine-tuned from (core.training.finetune.Parent as JSON)."""
     root = runs_dir(home)
     root.mkdir(parents=True, exist_ok=True)
     if run_id is not None:
@@ -225,6 +266,7 @@ def create_run(
             "versions": versions(),
             "world_size": world_size,
             **({"precision": precision} if precision is not None else {}),
+            **({"parent": parent} if parent is not None else {}),
         },
     )
     run.write_status(status="created", reason=None, created=_now(), steps=0)

@@ -23,6 +23,7 @@ from charlm_tui.core.store.run import Run
 from charlm_tui.core.store.run_store import create_run, open_run
 from charlm_tui.core.training import budget, calibration
 from charlm_tui.core.training.budget import Round
+from charlm_tui.core.training.finetune import SHAPE, Parent, adopt, check_shape, fine_tuning_corpus, union_vocab
 from charlm_tui.core.training.precision import Precision
 from charlm_tui.core.training.trainer import TrainConfig, Trainer, TrainEvent
 
@@ -66,16 +67,30 @@ def new_job(
     progress: ProgressFn | None = None,
     run_id: str | None = None,
     dist: Dist = SINGLE,
+    parent: Parent | None = None,
 ) -> TrainingJob:
+    """A new run; with ``parent``, one fine-tuned from that run's weights (its shape, the union of
+    the vocabularies: see ``core.training.finetune``). Everything is checked before anything is
+    written."""
     cfg = cfg.validate()
     device = _device(cfg, dist)
     corpus = corpus or resolve(corpus_spec, home, opts, progress)
+    if parent is not None:
+        check_shape(parent, model_kw)
+        corpus = fine_tuning_corpus(corpus, union_vocab(parent, corpus))
+        shape = {k: getattr(parent.model_config, k) for k in SHAPE}
+        model_kw = {**shape, "dropout": model_kw.get("dropout", parent.model_config.dropout)}
     train, val = _split(corpus, cfg, dist)
     mcfg = ModelConfig(vocab_size=corpus.vocab.size, **model_kw).validate()
     _check_memory(mcfg, cfg, device)
     prec = _agree(calibration.resolve(cfg.precision, mcfg, cfg.batch_size, cfg.num_steps, device, home), dist, device)
-    model = _fresh_model(mcfg, cfg)
-    run = create_run(home, corpus, mcfg, cfg, corpus_spec, run_id, dist.world, prec.to_json()) if dist.is_main else None
+    model = _fresh_model(mcfg, cfg) if parent is None else adopt(parent, corpus.vocab, mcfg.dropout)
+    lineage = parent.to_json() if parent is not None else None
+    run = (
+        create_run(home, corpus, mcfg, cfg, corpus_spec, run_id, dist.world, prec.to_json(), lineage)
+        if dist.is_main
+        else None
+    )
     trainer = Trainer(model, train, val, cfg, device, callback=callback, sink=run, dist=dist, precision=prec)
     return TrainingJob(run, trainer, corpus)
 

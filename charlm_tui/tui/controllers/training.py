@@ -75,6 +75,7 @@ class TrainingController(Controller):
         self.model_kw: dict = dict(mk)  # what the next run trains with (the Configure screen sets them)
         self.config = TrainConfig(**tk)
         self.measured_flops: float = 1.6e11  # this machine's training speed, for the Configure estimate
+        self.fine_tune: str | None = None  # the run the next run is fine-tuned from (Runs screen, f)
         self.job: TrainingJob | None = None
         self.live = LiveRun()
         self.attached: Run | None = None  # a run trained by another process that the Train screen follows
@@ -122,6 +123,31 @@ class TrainingController(Controller):
             return
         self._begin(run_id)
 
+    def fine_tune_from(self, run_id: str) -> bool:
+        """Make the next run a fine-tuning of ``run_id`` (its shape) on the picked corpus, and open
+        the Configure screen to set the training options."""
+        from charlm_tui.core.store.run_store import open_run
+
+        app = self.app
+        if app.corpora.corpus is None:
+            app.notify("Pick the corpus to fine-tune on first (1).", severity="warning")
+            return False
+        try:
+            m = open_run(app.home, run_id).model_config()
+        except CharLMError as e:
+            app.notify(str(e), severity="error", title="Fine-tune")
+            return False
+        self.fine_tune = run_id
+        self.model_kw = {
+            "cell": m.cell,
+            "embed_dim": m.embed_dim,
+            "hidden_size": m.hidden_size,
+            "num_layers": m.num_layers,
+            "dropout": m.dropout,
+        }
+        app.switch_mode("configure")
+        return True
+
     def _begin(self, resume_id: str | None) -> None:
         self._detach_view()
         self._reset("starting")
@@ -168,7 +194,10 @@ class TrainingController(Controller):
             if resume_id is None:
                 cfg = replace(self.config, event_interval=max(self.config.event_interval, UI_EVENT_INTERVAL_S))
                 corpora = app.corpora
-                job = new_job(app.home, corpora.spec, self.model_kw, cfg, corpus=corpora.corpus, callback=post)
+                parent, self.fine_tune = self._parent(self.fine_tune), None  # the next run is a new one again
+                job = new_job(
+                    app.home, corpora.spec, self.model_kw, cfg, corpus=corpora.corpus, callback=post, parent=parent
+                )
             else:
                 # a run that ended at a limit gets another round of it; an unfinished one just goes on
                 rnd = another_round(app.home, resume_id)
@@ -190,6 +219,17 @@ class TrainingController(Controller):
             job.start()
         except Exception as e:
             app.post_message(TrainFailed(f"training failed: {type(e).__name__}: {e}"))
+
+    def _parent(self, run_id: str | None):
+        """The run to fine-tune from, loaded (in the worker); a note (it is training right now) is told."""
+        if run_id is None:
+            return None
+        from charlm_tui.core.training.finetune import load_parent
+
+        parent = load_parent(self.app.home, run_id)
+        if parent.note:
+            self.app.call_from_thread(self.app.notify, parent.note, title="Fine-tune", timeout=10)
+        return parent
 
     # ------------------------------------------------------------------ events from the trainer
     def on_failed(self, error: str) -> None:

@@ -62,7 +62,9 @@ class ConfigureScreen(AppScreen):
     BINDINGS = [
         Binding("ctrl+s", "start", "Start training", priority=True, tooltip="start training"),
         Binding("ctrl+r", "cycle_preset", "Next preset", priority=True, tooltip="next preset"),
+        Binding("ctrl+t", "new_run", "New run instead", priority=True, tooltip="fine-tuning: a new run instead"),
     ]
+    SHAPE_FIELDS = ("cell", "embed_dim", "hidden_size", "num_layers")  # locked while fine-tuning
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -100,7 +102,19 @@ class ConfigureScreen(AppScreen):
         self.query_one("#embed_dim", Input).focus()  # type numbers at once; Tab walks the form
 
     def on_screen_resume(self) -> None:
+        if self.app.training.fine_tune is not None or self.query_one("#cell", Select).disabled:
+            self.load_values(self.app.training.model_kw, self.app.training.config)
         self.update_summary()
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action == "new_run":
+            return self.app.training.fine_tune is not None
+        return True
+
+    def action_new_run(self) -> None:
+        self.app.training.fine_tune = None
+        self.load_values(self.app.training.model_kw, self.app.training.config)
+        self.refresh_bindings()
 
     def load_values(self, model_kw: dict, cfg: TrainConfig) -> None:
         values = {**model_kw, **dataclasses.asdict(cfg)}
@@ -113,6 +127,10 @@ class ConfigureScreen(AppScreen):
         self.query_one("#device", Select).value = cfg.device
         self.query_one("#precision", Select).value = cfg.precision
         self.query_one("#lr_schedule", Select).value = cfg.lr_schedule
+        locked = self.app.training.fine_tune is not None  # the parent's shape: shown, not editable
+        for fid in self.SHAPE_FIELDS:
+            self.query_one(f"#{fid}").disabled = locked
+        self.refresh_bindings()
         self.update_summary()
 
     def read_values(self) -> tuple[dict, TrainConfig]:
@@ -153,14 +171,15 @@ class ConfigureScreen(AppScreen):
         if not self.is_mounted:
             return
         c = self.app.corpora.corpus
-        self.query_one("#config-corpus", Static).update(
-            Text(
-                f"corpus: {c.name} ({c.stats.chars:,} chars, vocab {c.vocab.size})"
-                if c
-                else "corpus: none selected yet (1: Corpus)",
-                style="bold",
-            )
+        head = (
+            f"corpus: {c.name} ({c.stats.chars:,} chars, vocab {c.vocab.size})"
+            if c
+            else "corpus: none selected yet (1: Corpus)"
         )
+        parent = self.app.training.fine_tune
+        if parent is not None:  # the shape fields are the parent's and locked
+            head = f"fine-tuning {parent} on {c.name if c else '?'} (its shape; ctrl+t: a new run instead)"
+        self.query_one("#config-corpus", Static).update(Text(head, style="bold"))
         err = self.query_one("#config-error", Static)
         try:
             model_kw, cfg = self.read_values()
@@ -188,6 +207,8 @@ class ConfigureScreen(AppScreen):
     def _select_changed(self, event: Select.Changed) -> None:
         if event.select.id == "preset" and event.value in PRESETS:
             mk, tk = PRESETS[event.value]
+            if self.app.training.fine_tune is not None:  # a preset's training options; the shape stays the parent's
+                mk = self.app.training.model_kw
             self.load_values(mk, dataclasses.replace(self.app.training.config, **tk))
         if event.select.id in ("partition", "lr_schedule"):
             self._update_help()

@@ -27,6 +27,7 @@ class RunsScreen(AppScreen):
         Binding("enter", "generate", "Generate", tooltip="open in Generate"),
         Binding("space", "mark", "Compare", tooltip="mark to compare (2-4 runs)"),
         Binding("r", "resume", "Resume", tooltip="resume"),
+        Binding("f", "fine_tune", "Fine-tune", tooltip="fine-tune on the corpus picked in Corpus"),
         Binding("w", "watch", "Watch", tooltip="watch live (also runs of other processes)"),
         Binding("d", "delete", "Delete", tooltip="delete"),
         Binding("e", "rename", "Rename", tooltip="rename"),
@@ -182,6 +183,8 @@ class RunsScreen(AppScreen):
         self.query_one("#runs-detail", Static).remove_class("compare")
         refs = self.app.runs.references(run_id)
         text = f"{info.id}: {info.status_text}; corpus {info.corpus}"
+        if info.parent:
+            text += f"; fine-tuned from {info.parent}"
         if info.best_val_ppl is not None:
             text += f"; best val ppl {info.best_val_ppl:.3f} = {formatting.number(info.best_val_bpc, '.3f')} bits/char"
             if refs is not None and info.best_val_bpc is not None:
@@ -216,6 +219,11 @@ class RunsScreen(AppScreen):
         rid = self.selected_id()
         if rid:
             self.app.training.attach(rid)
+
+    def action_fine_tune(self) -> None:
+        run_id = self.selected_id()
+        if run_id is not None:
+            self.app.training.fine_tune_from(run_id)
 
     def action_resume(self) -> None:
         rid = self.selected_id()

@@ -1,0 +1,199 @@
+"""Export a run's model to ONNX: the one-character step, so that anyone can sample from it with
+onnxruntime in any language.
+
+The graph is ``OneStep``: inputs ``token`` (int64, [B]) and ``h`` (float32, [L, B, H]), plus ``c``
+for an LSTM; outputs ``logits`` (float32, [B, V]) and ``h_out`` (and ``c_out``). The batch axis is
+dynamic. It is written with plain matrix products and gate maths (no ONNX LSTM/GRU op), the same
+maths as ``CharLM.forward`` in eval mode; a JSON file beside it holds the vocabulary (id 0 is
+<unk>, id i + 1 the i-th character of the string ``chars``) and the model settings.
+
+After writing, ``check`` steps the exported model with onnxruntime and the engine's own stepper
+side by side and reports the largest logit difference.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from charlm_tui.core.errors import CharLMError
+from charlm_tui.core.model.charlm import CharLM
+
+FORMAT = "charlm-tui onnx step"
+FORMAT_VERSION = 1
+OPSET = 17
+CHECK_CHARS = 300
+EXTRA = 'pip install "charlm-tui[export]"'  # what the export needs beyond the app
+
+
+class ExportError(CharLMError):
+    pass
+
+
+def require(*modules: str) -> None:
+    """Raise ExportError naming what to install when a module the export needs is missing."""
+    import importlib
+
+    missing = []
+    for m in modules:
+        try:
+            importlib.import_module(m)
+        except ImportError:
+            missing.append(m)
+    if missing:
+        raise ExportError(f"export needs {', '.join(missing)}: {EXTRA} (or pip install {' '.join(missing)})")
+
+
+class OneStep(nn.Module):
+    """One character through a CharLM, written out with matrix products (eval mode: no dropout)."""
+
+    def __init__(self, model: CharLM):
+        super().__init__()
+        self.cell, self.H = model.cell, model.hidden_size
+        self.embed = model.embed
+        self.head = model.head
+        self.w_ih = nn.ParameterList([la.weight_ih_l0 for la in model.layers])
+        self.w_hh = nn.ParameterList([la.weight_hh_l0 for la in model.layers])
+        self.b_ih = nn.ParameterList([la.bias_ih_l0 for la in model.layers])
+        self.b_hh = nn.ParameterList([la.bias_hh_l0 for la in model.layers])
+
+    def forward(self, token: torch.Tensor, h: torch.Tensor, c: torch.Tensor | None = None):
+        x = self.embed(token)  # (B, E)
+        hs, cs = [], []
+        for i in range(len(self.w_ih)):
+            gi = x @ self.w_ih[i].t() + self.b_ih[i]
+            gh = h[i] @ self.w_hh[i].t() + self.b_hh[i]
+            if self.cell == "lstm":
+                assert c is not None
+                ig, fg, gg, og = (gi + gh).chunk(4, dim=-1)
+                ci = torch.sigmoid(fg) * c[i] + torch.sigmoid(ig) * torch.tanh(gg)
+                hi = torch.sigmoid(og) * torch.tanh(ci)
+                cs.append(ci)
+            elif self.cell == "gru":
+                ir, iz, in_ = gi.chunk(3, dim=-1)
+                hr, hz, hn = gh.chunk(3, dim=-1)
+                r, z = torch.sigmoid(ir + hr), torch.sigmoid(iz + hz)
+                n = torch.tanh(in_ + r * hn)
+                hi = (1 - z) * n + z * h[i]
+            else:
+                hi = torch.tanh(gi + gh)
+            hs.append(hi)
+            x = hi
+        logits = self.head(x)
+        if self.cell == "lstm":
+            return logits, torch.stack(hs), torch.stack(cs)
+        return logits, torch.stack(hs)
+
+
+@dataclass(frozen=True)
+class Exported:
+    onnx_path: Path
+    json_path: Path
+    max_abs_diff: float | None  # onnxruntime against the engine's stepper, None if not checked
+    checked_chars: int
+
+
+def export_model(model: CharLM, chars: list[str], out: Path, meta: dict) -> tuple[Path, Path]:
+    """Write ``out`` (.onnx) and the JSON beside it; return both paths."""
+    require("onnx")
+    model = model.float().cpu().eval()
+    lstm = model.cell == "lstm"
+    L, H = model.num_layers, model.hidden_size
+    step = OneStep(model).eval()
+    token = torch.tensor([1], dtype=torch.long)
+    h = torch.zeros(L, 1, H)
+    args: tuple = (token, h, torch.zeros(L, 1, H)) if lstm else (token, h)
+    names_in = ["token", "h", "c"] if lstm else ["token", "h"]
+    names_out = ["logits", "h_out", "c_out"] if lstm else ["logits", "h_out"]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        try:  # the TorchScript exporter: fast and needs only onnx
+            dynamic = {"token": {0: "batch"}, **{n: {1: "batch"} for n in names_in[1:]}}
+            dynamic.update({"logits": {0: "batch"}, **{n: {1: "batch"} for n in names_out[1:]}})
+            torch.onnx.export(
+                step,
+                args,
+                str(tmp),
+                input_names=names_in,
+                output_names=names_out,
+                dynamic_axes=dynamic,
+                opset_version=OPSET,
+                dynamo=False,
+            )
+        except Exception:  # a torch without it: the dynamo exporter (needs onnxscript)
+            require("onnxscript")
+            batch = torch.export.Dim("batch")
+            shapes = ({0: batch}, *({1: batch} for _ in names_in[1:]))
+            torch.onnx.export(
+                step,
+                args,
+                str(tmp),
+                input_names=names_in,
+                output_names=names_out,
+                dynamic_shapes=shapes,
+                dynamo=True,
+                verbose=False,
+            )
+    tmp.replace(out)
+    json_path = out.with_suffix(".json")
+    info = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "onnx": out.name,
+        "unk_id": 0,
+        "chars": "".join(chars),  # id i + 1 is chars[i]; id 0 is <unk>
+        "model": {
+            "cell": model.cell,
+            "vocab_size": len(chars) + 1,
+            "embed_dim": model.embed.embedding_dim,
+            "hidden_size": H,
+            "num_layers": L,
+        },
+        "inputs": {
+            "token": "int64 [batch]",
+            "h": f"float32 [{L}, batch, {H}]",
+            **({"c": f"float32 [{L}, batch, {H}]"} if lstm else {}),
+        },
+        "outputs": {
+            "logits": f"float32 [batch, {len(chars) + 1}]",
+            "h_out": "like h",
+            **({"c_out": "like c"} if lstm else {}),
+        },
+        **meta,
+    }
+    json_path.write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return out, json_path
+
+
+def check(model: CharLM, onnx_path: Path, n: int = CHECK_CHARS, seed: int = 0) -> float:
+    """Step the exported model with onnxruntime and the engine's stepper over ``n`` random
+    characters; return the largest absolute logit difference."""
+    require("onnxruntime")
+    import onnxruntime as ort
+
+    model = model.float().cpu().eval()
+    lstm = model.cell == "lstm"
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    stepper = model.stepper()
+    stepper.load(model.init_state(1))
+    L, H, V = model.num_layers, model.hidden_size, model.head.out_features
+    h = np.zeros((L, 1, H), np.float32)
+    c = np.zeros((L, 1, H), np.float32)
+    rng = np.random.default_rng(seed)
+    worst = 0.0
+    for tok in rng.integers(1, V, n):
+        feed = {"token": np.array([tok], np.int64), "h": h, **({"c": c} if lstm else {})}
+        outs = session.run(None, feed)
+        h = outs[1]
+        if lstm:
+            c = outs[2]
+        worst = max(worst, float(np.abs(outs[0][0] - stepper.step(int(tok))).max()))
+    return worst
