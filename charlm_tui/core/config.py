@@ -276,6 +276,20 @@ PRESETS: dict[str, tuple[dict, dict]] = {
             "max_seconds": 300.0,
         },
     ),  # evaluating half as often: +5% steps
+    # the default's 5 minutes on a CPU with fast bf16 (AMX or AVX512-BF16, where precision auto
+    # picks bf16 at about 2x fp32): a wider model uses the speed (benchmarks/quality.py; README)
+    "fast-cpu": (
+        {"cell": "lstm", "embed_dim": 64, "hidden_size": 512, "num_layers": 2, "dropout": 0.15},
+        {
+            "batch_size": 32,
+            "num_steps": 64,
+            "lr": 3e-3,
+            "lr_schedule": "cosine",
+            "warmup_steps": 100,
+            "eval_every": 400,
+            "max_seconds": 300.0,
+        },
+    ),
     "large": (
         {"cell": "lstm", "embed_dim": 128, "hidden_size": 512, "num_layers": 3, "dropout": 0.3},
         {

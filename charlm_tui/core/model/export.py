@@ -17,6 +17,7 @@ import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -115,33 +116,16 @@ def export_model(model: CharLM, chars: list[str], out: Path, meta: dict) -> tupl
     tmp = out.with_name(out.name + ".tmp")
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
+        common: dict[str, Any] = {"input_names": names_in, "output_names": names_out}
         try:  # the TorchScript exporter: fast and needs only onnx
             dynamic = {"token": {0: "batch"}, **{n: {1: "batch"} for n in names_in[1:]}}
             dynamic.update({"logits": {0: "batch"}, **{n: {1: "batch"} for n in names_out[1:]}})
-            torch.onnx.export(
-                step,
-                args,
-                str(tmp),
-                input_names=names_in,
-                output_names=names_out,
-                dynamic_axes=dynamic,
-                opset_version=OPSET,
-                dynamo=False,
-            )
+            torch.onnx.export(step, args, str(tmp), **common, dynamic_axes=dynamic, opset_version=OPSET, dynamo=False)
         except Exception:  # a torch without it: the dynamo exporter (needs onnxscript)
             require("onnxscript")
             batch = torch.export.Dim("batch")
             shapes = ({0: batch}, *({1: batch} for _ in names_in[1:]))
-            torch.onnx.export(
-                step,
-                args,
-                str(tmp),
-                input_names=names_in,
-                output_names=names_out,
-                dynamic_shapes=shapes,
-                dynamo=True,
-                verbose=False,
-            )
+            torch.onnx.export(step, args, str(tmp), **common, dynamic_shapes=shapes, dynamo=True, verbose=False)
     tmp.replace(out)
     json_path = out.with_suffix(".json")
     info = {

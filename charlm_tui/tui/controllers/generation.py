@@ -229,27 +229,14 @@ class GenerationController(Controller):
 
     def start(self, prompt: str, seed: int | None = None) -> bool:
         """Stream a continuation of ``prompt`` (with ``seed``: that seed, for 'same again')."""
-        s = self.settings
-        if s.run_id is None:
-            self.app.notify("No run to sample from yet: train one first.", severity="warning")
+        begun = self._begin(prompt, seed)
+        if begun is None:
             return False
-        self.stop()
-        self._stream_id += 1
-        self._stop = stop = threading.Event()
-        self.streaming = True
-        if seed is None:
-            seed = s.seed_for_stream()
-        else:
-            s.last_seed = seed
-        self.last_prompt = prompt
-        stream_id, run_id, which, length = self._stream_id, s.run_id, s.weights, s.length
-        self.app.run_worker(
-            lambda: self._stream(stream_id, run_id, which, prompt, length, seed, stop),
-            thread=True,
-            exclusive=True,
-            group="generate",
-            exit_on_error=False,
-        )
+        stream_id, stop, seed = begun
+        s = self.settings
+        run_id, which, length = s.run_id, s.weights, s.length
+        assert run_id is not None
+        self._launch(lambda: self._stream(stream_id, run_id, which, prompt, length, seed, stop))
         return True
 
     def again(self) -> bool:
@@ -261,27 +248,37 @@ class GenerationController(Controller):
 
     def start_best_of(self, prompt: str) -> bool:
         """Draw settings.best_of continuations of ``prompt`` side by side; the screen is told
-        (BestOfReady) with them ranked, to pick one."""
+        (BestOfFound) with them ranked, to pick one."""
+        begun = self._begin(prompt, None)
+        if begun is None:
+            return False
+        stream_id, stop, seed = begun
+        s = self.settings
+        run_id, which, length, n = s.run_id, s.weights, s.length, s.best_of
+        control = replace(s.control)  # the settings now: a batch is not steered as it goes
+        self._launch(lambda: self._best_of(stream_id, run_id, which, prompt, n, length, control, seed, stop))
+        return True
+
+    def _begin(self, prompt: str, seed: int | None) -> tuple[int, threading.Event, int] | None:
+        """Stop what runs and start a new stream id: (stream id, its stop event, its seed), or
+        None (said why) when there is no run to sample from."""
         s = self.settings
         if s.run_id is None:
             self.app.notify("No run to sample from yet: train one first.", severity="warning")
-            return False
+            return None
         self.stop()
         self._stream_id += 1
-        self._stop = stop = threading.Event()
+        self._stop = threading.Event()
         self.streaming = True
-        seed = s.seed_for_stream()
+        if seed is None:
+            seed = s.seed_for_stream()
+        else:
+            s.last_seed = seed
         self.last_prompt = prompt
-        stream_id, run_id, which, length, n = self._stream_id, s.run_id, s.weights, s.length, s.best_of
-        control = replace(s.control)  # the settings now: a batch is not steered as it goes
-        self.app.run_worker(
-            lambda: self._best_of(stream_id, run_id, which, prompt, n, length, control, seed, stop),
-            thread=True,
-            exclusive=True,
-            group="generate",
-            exit_on_error=False,
-        )
-        return True
+        return self._stream_id, self._stop, seed
+
+    def _launch(self, work) -> None:
+        self.app.run_worker(work, thread=True, exclusive=True, group="generate", exit_on_error=False)
 
     def stop(self) -> None:
         self._stop.set()
