@@ -178,7 +178,7 @@ class ConfigureScreen(AppScreen):
         )
         parent = self.app.training.fine_tune
         if parent is not None:  # the shape fields are the parent's and locked
-            head = f"fine-tuning {parent} on {c.name if c else '?'} (its shape; ctrl+t: a new run instead)"
+            head = f"fine-tuning {parent} on {c.name if c else '?'} (shape locked; ctrl+t: a new run instead)"
         self.query_one("#config-corpus", Static).update(Text(head, style="bold"))
         err = self.query_one("#config-error", Static)
         try:
