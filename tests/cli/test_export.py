@@ -84,3 +84,12 @@ def test_the_readme_snippet_samples_from_an_export(tiny_file, home, tmp_path):
     out = r.stdout.rstrip("\n")
     assert out.startswith("The ") and len(out) == len("The ") + 200
     assert set(out[4:]) <= set(Vocab(tiny_file.read_text()).chars)  # what follows the prompt
+
+
+def test_an_unwritable_place_is_one_error_line(tiny_file, home):
+    r = cli("train", str(tiny_file), "--home", str(home), "--json", *TINY_CLI, "--max-steps", "5")
+    run_id = json.loads(r.stdout.splitlines()[-1])["run_id"]
+    r = cli("export", run_id, "--out", "/proc/charlm-tui-export-test.onnx", "--home", str(home))
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines() == [r.stderr.strip()] and r.stderr.startswith("charlm-tui: error: ")
+    assert "torchvision" not in r.stderr  # no second exporter tried on a write error

@@ -121,6 +121,8 @@ def export_model(model: CharLM, chars: list[str], out: Path, meta: dict) -> tupl
             dynamic = {"token": {0: "batch"}, **{n: {1: "batch"} for n in names_in[1:]}}
             dynamic.update({"logits": {0: "batch"}, **{n: {1: "batch"} for n in names_out[1:]}})
             torch.onnx.export(step, args, str(tmp), **common, dynamic_axes=dynamic, opset_version=OPSET, dynamo=False)
+        except OSError:
+            raise  # the place is not writable: no other exporter would do better
         except Exception:  # a torch without it: the dynamo exporter (needs onnxscript)
             require("onnxscript")
             batch = torch.export.Dim("batch")
