@@ -36,6 +36,7 @@ import math
 import threading
 from collections import deque
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,6 +72,17 @@ def check_prompt(prompt: str) -> None:
 def start_ids(vocab: Vocab, prompt: EncodedPrompt) -> list[int]:
     """Ids to warm up on; an empty prompt starts from a newline (or <unk> if none was seen)."""
     return prompt.ids or [vocab.stoi.get("\n", UNK_ID)]
+
+
+@contextmanager
+def _evaluating(model: CharLM):
+    """The model in eval mode for the block (no dropout), then back to what it was."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
 
 
 def _not_finite() -> GenerationError:
@@ -247,10 +259,8 @@ def generate(
     """Yield up to ``length`` sampled characters continuing ``prompt`` (fewer when a stop string
     ends the stream: the stop string itself is not yielded)."""
     control = control or SamplingControl()
-    was_training = model.training
-    model.eval()
     rng = np.random.default_rng(seed)  # seed None: fresh entropy
-    try:
+    with _evaluating(model):
         ids, last, state = _warm_up(model, vocab, prompt)
         recent = None  # made when the penalty is first switched on; kept up to date from then
         stops = StopMatcher(control.stop)
@@ -284,8 +294,6 @@ def generate(
                 stepper.load(state)
             last = stepper.step(nxt)
         yield from stops.flush()
-    finally:
-        model.train(was_training)
 
 
 def sample(
@@ -352,10 +360,8 @@ def best_of(
     if not 1 <= n <= MAX_BEST_OF:
         raise GenerationError(f"best-of takes 1 to {MAX_BEST_OF} continuations, not {n}")
     control = control or SamplingControl()
-    was_training = model.training
-    model.eval()
     rng = np.random.default_rng(seed)
-    try:
+    with _evaluating(model):
         ids, last, state = _warm_up(model, vocab, prompt)
         logits = np.tile(last, (n, 1))
         stepper = model.stepper(n)
@@ -390,8 +396,6 @@ def best_of(
             for b, t in enumerate(texts)
         ]
         return sorted(found, key=lambda c: c.mean_logprob, reverse=True)
-    finally:
-        model.train(was_training)
 
 
 @torch.inference_mode()
@@ -414,9 +418,7 @@ def beam_search(
     probabilities are used (temperature 1, no sampling filter); <unk> is never chosen."""
     if not 1 <= width <= MAX_BEAM:
         raise GenerationError(f"the beam width must be 1 to {MAX_BEAM}, not {width}")
-    was_training = model.training
-    model.eval()
-    try:
+    with _evaluating(model):
         _, last, state = _warm_up(model, vocab, prompt)
         V = last.size
         w = min(width, V - 1)  # never more beams than drawable characters
@@ -472,5 +474,3 @@ def beam_search(
         steps = len(back)
         alive = [Candidate(text_of(b, steps), float(scores[b]), steps) for b in range(w) if np.isfinite(scores[b])]
         return sorted(finished + alive, key=lambda c: c.mean_logprob, reverse=True)[:width]
-    finally:
-        model.train(was_training)
