@@ -52,14 +52,28 @@ def os_error_text(e: OSError, home: Path) -> str:
     """An OSError as one sentence that says what to do about it."""
     import errno
 
-    where = f": {e.filename}" if getattr(e, "filename", None) else ""
+    name = getattr(e, "filename", None)
+    where = f": {name}" if name else ""
+    # a file outside the data dir is the user's own (export --out, corpora add FILE): name its folder
+    outside = bool(name) and not _inside(Path(str(name)), home)
     if e.errno in (errno.ENOSPC, errno.EDQUOT):
         return f"the disk is full{where}; free some space (the last saved checkpoints are intact)"
     if e.errno in (errno.EACCES, errno.EPERM):
+        if outside:
+            return f"permission denied{where}; check the permissions of {Path(str(name)).parent}"
         return f"permission denied{where}; check the permissions of the data dir ({home})"
     if e.errno == errno.EROFS:
+        if outside:
+            return f"read-only file system{where}; choose a writable folder"
         return f"read-only file system{where}; point --home (or CHARLM_TUI_HOME) at a writable folder"
     return f"{e.strerror or e}{where}"
+
+
+def _inside(path: Path, home: Path) -> bool:
+    try:
+        return path.resolve().is_relative_to(home.resolve())
+    except (OSError, RuntimeError, ValueError):
+        return False
 
 
 def run_tui(home: Path, mouse: bool = True) -> int:

@@ -131,6 +131,14 @@ def test_os_errors_say_what_to_do(home):
     assert "disk is full: /x" in os_error_text(OSError(errno.ENOSPC, "No space left on device", "/x"), home)
     assert "permission denied: /y" in os_error_text(PermissionError(errno.EACCES, "Permission denied", "/y"), home)
     assert "read-only" in os_error_text(OSError(errno.EROFS, "Read-only file system", "/z"), home)
+    # inside the data dir the data dir is to blame; outside it (export --out, a user's file) that folder is
+    inner = str(home / "runs" / "x" / "last.safetensors")
+    text = os_error_text(PermissionError(errno.EACCES, "Permission denied", inner), home)
+    assert text == f"permission denied: {inner}; check the permissions of the data dir ({home})"
+    text = os_error_text(PermissionError(errno.EACCES, "Permission denied", "/srv/out/m.onnx"), home)
+    assert text == "permission denied: /srv/out/m.onnx; check the permissions of /srv/out"
+    text = os_error_text(OSError(errno.EROFS, "Read-only file system", "/mnt/ro/m.onnx"), home)
+    assert text == "read-only file system: /mnt/ro/m.onnx; choose a writable folder"
 
 
 def test_disk_full_while_saving_keeps_the_last_good_checkpoint(home, tiny_file, monkeypatch):
