@@ -1,10 +1,12 @@
 import pytest
 import torch
 
+from charlm_tui.core.config import steps_per_epoch
 from charlm_tui.core.data.batching import (
     RandomBatches,
     SequentialBatches,
     check_fits,
+    epoch_offset,
     eval_streams,
     split_train_val,
 )
@@ -33,6 +35,31 @@ def test_sequential_last_batch_is_shorter_not_dropped():
     assert len(sb) == 3
     assert sb.batch(0, 2).x.shape == (2, 2)
     assert sb.batch(0, 2).x[0].tolist() == [10, 11]
+
+
+def test_sequential_training_epochs_start_at_their_own_offset():
+    data = torch.arange(103)
+    B, T = 4, 5
+    sb = SequentialBatches(data, B, T, seed=7)
+    # 4 characters (T - 1) kept free for the offsets: streams of (103 - 1 - 4) // 4 = 24
+    assert sb.stream_len == 24 and len(sb) == 5 and len(sb) == steps_per_epoch(103, B, T)
+    offsets = [sb.offset(e) for e in range(12)]
+    assert offsets[0] == 0 and all(0 <= o <= 4 for o in offsets) and len(set(offsets)) > 1
+    assert offsets == [epoch_offset(103, B, T, 7, e) for e in range(12)]
+    assert offsets == [SequentialBatches(data, B, T, seed=7).offset(e) for e in range(12)]  # from (seed, epoch)
+    for e in (0, 3, 1):  # in any order
+        o = offsets[e]
+        for k in range(len(sb)):
+            b = sb.batch(e, k)
+            for s in range(B):
+                start = o + s * 24 + k * T
+                width = min(T, 24 - k * T)
+                assert b.x[s].tolist() == list(range(start, start + width))
+                assert b.y[s].tolist() == list(range(start + 1, start + width + 1))
+    assert sb.batch(1, 0).x.data_ptr() == data.data_ptr() + offsets[1] * data.element_size()  # still views
+    # a text that only just fits one batch keeps every character: no room, no offsets
+    tight = SequentialBatches(torch.arange(B * T + 1), B, T, seed=7)
+    assert tight.stream_len == T and {tight.offset(e) for e in range(10)} == {0}
 
 
 def test_sequential_batches_are_views_of_the_data():

@@ -140,3 +140,48 @@ def test_a_resumed_run_keeps_its_precision_unless_asked(home, tiny_file, monkeyp
     again = resume_job(home, job.run.id, {"max_steps": 15, "precision": "fp32"})
     assert again.trainer.precision.used == "fp32" and open_run(home, job.run.id).config["precision"]["used"] == "fp32"
     again.run.release_lock()
+
+
+@pytest.mark.parametrize(
+    "model, seconds, device, used, speedup, hinted",
+    [
+        ("default", 300.0, "cpu", "bf16", 1.9, True),
+        ("default", 300.0, "cpu", "bf16", 1.6, True),
+        ("default", 300.0, "cpu", "bf16", 1.59, False),  # below FAST_CPU_SPEEDUP
+        ("default", 300.0, "cpu", "fp32", None, False),  # fp32 was faster or asked for
+        ("default", None, "cpu", "bf16", 1.9, False),  # no time budget: the width is not about speed
+        ("default", 300.0, "cuda", "bf16", 3.0, False),
+        ("fast-cpu", 300.0, "cpu", "bf16", 1.9, False),  # already wide
+        ("quick", 300.0, "cpu", "bf16", 1.9, False),  # another shape: the user chose it
+    ],
+)
+def test_the_fast_cpu_tip_only_where_it_pays(model, seconds, device, used, speedup, hinted):
+    from charlm_tui.core.config import PRESETS, preset_hint
+
+    mcfg = ModelConfig(vocab_size=65, **PRESETS[model][0])
+    cfg = TrainConfig(**{**PRESETS["default"][1], "max_seconds": seconds})
+    tip = preset_hint(mcfg, cfg, device, used, speedup)
+    if hinted:
+        assert tip == (
+            f"tip: bf16 trains {speedup:.1f}x faster than fp32 on this CPU; the fast-cpu preset (2 x 512) "
+            "makes better use of that in a time budget"
+        )
+    else:
+        assert tip is None
+
+
+def test_a_default_run_on_a_fast_bf16_cpu_starts_with_the_tip(home, tiny_file, monkeypatch):
+    from charlm_tui.core.config import PRESETS
+
+    monkeypatch.delenv(P.ENV)
+    monkeypatch.setattr(P, "measure", lambda step, chars, **kw: (1000.0, 1900.0))  # no real measuring
+    mk, tk = PRESETS["default"]
+    cfg = TrainConfig(**{**tk, "batch_size": 2, "num_steps": 8, "max_steps": 1, "event_interval": 1e9})
+    events = []
+    job = new_job(home, str(tiny_file), mk, cfg, callback=events.append)
+    job.start()
+    start = next(e for e in events if e.kind == "start")
+    assert start.message.endswith(
+        "precision bf16 (auto, measured: bf16 1.90x fp32, 1.9k vs 1.0k chars/s). tip: bf16 trains 1.9x faster "
+        "than fp32 on this CPU; the fast-cpu preset (2 x 512) makes better use of that in a time budget"
+    )

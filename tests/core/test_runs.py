@@ -69,6 +69,26 @@ def test_resume_matches_an_uninterrupted_run(home, tiny_file, partition):
         assert torch.allclose(resumed.trainer.model.state_dict()[k], v, atol=1e-6)
 
 
+def test_resume_across_epochs_with_moving_offsets_matches_an_uninterrupted_run(home, tiny_file):
+    # 6 steps per epoch: steps 10 to 20 cross two epoch boundaries, each epoch at its own offset
+    def cfg(steps):
+        return TrainConfig(batch_size=16, num_steps=20, eval_every=5, max_steps=steps, event_interval=1e9, seed=3)
+
+    full = new_job(home, str(tiny_file), MODEL, cfg(20))
+    assert full.trainer.steps_per_epoch == 6
+    assert len({full.trainer.batches.offset(e) for e in range(1, 4)} - {0}) > 0  # the offsets do move
+    full.start()
+    half = new_job(home, str(tiny_file), MODEL, cfg(10))
+    half.start()
+    resumed = resume_job(home, half.run.id, {"max_steps": 20})
+    resumed.start()
+    for x, y in zip(full.run.metrics(), open_run(home, half.run.id).metrics()):
+        assert x["val_nll"] == pytest.approx(y["val_nll"], abs=1e-6)
+        assert x["train_loss"] == pytest.approx(y["train_loss"], abs=1e-6)
+    for k, v in full.trainer.model.state_dict().items():
+        assert torch.allclose(resumed.trainer.model.state_dict()[k], v, atol=1e-6)
+
+
 def test_one_writer_lock_and_stale_lock(home, tiny_file):
     job, _ = train_run(home, tiny_file, 5)
     run = open_run(home, job.run.id)

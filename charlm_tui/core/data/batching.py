@@ -2,7 +2,10 @@
 
 * Sequential partitioning: the text is cut into ``batch_size`` parallel streams; batch k+1 of
   each stream continues exactly where batch k ended, so the hidden state can be carried.
-  Inputs and targets are views of the same tensor, offset by one character.
+  Inputs and targets are views of the same tensor, offset by one character. For training, every
+  epoch after the first starts at a random offset below ``num_steps`` (as in d2l's
+  ``seq_data_iter_sequential``), from (seed, epoch), so the truncation points move from epoch to
+  epoch; epoch 0 and evaluation start at the text's first character.
 * Random sampling: subsequences of ``num_steps`` characters at a random offset, shuffled; the
   hidden state is reset every batch. The order of an epoch depends only on (seed, epoch), so a
   resumed run sees exactly the batches an uninterrupted one would.
@@ -14,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from charlm_tui.core.config import steps_per_epoch
+from charlm_tui.core.config import sequential_spare, steps_per_epoch
 from charlm_tui.core.distributed import SINGLE, Dist
 from charlm_tui.core.errors import ConfigError
 
@@ -52,27 +55,61 @@ class Batch:
         return self.y.numel()
 
 
+def epoch_offset(n_chars: int, batch_size: int, num_steps: int, seed: int, epoch: int) -> int:
+    """Where training epoch ``epoch`` of a sequential partition starts: 0 for the first, then a
+    draw from (seed, epoch) in [0, spare], spare = ``sequential_spare``."""
+    spare = sequential_spare(n_chars, batch_size, num_steps)
+    if epoch == 0 or spare == 0:
+        return 0
+    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return int(torch.randint(0, spare + 1, (1,), generator=g))
+
+
 class SequentialBatches:
     """``batch_size`` contiguous streams; batch k covers columns [k*T, (k+1)*T) of every stream.
 
-    Under data parallelism the text is cut into batch_size x world streams and each rank keeps a
-    contiguous block of them (``rows``), carrying its own state."""
+    With a ``seed`` (training) each epoch after the first starts at its own offset (``epoch_offset``),
+    the streams keeping one length so every epoch has the same steps; without one (evaluation)
+    every epoch starts at the first character. Under data parallelism the text is cut into
+    batch_size x world streams and each rank keeps a contiguous block of them (``rows``), carrying
+    its own state."""
 
     reset_state_each_batch = False
 
-    def __init__(self, data: torch.Tensor, batch_size: int, num_steps: int, rows: slice | None = None):
+    def __init__(
+        self,
+        data: torch.Tensor,
+        batch_size: int,
+        num_steps: int,
+        rows: slice | None = None,
+        seed: int | None = None,
+    ):
         check_fits(len(data), batch_size, num_steps)
-        self.batch_size, self.num_steps = batch_size, num_steps
-        self.stream_len = (len(data) - 1) // batch_size
-        n = batch_size * self.stream_len
-        rows = rows or slice(0, batch_size)
-        self.x = data[:n].view(batch_size, self.stream_len)[rows]
-        self.y = data[1 : n + 1].view(batch_size, self.stream_len)[rows]
+        self.data, self.batch_size, self.num_steps, self.seed = data, batch_size, num_steps, seed
+        spare = 0 if seed is None else sequential_spare(len(data), batch_size, num_steps)
+        self.stream_len = (len(data) - 1 - spare) // batch_size
+        self.rows = rows or slice(0, batch_size)
+        self._epoch = 0
+        self.x, self.y = self._streams(0)
+
+    def _streams(self, offset: int) -> tuple[torch.Tensor, torch.Tensor]:
+        n, shape = self.batch_size * self.stream_len, (self.batch_size, self.stream_len)
+        d = self.data
+        return d[offset : offset + n].view(shape)[self.rows], d[offset + 1 : offset + n + 1].view(shape)[self.rows]
+
+    def offset(self, epoch: int) -> int:
+        """The first character of ``epoch``'s streams."""
+        if self.seed is None:
+            return 0
+        return epoch_offset(len(self.data), self.batch_size, self.num_steps, self.seed, epoch)
 
     def __len__(self) -> int:
-        return steps_per_epoch(self.stream_len * self.batch_size + 1, self.batch_size, self.num_steps)
+        return -(-self.stream_len // self.num_steps)
 
     def batch(self, epoch: int, index: int) -> Batch:
+        if epoch != self._epoch:
+            self.x, self.y = self._streams(self.offset(epoch))
+            self._epoch = epoch
         i = index * self.num_steps
         j = min(i + self.num_steps, self.stream_len)
         return Batch(self.x[:, i:j].long(), self.y[:, i:j].long(), index)
@@ -119,7 +156,7 @@ def make_batches(
     """Batches for one rank: ``batch_size`` is per rank; the global batch is batch_size x world."""
     rows = slice(rank * batch_size, (rank + 1) * batch_size)
     if partition == "sequential":
-        return SequentialBatches(data, batch_size * world, num_steps, rows)
+        return SequentialBatches(data, batch_size * world, num_steps, rows, seed)
     if partition == "random":
         return RandomBatches(data, batch_size * world, num_steps, seed, rows)
     raise ConfigError(f"unknown partition {partition!r}; use sequential or random")
