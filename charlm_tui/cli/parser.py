@@ -154,6 +154,12 @@ def build_parser() -> Parser:
     o.add_argument("--val-fraction", type=_float)
     o.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
     o.add_argument(
+        "--weight-decay",
+        type=_float,
+        metavar="F",
+        help="AdamW's decoupled weight decay on every weight (0 = plain Adam; fast-cpu uses 0.1)",
+    )
+    o.add_argument(
         "--ema",
         type=_float,
         metavar="DECAY",

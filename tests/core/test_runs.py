@@ -89,6 +89,18 @@ def test_resume_across_epochs_with_moving_offsets_matches_an_uninterrupted_run(h
         assert torch.allclose(resumed.trainer.model.state_dict()[k], v, atol=1e-6)
 
 
+def test_a_resumed_run_takes_the_weight_decay_it_is_given_and_keeps_it_otherwise(home, tiny_file):
+    job, _ = train_run(home, tiny_file, 5, weight_decay=0.05)
+    kept = resume_job(home, job.run.id, {"max_steps": 6})
+    assert {g["weight_decay"] for g in kept.trainer.optimizer.param_groups} == {0.05}
+    kept.start()
+    changed = resume_job(home, job.run.id, {"max_steps": 7, "weight_decay": 0.1})
+    assert {g["weight_decay"] for g in changed.trainer.optimizer.param_groups} == {0.1}
+    assert all(g["decoupled_weight_decay"] for g in changed.trainer.optimizer.param_groups)
+    changed.start()
+    assert open_run(home, job.run.id).train_config().weight_decay == 0.1
+
+
 def test_one_writer_lock_and_stale_lock(home, tiny_file):
     job, _ = train_run(home, tiny_file, 5)
     run = open_run(home, job.run.id)

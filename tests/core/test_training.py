@@ -6,6 +6,7 @@ import torch
 
 from charlm_tui.core.data.batching import SequentialBatches, split_train_val
 from charlm_tui.core.data.corpus import corpus_from_text
+from charlm_tui.core.errors import ConfigError
 from charlm_tui.core.model.charlm import CharLM
 from charlm_tui.core.training import trainer as training
 from charlm_tui.core.training.trainer import TrainConfig, Trainer, evaluate, token_loss
@@ -323,3 +324,34 @@ def test_the_weight_average_is_what_evaluations_see_and_resumes_exactly(home, ti
         assert torch.equal(a, b)
     for a, b in zip(resumed.trainer.model.parameters(), trained):
         assert torch.equal(a, b)
+
+
+def test_weight_decay_is_adamw_decoupled_decay_on_every_weight():
+    cfg = TrainConfig(batch_size=2, num_steps=5, lr=1e-2, clip=1e9, weight_decay=0.1, max_steps=3, eval_every=100)
+    tr, _ = make(cfg)
+    ref = CharLM.from_config(tr.model.config)
+    ref.load_state_dict(tr.model.state_dict())
+    opt = torch.optim.AdamW(ref.parameters(), lr=1e-2, weight_decay=0.1)
+    state = None
+    for k in range(3):  # the same three batches by hand, with torch's own AdamW
+        b = tr.batches.batch(0, k)
+        logits, state = ref(b.x, CharLM.detach_state(state))
+        opt.zero_grad()
+        token_loss(logits, b.y).backward()
+        opt.step()
+    acc = torch.zeros((), dtype=torch.float64)
+    for _ in range(3):
+        tr._train_step(acc)
+    for (name, p), q in zip(tr.model.named_parameters(), ref.parameters()):
+        assert torch.allclose(p, q, atol=1e-6), name
+    # and it is not a no-op: without decay the weights end elsewhere
+    plain, _ = make(TrainConfig(batch_size=2, num_steps=5, lr=1e-2, clip=1e9, max_steps=3, eval_every=100))
+    for _ in range(3):
+        plain._train_step(acc)
+    assert not torch.allclose(plain.model.head.weight, tr.model.head.weight, atol=1e-5)
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.5, float("nan")])
+def test_a_bad_weight_decay_is_refused(bad):
+    with pytest.raises(ConfigError, match="weight decay must be"):
+        TrainConfig(weight_decay=bad).validate()

@@ -17,7 +17,7 @@ def test_train_generate_quit_in_tmux(tmp_path):
         T.wait_screen("465,048")  # the default corpus, described
         T.keys("Enter")  # -> configure, focus on the first number
         T.wait_screen("parameters")
-        for value in ("16", "32", "1", "0", "8", "32", None, None, "20", "1000", None, "0.05"):
+        for value in ("16", "32", "1", "0", "8", "32", None, None, None, "20", "1000", None, "0.05"):
             if value is not None:
                 T.keys("End", "C-u", value)
             T.keys("Tab")

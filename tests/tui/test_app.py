@@ -235,6 +235,30 @@ async def test_lr_schedule_is_chosen_in_the_form_and_reaches_the_run(home, corpu
     assert run.metrics()[0]["lr"] == pytest.approx(3e-3)  # no warmup, no decay: the LR as set
 
 
+async def test_weight_decay_comes_with_a_preset_is_checked_inline_and_reaches_the_run(home, corpus_file):
+    from textual.widgets import Select
+
+    app = make_app(home, corpus_spec="tiny")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.corpora.corpus is not None)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.current_mode == "configure")
+        screen = app.screen
+        box = screen.query_one("#weight_decay", Input)
+        assert box.value == "0"  # the default preset: plain Adam
+        screen.query_one("#preset", Select).value = "fast-cpu"
+        await pilot.pause()
+        assert box.value == "0.1"
+        box.value = "2"
+        await pilot.pause()
+        assert "weight decay must be in [0, 1], got 2.0" in str(screen.query_one("#config-error").render())
+        screen = await configure_tiny(pilot, app, max_epochs="1", weight_decay="0.05")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: app.current_mode == "train")
+        await wait_for(pilot, lambda: app.training.live.state == "finished")
+    assert open_run(home, list_runs(home)[0].id).config["train"]["weight_decay"] == 0.05
+
+
 async def test_rename_dialog_says_what_is_wrong_and_stays_open(home, corpus_file):
     from charlm_tui.tui.screens.dialogs import AskScreen
 

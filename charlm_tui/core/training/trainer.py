@@ -44,13 +44,14 @@ class EvalResult:
         return self.nll / LN2
 
 
-def make_adam(params, lr: float) -> torch.optim.Optimizer:
-    """Adam with the fused kernel where this torch has it (one pass over all parameters)."""
+def make_adam(params, lr: float, weight_decay: float = 0.0) -> torch.optim.Optimizer:
+    """Adam with the fused kernel where this torch has it (one pass over all parameters); with a
+    ``weight_decay``, decoupled from the gradient (AdamW), on every parameter."""
     params = list(params)
     try:
-        return torch.optim.Adam(params, lr=lr, fused=True)
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, decoupled_weight_decay=True, fused=True)
     except (RuntimeError, TypeError, ValueError):
-        return torch.optim.Adam(params, lr=lr, foreach=True)
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, decoupled_weight_decay=True, foreach=True)
 
 
 def token_loss(logits: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
@@ -120,7 +121,7 @@ class Trainer:
         self.batches = make_batches(
             self.train_ids, cfg.partition, cfg.batch_size, cfg.num_steps, cfg.seed, dist.rank, dist.world
         )
-        self.optimizer = make_adam(self.model.parameters(), cfg.lr)
+        self.optimizer = make_adam(self.model.parameters(), cfg.lr, cfg.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             self.optimizer, mode="min", factor=cfg.lr_factor, patience=cfg.lr_patience, min_lr=cfg.min_lr
         )

@@ -48,6 +48,7 @@ FIELDS = {
     "num_steps": ("BPTT len", int, "train"),
     "lr": ("learn rate", float, "train"),
     "clip": ("grad clip", float, "train"),
+    "weight_decay": ("weight decay", float, "train"),
     "eval_every": ("eval every", int, "train"),
     "patience": ("patience", int, "train"),
     "max_epochs": ("max epochs", int, "train"),
