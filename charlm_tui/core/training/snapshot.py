@@ -99,9 +99,9 @@ def _load(tr: Trainer, tensors: dict[str, torch.Tensor], meta: dict) -> tuple[Pr
                 raise KeyError(f"optimizer {need}")
         state[int(pid)] = st
     tr.optimizer.load_state_dict({"state": state, "param_groups": groups})
-    for group in tr.optimizer.param_groups:  # the weight decay is the run's setting now, not the file's
-        group["weight_decay"], group["decoupled_weight_decay"] = tr.cfg.weight_decay, True
     for group in tr.optimizer.param_groups:  # torch fills in settings newer than the file; the rest must be sound
+        # the weight decay is the run's setting now, not the file's
+        group["weight_decay"], group["decoupled_weight_decay"] = tr.cfg.weight_decay, True
         for key, default in tr.optimizer.defaults.items():
             if not _same_kind(group.get(key, _MISSING), default):
                 raise ValueError(f"optimizer setting {key!r} is missing or of another kind")
