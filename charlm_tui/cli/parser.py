@@ -157,7 +157,7 @@ def build_parser() -> Parser:
         "--weight-decay",
         type=_float,
         metavar="F",
-        help="AdamW's decoupled weight decay on every weight (0 = plain Adam; fast-cpu uses 0.1)",
+        help="AdamW's decoupled weight decay on every weight (0 = plain Adam, without a preset; the default and fast-cpu presets use 0.1)",
     )
     o.add_argument(
         "--ema",

@@ -245,10 +245,10 @@ async def test_weight_decay_comes_with_a_preset_is_checked_inline_and_reaches_th
         await wait_for(pilot, lambda: app.current_mode == "configure")
         screen = app.screen
         box = screen.query_one("#weight_decay", Input)
-        assert box.value == "0"  # the default preset: plain Adam
-        screen.query_one("#preset", Select).value = "fast-cpu"
+        assert box.value == "0.1"  # the default preset: AdamW's decoupled decay
+        screen.query_one("#preset", Select).value = "quick"
         await pilot.pause()
-        assert box.value == "0.1"
+        assert box.value == "0"  # plain Adam
         box.value = "2"
         await pilot.pause()
         assert "weight decay must be in [0, 1], got 2.0" in str(screen.query_one("#config-error").render())

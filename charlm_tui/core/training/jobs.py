@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from charlm_tui.core.config import check_fits_memory, preset_hint
+from charlm_tui.core.config import check_fits_memory
 from charlm_tui.core.data.batching import check_fits, split_train_val
 from charlm_tui.core.data.catalog import resolve
 from charlm_tui.core.data.corpus import Corpus, ProgressFn, TextOptions
@@ -92,7 +92,6 @@ def new_job(
         else None
     )
     trainer = Trainer(model, train, val, cfg, device, callback=callback, sink=run, dist=dist, precision=prec)
-    trainer.start_note = preset_hint(mcfg, cfg, device.type, prec.used, prec.speedup)
     return TrainingJob(run, trainer, corpus)
 
 

@@ -33,12 +33,6 @@ class Precision:
     def to_json(self) -> dict:
         return asdict(self)
 
-    @property
-    def speedup(self) -> float | None:
-        """bf16 over fp32 training speed, when both were measured."""
-        f, b = self.fp32_chars_per_s, self.bf16_chars_per_s
-        return b / f if f and b else None
-
     @classmethod
     def from_json(cls, obj) -> Precision | None:
         """A recorded precision (config.json), or None if the record is missing or unusable."""

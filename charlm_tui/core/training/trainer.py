@@ -139,7 +139,6 @@ class Trainer:
             self.ema = [p.detach().clone() for p in self.model.parameters()]
         self._agreed_elapsed = 0.0  # under DDP: elapsed time as all ranks agreed at the last evaluation
         self._synced_stop = False  # under DDP: the ranks agreed to stop
-        self.start_note: str | None = None  # added to the start event's message (a tip from the job)
         self._tokens_session = 0  # characters trained, and seconds spent in steps, since run() began
         self._train_seconds_session = 0.0
 
@@ -392,8 +391,7 @@ class Trainer:
         self._emit(
             "start",
             message=f"{what} {self.model.num_parameters():,} parameters, "
-            f"{self.steps_per_epoch} steps per epoch on {self.device.type}; {self.precision.describe()}"
-            + (f". {self.start_note}" if self.start_note else ""),
+            f"{self.steps_per_epoch} steps per epoch on {self.device.type}; {self.precision.describe()}",
             precision=self.precision.used,
         )
         self._synced_stop = False
