@@ -11,6 +11,7 @@ from charlm_tui.core.errors import ConfigError
 from charlm_tui.core.store.run_store import open_run
 from charlm_tui.core.training import calibration as P
 from charlm_tui.core.training.jobs import new_job, resume_job
+from charlm_tui.core.training.precision import Precision
 
 MODEL = {"cell": "lstm", "embed_dim": 8, "hidden_size": 16, "num_layers": 2, "dropout": 0.0}
 CPU = torch.device("cpu")
@@ -140,3 +141,44 @@ def test_a_resumed_run_keeps_its_precision_unless_asked(home, tiny_file, monkeyp
     again = resume_job(home, job.run.id, {"max_steps": 15, "precision": "fp32"})
     assert again.trainer.precision.used == "fp32" and open_run(home, job.run.id).config["precision"]["used"] == "fp32"
     again.run.release_lock()
+
+
+@pytest.mark.parametrize(
+    "setting, source, used, steps, observed, forgotten",
+    [
+        ("auto", "cached", "fp32", 50, 1500.0, True),  # fp32 recorded at 1000: 1.5x -> measured on a busy machine
+        ("auto", "measured", "bf16", 80, 3000.0, True),  # bf16 recorded at 2000
+        ("auto", "cached", "fp32", 50, 1499.0, False),  # below REVIEW_FACTOR
+        ("auto", "cached", "bf16", 50, 2999.0, False),
+        ("auto", "cached", "fp32", 49, 9000.0, False),  # too few steps to say
+        ("auto", "cached", "fp32", 50, None, False),
+        ("auto", "cached", "fp32", 50, 100.0, False),  # slower: this run may be the busy one
+        ("auto", "resumed", "fp32", 50, 9000.0, False),  # not this cache's decision
+        ("auto", "$CHARLM_TUI_PRECISION", "fp32", 50, 9000.0, False),
+        ("fp32", "asked", "fp32", 50, 9000.0, False),
+    ],
+)
+def test_a_run_much_faster_than_its_calibration_makes_the_next_run_measure_again(
+    home, setting, source, used, steps, observed, forgotten
+):
+    key, other = "m/cpu:lstm:20:8:16x2:4x10", "m/cpu:lstm:20:8:16x2:8x10"
+    entry = {"used": "fp32", "fp32_chars_per_s": 1000.0, "bf16_chars_per_s": 2000.0}
+    (home / P.CACHE_FILE).write_text(json.dumps({"version": P.CACHE_VERSION, "entries": {key: entry, other: entry}}))
+    prec = Precision(setting, used, 1000.0, 2000.0, source)
+    assert P.review(home, key, prec, steps, observed) is forgotten
+    entries = json.loads((home / P.CACHE_FILE).read_text())["entries"]
+    assert set(entries) == ({other} if forgotten else {key, other})  # the other shape's entry stays
+
+
+@pytest.mark.parametrize("recorded, forgotten", [(10.0, True), (1e12, False)])
+def test_a_trained_run_reviews_the_calibration_it_used(home, tiny_file, monkeypatch, recorded, forgotten):
+    """The tiny model trains at thousands of characters per second: a calibration that recorded 10
+    (a machine busy with other work) is forgotten after the run, one that recorded more stays."""
+    monkeypatch.delenv(P.ENV)
+    monkeypatch.setattr(P, "measure", lambda step, chars, **kw: (recorded, recorded))  # fp32: not 1.15x
+    job, _ = train(home, tiny_file, "auto", P.REVIEW_MIN_STEPS)
+    assert job.trainer.precision.source == "measured" and job.trainer.precision.used == "fp32"
+    entries = json.loads((home / P.CACHE_FILE).read_text())["entries"]
+    assert len(entries) == (0 if forgotten else 1)
+    again, _ = train(home, tiny_file, "auto", 1)
+    assert again.trainer.precision.source == ("measured" if forgotten else "cached")

@@ -30,6 +30,11 @@ CALIBRATION_ROUNDS = 3  # timed steps per precision, alternated, at most
 CACHE_FILE = "precision-cache.json"
 CACHE_VERSION = 1
 ENV = "CHARLM_TUI_PRECISION"  # fp32 or bf16: what auto means on this machine, unmeasured (CI, benchmarks)
+# a run that trained at this many times the speed its calibration measured for the precision it
+# used: the calibration ran while other work loaded the machine (seen: bf16 0.86x fp32 measured
+# beside a test suite, 1.8-2.1x idle), so its cached decision is forgotten and measured again
+REVIEW_FACTOR = 1.5
+REVIEW_MIN_STEPS = 50  # fewer steps than this say too little about the speed
 
 
 StepFn = Callable[[str], None]  # runs one training step in the given precision ("fp32" | "bf16")
@@ -123,6 +128,10 @@ def shape_key(model_cfg: ModelConfig, batch_size: int, num_steps: int, device: t
     )
 
 
+def cache_key(model_cfg: ModelConfig, batch_size: int, num_steps: int, device: torch.device) -> str:
+    return f"{machine_key(device)}/{shape_key(model_cfg, batch_size, num_steps, device)}"
+
+
 def _read_cache(path: Path) -> dict:
     """The cache, or {} when it is missing, damaged or from another version (then it is rebuilt)."""
     try:
@@ -157,7 +166,7 @@ def resolve(
     if device.type not in ("cpu", "cuda"):
         return Precision("auto", "fp32", source="measured")  # MPS and others: not measured, plain fp32
     path = cache_dir / CACHE_FILE if cache_dir is not None else None
-    key = f"{machine_key(device)}/{shape_key(model_cfg, batch_size, num_steps, device)}"
+    key = cache_key(model_cfg, batch_size, num_steps, device)
     cache = _read_cache(path) if path is not None else {}
     hit = cache.get("entries", {}).get(key)
     if isinstance(hit, dict):
@@ -178,7 +187,31 @@ def resolve(
             "fp32_chars_per_s": got.fp32_chars_per_s,
             "bf16_chars_per_s": got.bf16_chars_per_s,
         }
-        with contextlib.suppress(OSError):  # a cache that cannot be written only costs the next run 2 s
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_json(path, {"version": CACHE_VERSION, "entries": entries})
+        _write_cache(path, entries)
     return got
+
+
+def _write_cache(path: Path, entries: dict) -> None:
+    with contextlib.suppress(OSError):  # a cache that cannot be written only costs the next run 2 s
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json(path, {"version": CACHE_VERSION, "entries": entries})
+
+
+def review(cache_dir: Path, key: str, prec: Precision, steps: int, chars_per_s: float | None) -> bool:
+    """After a run whose ``auto`` precision was measured or read from the cache: when it trained
+    ``steps`` (at least REVIEW_MIN_STEPS) in ``prec.used`` at REVIEW_FACTOR x or more the speed its
+    calibration recorded for that precision, the calibration was taken on a busy machine and its
+    decision may be wrong: the cache entry ``key`` is removed, so the next run of this shape
+    measures again. True when it was removed. A slower run than the record says nothing (the run
+    may be the one sharing the machine) and changes nothing."""
+    if prec.setting != "auto" or prec.source not in ("measured", "cached") or steps < REVIEW_MIN_STEPS:
+        return False
+    recorded = prec.fp32_chars_per_s if prec.used == "fp32" else prec.bf16_chars_per_s
+    if not recorded or not chars_per_s or chars_per_s < REVIEW_FACTOR * recorded:
+        return False
+    path = cache_dir / CACHE_FILE
+    entries = dict(_read_cache(path).get("entries", {}))
+    if entries.pop(key, None) is None:
+        return False
+    _write_cache(path, entries)
+    return True

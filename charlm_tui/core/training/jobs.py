@@ -35,11 +35,14 @@ class TrainingJob:
     run: Run | None  # None on the ranks > 0 of a data-parallel run: only rank 0 writes the run folder
     trainer: Trainer
     corpus: Corpus
+    # (data dir, cache key) when auto measured the precision or read it from the cache: the run's
+    # own speed then checks that measurement (calibration.review)
+    calibrated: tuple[Path, str] | None = None
 
     def start(self) -> TrainEvent:
         """Train to the end in this thread; always leaves a final status and releases the lock."""
         try:
-            return self.trainer.run()
+            final = self.trainer.run()
         except BaseException as e:
             if self.run is not None:
                 self.run.write_status(status="failed", reason="error", message=f"{type(e).__name__}: {e}")
@@ -47,6 +50,10 @@ class TrainingJob:
         finally:
             if self.run is not None:
                 self.run.release_lock()
+        if self.calibrated is not None:
+            t = self.trainer
+            calibration.review(*self.calibrated, t.precision, t.session_steps(), t.chars_per_s())
+        return final
 
 
 def _split(corpus: Corpus, cfg: TrainConfig, dist: Dist = SINGLE):
@@ -92,7 +99,7 @@ def new_job(
         else None
     )
     trainer = Trainer(model, train, val, cfg, device, callback=callback, sink=run, dist=dist, precision=prec)
-    return TrainingJob(run, trainer, corpus)
+    return TrainingJob(run, trainer, corpus, _calibrated(home, prec, mcfg, cfg, device, dist))
 
 
 def _agree(prec: Precision, dist: Dist, device: torch.device) -> Precision:
@@ -104,6 +111,16 @@ def _agree(prec: Precision, dist: Dist, device: torch.device) -> Precision:
     if dist.all_reduce(low).item() == dist.world:
         return prec
     return replace(prec, used="fp32")
+
+
+def _calibrated(
+    home: Path, prec: Precision, mcfg: ModelConfig, cfg: TrainConfig, device: torch.device, dist: Dist
+) -> tuple[Path, str] | None:
+    """Where a run's auto precision came from, for calibration.review; None when it was asked for,
+    pinned, resumed, or agreed between ranks (each rank measured on its own)."""
+    if prec.setting != "auto" or prec.source not in ("measured", "cached") or dist.enabled:
+        return None
+    return home, calibration.cache_key(mcfg, cfg.batch_size, cfg.num_steps, device)
 
 
 def _resumed_precision(
@@ -212,7 +229,7 @@ def resume_job(
     except BaseException:
         run.release_lock()
         raise
-    return TrainingJob(run, trainer, corpus)
+    return TrainingJob(run, trainer, corpus, _calibrated(home, prec, mcfg, cfg, device, dist))
 
 
 def another_round(home: Path, run_id: str) -> Round | None:

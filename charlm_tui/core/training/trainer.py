@@ -139,7 +139,9 @@ class Trainer:
             self.ema = [p.detach().clone() for p in self.model.parameters()]
         self._agreed_elapsed = 0.0  # under DDP: elapsed time as all ranks agreed at the last evaluation
         self._synced_stop = False  # under DDP: the ranks agreed to stop
-        self._tokens_session = 0  # characters trained, and seconds spent in steps, since run() began
+        self._steps_session = self._tokens_session = (
+            0  # steps, characters trained, and seconds spent in steps, since run() began
+        )
         self._train_seconds_session = 0.0
 
     # ------------------------------------------------------------------ control
@@ -333,7 +335,7 @@ class Trainer:
             val_nll=res.nll,
             val_ppl=res.ppl,
             val_bpc=res.bpc,
-            chars_per_s=self._chars_per_s(),
+            chars_per_s=self.chars_per_s(),
         )
         if improved:
             if self.sink is not None:
@@ -358,7 +360,12 @@ class Trainer:
             self.request_stop(self.stop_reason or "max_seconds")
             self._synced_stop = True
 
-    def _chars_per_s(self) -> float | None:
+    def session_steps(self) -> int:
+        """Steps taken since run() began (not counting those of earlier sessions of a resumed run)."""
+        return self._steps_session
+
+    def chars_per_s(self) -> float | None:
+        """Characters per second of training steps (evaluation not counted) since run() began."""
         return self._tokens_session / self._train_seconds_session if self._train_seconds_session > 0 else None
 
     # ------------------------------------------------------------------ main loop
@@ -412,6 +419,7 @@ class Trainer:
             session_steps += 1
             pending_tokens += tokens
             self._tokens_session += tokens
+            self._steps_session += 1
             self._train_seconds_session += now - t0
             self.progress.train_seconds += now - t0
             self.progress.elapsed = base_elapsed + (now - session_start)
@@ -479,7 +487,7 @@ class Trainer:
             }.get(reason, f"stopped ({reason})")
             if self.sink is not None:
                 self.sink.save_last(self)
-        return self._emit("done", reason=reason, message=msg, chars_per_s=self._chars_per_s())
+        return self._emit("done", reason=reason, message=msg, chars_per_s=self.chars_per_s())
 
     # ------------------------------------------------------------------ resumable state
     def checkpoint(self) -> tuple[dict[str, torch.Tensor], dict]:
