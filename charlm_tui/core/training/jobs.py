@@ -116,9 +116,9 @@ def _agree(prec: Precision, dist: Dist, device: torch.device) -> Precision:
 def _calibrated(
     home: Path, prec: Precision, mcfg: ModelConfig, cfg: TrainConfig, device: torch.device, dist: Dist
 ) -> tuple[Path, str] | None:
-    """Where a run's auto precision came from, for calibration.review; None when it was asked for,
-    pinned, resumed, or agreed between ranks (each rank measured on its own)."""
-    if prec.setting != "auto" or prec.source not in ("measured", "cached") or dist.enabled:
+    """Where a run's precision may have come from, for calibration.review (which decides by the
+    precision's source); None under data parallelism, where the ranks agreed on it."""
+    if dist.enabled:
         return None
     return home, calibration.cache_key(mcfg, cfg.batch_size, cfg.num_steps, device)
 
