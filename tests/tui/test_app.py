@@ -68,8 +68,8 @@ async def test_default_corpus_is_selected_and_described_on_first_launch(home):
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: app.corpora.corpus is not None)
         assert app.corpora.corpus.name == "python-docs"
-        stats = str(app.screen.query_one("#corpus-stats").render())
-        assert "465,048" in stats or "chars" in stats
+        # the panel is drawn a moment after the corpus is set (seen late on a loaded machine)
+        await wait_for(pilot, lambda: "465,048" in str(app.screen.query_one("#corpus-stats").render()))
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         await pilot.press("escape")

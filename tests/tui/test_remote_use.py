@@ -156,3 +156,27 @@ async def test_a_run_stopped_before_any_evaluation_samples_from_its_last_weights
             pilot, lambda: not app.generation.streaming and len(app.screen.query_one("#gen-transcript").text) > 50
         )
         assert any("sampling from its last weights" in n.message for n in app._notifications)
+
+
+async def test_enter_in_the_delete_question_keeps_the_run_and_y_deletes_it(home, tiny_file):
+    """Found using the app: 'def ' + Enter typed on the Runs screen (meant for the prompt box)
+    pressed d, then Enter answered the focused 'Yes' and deleted the run. 'No' has the focus now."""
+    from charlm_tui.core.store.run_store import list_runs
+    from charlm_tui.tui.screens.dialogs import ConfirmScreen
+
+    run = finished_run(home, tiny_file)
+    app = make_app(home)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("f6")
+        await wait_for(pilot, lambda: app.current_mode == "runs")
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert app.screen.focused is not None and app.screen.focused.id == "no"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmScreen))
+        assert [r.id for r in list_runs(home)] == [run.id] and run.path.is_dir()
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: list_runs(home) == [])
+    assert not run.path.exists()

@@ -12,7 +12,11 @@ from charlm_tui.tui.widgets.history_input import SteadyInput
 
 
 class ConfirmScreen(ModalScreen[bool]):
+    """A yes/no question. "No" has the focus, so Enter (or a space) answers no: typing meant for
+    another box (a prompt that ends with Enter) must not confirm a delete; "y" answers yes."""
+
     BINDINGS = [Binding("y", "answer(True)", "Yes"), Binding("n,escape", "answer(False)", "No")]
+    AUTO_FOCUS = "#no"
 
     def __init__(self, question: str):
         super().__init__()
