@@ -9,11 +9,13 @@ import pytest
 from textual.widgets import DataTable
 
 from charlm_tui.core.store.process import boot_id, start_time
+from charlm_tui.core.store.run_store import list_runs
 from charlm_tui.core.training.jobs import new_job
 from charlm_tui.core.training.trainer import TrainConfig
 from charlm_tui.tui.app import make_app
 from charlm_tui.tui.controllers import training as training_control
 from charlm_tui.tui.screens import runs as runs_screen
+from charlm_tui.tui.screens.dialogs import ConfirmScreen
 from charlm_tui.tui.screens.train import TrainScreen
 from tests.tui.test_app import wait_for
 
@@ -161,9 +163,6 @@ async def test_a_run_stopped_before_any_evaluation_samples_from_its_last_weights
 async def test_enter_in_the_delete_question_keeps_the_run_and_y_deletes_it(home, tiny_file):
     """Found using the app: 'def ' + Enter typed on the Runs screen (meant for the prompt box)
     pressed d, then Enter answered the focused 'Yes' and deleted the run. 'No' has the focus now."""
-    from charlm_tui.core.store.run_store import list_runs
-    from charlm_tui.tui.screens.dialogs import ConfirmScreen
-
     run = finished_run(home, tiny_file)
     app = make_app(home)
     async with app.run_test(size=(100, 30)) as pilot:
