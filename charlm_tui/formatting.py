@@ -47,3 +47,29 @@ def another_round(rnd) -> str:
     if rnd.limit == "epochs":
         return f"it had reached its epoch limit; training {count(rnd.size, 'more epoch')}"
     return f"it had stopped early; its patience starts again ({rnd.size} evaluations)"
+
+
+# Text from outside (a corpus, what a model generates, a file name, a hand-edited run file) may hold
+# characters that act on a terminal instead of showing: ESC starts sequences that move the cursor,
+# clear the screen, set the window title or the clipboard (OSC 52); C1 controls (U+0080-U+009F) do
+# the same on terminals that read them; bidi overrides reorder what is shown. On screen each becomes
+# a visible stand-in: a C0 control its Unicode control picture (ESC -> U+241B), DEL U+2421, C1 and
+# bidi controls U+FFFD. Newline and tab stay (a tab only moves the cursor right); a carriage return
+# is dropped (a CRLF text shows as its lines, as in an editor).
+_BIDI = (*range(0x202A, 0x202F), *range(0x2066, 0x206A))
+_PRINTABLE = {
+    **{c: 0x2400 + c for c in range(0x20) if c not in (0x09, 0x0A)},
+    0x0D: None,
+    0x7F: 0x2421,
+    **{c: 0xFFFD for c in (*range(0x80, 0xA0), *_BIDI)},
+}
+# the same characters, for removing what slipped past (tui.terminal_guard): none takes a cell
+TERMINAL_CONTROLS = "[\x00-\x1f\x7f-\x9f" + "".join(chr(c) for c in _BIDI) + "]"
+
+
+def printable(text: str, tab_size: int | None = None) -> str:
+    """``text`` with every character that would act on a terminal replaced by a visible stand-in
+    (see above); with ``tab_size``, tabs expanded to spaces too (for a pane that lays text out)."""
+    if tab_size is not None:
+        text = text.expandtabs(tab_size)
+    return text.translate(_PRINTABLE)

@@ -73,7 +73,7 @@ def format_run_row(i) -> str:
     if i.status in EXPLAINED_STATUSES and why:
         why = " ".join(str(why).split())  # one line, whatever a damaged file held
         row += f"  {why[:100]}"
-    return row
+    return formatting.printable(row)  # names and reasons come from files anyone may have edited
 
 
 def _references_json(home: Path, run_id: str, bpc: float | None) -> dict | None:
@@ -123,7 +123,7 @@ def _compare(home: Path, ids: list[str], as_json: bool) -> int:
         print(
             f"{r.id:<{width}} {formatting.number(r.best_val_ppl, '.3f'):>7} {formatting.number(r.best_val_bpc, '.3f'):>6} "
             f"{formatting.number(r.best_minutes, '.1f'):>6} {r.steps:>7}"
-            + "".join(f" {formatting.setting(r.settings[n]):>10}" for n in cmp.differing)
+            + formatting.printable("".join(f" {formatting.setting(r.settings[n]):>10}" for n in cmp.differing))
         )
     if not cmp.differing:
         print("(same settings in every run)")
@@ -137,7 +137,8 @@ def _compare(home: Path, ids: list[str], as_json: bool) -> int:
         if key not in shown:  # once per corpus and split
             shown.add(key)
             lines = " · ".join(f"{label} {v:.3f}" for label, v in ref.lines())
-            print(f"references for {r.settings.get('corpus') or 'its corpus'} (validation bits/char): {lines}")
+            corpus = formatting.printable(str(r.settings.get("corpus") or "its corpus"))
+            print(f"references for {corpus} (validation bits/char): {lines}")
         if r.best_val_bpc is not None:
             print(f"{r.id:<{width}} {ref.verdict(r.best_val_bpc)}")
     return 0
@@ -170,9 +171,13 @@ def cmd_corpora(args, home: Path) -> int:
         if args.json:
             print(json.dumps(row))
         elif "error" in row:
-            print(f"{e.name:<18} {e.kind:<9} unusable: {row['error']}")
+            print(formatting.printable(f"{e.name:<18} {e.kind:<9} unusable: {row['error']}"))
         else:
-            print(f"{e.name:<18} {e.kind:<9} {row['chars']:>11,} chars  vocab {row['vocab_size']:>4}  {e.description}")
+            print(
+                formatting.printable(
+                    f"{e.name:<18} {e.kind:<9} {row['chars']:>11,} chars  vocab {row['vocab_size']:>4}  {e.description}"
+                )
+            )
     return 0
 
 

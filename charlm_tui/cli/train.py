@@ -198,11 +198,14 @@ def cmd_sample(args, home: Path) -> int:
         stop=tuple(args.stop),
     )
     out = sys.stdout
+    # to a terminal, what would act on it (an ESC the model learned from its corpus) shows as a
+    # stand-in; to a file or a pipe the text goes as generated
+    shown = formatting.printable if out.isatty() else str
     if args.beam:
         found = beam_search(model, vocab, args.prompt, args.beam, args.length, control.stop)
         best = found[0]
         print(f"beam {args.beam}: {_score(best)}", file=sys.stderr)
-        out.write(args.prompt + best.text + "\n")
+        out.write(shown(args.prompt + best.text) + "\n")
         return 0
     seed = args.seed if args.seed is not None else new_seed()
     if args.seed is None:
@@ -211,12 +214,12 @@ def cmd_sample(args, home: Path) -> int:
         found = best_of(model, vocab, args.prompt, args.best_of, args.length, control, seed)
         for rank, c in enumerate(found, 1):
             ended = ", ended at a stop string" if c.stopped else ""
-            out.write(f"--- {rank} of {len(found)}: {_score(c)}{ended}\n{args.prompt}{c.text}\n")
+            out.write(f"--- {rank} of {len(found)}: {_score(c)}{ended}\n{shown(args.prompt + c.text)}\n")
         return 0
-    out.write(args.prompt)
+    out.write(shown(args.prompt))
     last_flush = time.monotonic()
     for s in generate(model, vocab, args.prompt, args.length, control, seed):
-        out.write(s.char)
+        out.write(shown(s.char))
         if time.monotonic() - last_flush > 0.03:
             out.flush()
             last_flush = time.monotonic()

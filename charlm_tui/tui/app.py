@@ -18,6 +18,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.widgets import Input
 
+from charlm_tui.tui import terminal_guard
 from charlm_tui.tui.controllers.corpus_picker import CorpusPicker
 from charlm_tui.tui.controllers.generation import GenerationController
 from charlm_tui.tui.controllers.runs import RunLibrary
@@ -89,6 +90,7 @@ class CharLMApp(App):
     ]
 
     def __init__(self, home: Path, corpus_spec: str | None = None, clock=time.monotonic):
+        terminal_guard.install()  # nothing drawn acts on the terminal (an ESC in a corpus, a model's output)
         super().__init__()
         self.home = Path(home)
         self.clock = clock

@@ -13,6 +13,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Footer, Header, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
+from charlm_tui.formatting import printable
 from charlm_tui.tui.messages import CorpusAdded, CorpusFailed, CorpusLoading, CorpusShown
 from charlm_tui.tui.screens.base import AppScreen
 from charlm_tui.tui.widgets.history_input import SteadyInput
@@ -33,8 +34,8 @@ def stats_text(corpus, val_fraction: float = 0.1, references=None, computing: bo
     s = corpus.stats
     tr, va = corpus.split_sizes(val_fraction)
     t = Text()
-    t.append(f"{corpus.name}\n", style="bold")
-    t.append(f"source   {corpus.source}\n")
+    t.append(f"{printable(corpus.name)}\n", style="bold")
+    t.append(f"source   {printable(corpus.source)}\n")
     rows = [
         ("size", human_bytes(corpus.n_bytes)),
         ("chars", f"{s.chars:,}"),
@@ -65,6 +66,7 @@ def stats_text(corpus, val_fraction: float = 0.1, references=None, computing: bo
 def row_name(name: str, width: int = 17) -> str:
     """A corpus name cut to ``width`` characters: a path or URL keeps its end (the file's name),
     anything else its start."""
+    name = printable(name)
     if len(name) <= width:
         return name
     if "/" in name or "\\" in name:
@@ -129,7 +131,7 @@ class CorpusScreen(AppScreen):
 
     # ------------------------------------------------------------- told by the corpus picker
     def on_corpus_loading(self, msg: CorpusLoading) -> None:
-        self.query_one("#corpus-stats", Static).update(Text(f"{msg.spec}\nloading… {msg.detail}"))
+        self.query_one("#corpus-stats", Static).update(Text(printable(f"{msg.spec}\nloading… {msg.detail}")))
         if not msg.detail:
             self.query_one("#corpus-preview", Static).update("")
 
@@ -139,10 +141,10 @@ class CorpusScreen(AppScreen):
         refs = self.app.corpora.references(corpus)
         pending = self.app.corpora.references_pending(corpus)
         self.query_one("#corpus-stats", Static).update(stats_text(corpus, val_fraction, refs, pending))
-        self.query_one("#corpus-preview", Static).update(corpus.stats.preview)
+        self.query_one("#corpus-preview", Static).update(printable(corpus.stats.preview, tab_size=8))
 
     def on_corpus_failed(self, msg: CorpusFailed) -> None:
-        self.query_one("#corpus-stats", Static).update(Text(f"{msg.spec}\nunusable: {msg.error}"))
+        self.query_one("#corpus-stats", Static).update(Text(printable(f"{msg.spec}\nunusable: {msg.error}")))
 
     def on_corpus_added(self, msg: CorpusAdded) -> None:
         self.query_one("#corpus-add", Input).value = ""

@@ -14,6 +14,7 @@ from textual.widgets import Footer, Header, Input, Label, OptionList, Select, St
 from textual.widgets.option_list import Option
 
 from charlm_tui.core.config import escape
+from charlm_tui.formatting import printable
 from charlm_tui.tui.messages import BestOfFound, StreamChars, StreamEnded, StreamStarted
 from charlm_tui.tui.screens.base import AppScreen
 from charlm_tui.tui.screens.dialogs import AskScreen
@@ -298,7 +299,7 @@ class BestOfScreen(ModalScreen[int | None]):
             options = []
             for i, c in enumerate(self.candidates):
                 preview = ("…" + self.prompt[-30:] if len(self.prompt) > 30 else self.prompt) + c.text[:240]
-                preview = preview.replace("\n", "⏎ ")
+                preview = printable(preview.replace("\n", "⏎ "), tab_size=8)
                 t = Text(f"#{i + 1}  {c.bits_per_char:.3f} bits/char{'  (stop)' if c.stopped else ''}\n", style="bold")
                 t.append(preview)
                 options.append(Option(t, id=str(i)))

@@ -69,7 +69,7 @@ class TrainScreen(AppScreen):
         self.update_charts()
 
     def on_sample_changed(self, msg: SampleChanged) -> None:
-        self.query_one("#train-sample", Static).update(msg.text)
+        self.query_one("#train-sample", Static).update(formatting.printable(msg.text, tab_size=8))
 
     def redraw(self) -> None:
         """Rebuild everything from the controller's LiveRun."""
@@ -86,7 +86,7 @@ class TrainScreen(AppScreen):
         if log.events != st.log[-log.max_lines :]:
             log.clear()
             log.write_lines(st.log[-log.max_lines :])
-        self.query_one("#train-sample", Static).update(st.sample)
+        self.query_one("#train-sample", Static).update(formatting.printable(st.sample, tab_size=8))
 
     def update_charts(self) -> None:
         st = self.app.training.live

@@ -18,9 +18,12 @@ from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from charlm_tui.formatting import printable
+
 MAX_CHARS = 20_000
 TRIM_SLACK = 4_000  # trimming re-wraps everything: cut this much more, so it happens once per 4k characters
 
+TAB = 8  # tab stops, as a terminal has them
 Cell = tuple[str, Style]
 
 
@@ -116,29 +119,31 @@ class Transcript(ScrollView, can_focus=True):
         """Add ``s`` to the wrapped lines; return the first (line, cell) it changed."""
         lines, cols, width = self._lines, self._cols, self._wrap
         first = (len(lines) - 1, cols[-1])
-        for ch in s:
-            if ch == "\n":
+        for raw in s:
+            if raw == "\n":
                 lines.append([])
                 cols.append(0)
                 continue
-            w = get_character_cell_size(ch)
-            if cols[-1] + w > width:
-                line = lines[-1]
-                cut = next((i for i in range(len(line) - 1, 0, -1) if line[i][0] == " "), None)
-                if ch != " " and cut is not None and cut > len(line) // 3:  # wrap at the last space
-                    tail = line[cut + 1 :]
-                    del line[cut + 1 :]
-                    cols[-1] = sum(get_character_cell_size(c) for c, _ in line)
-                    first = min(first, (len(lines) - 1, cols[-1]))  # the word moves down
-                    lines.append(tail)
-                    cols.append(sum(get_character_cell_size(c) for c, _ in tail))
-                else:
-                    lines.append([])
-                    cols.append(0)
-                if ch == " " and not lines[-1]:
-                    continue  # a space that wrapped is not drawn at the start of a line
-            lines[-1].append((ch, style))
-            cols[-1] += w
+            # what would act on the terminal shows as a stand-in (ESC as U+241B); a tab as spaces to the next stop
+            for ch in " " * (TAB - cols[-1] % TAB) if raw == "\t" else printable(raw):
+                w = get_character_cell_size(ch)
+                if cols[-1] + w > width:
+                    line = lines[-1]
+                    cut = next((i for i in range(len(line) - 1, 0, -1) if line[i][0] == " "), None)
+                    if ch != " " and cut is not None and cut > len(line) // 3:  # wrap at the last space
+                        tail = line[cut + 1 :]
+                        del line[cut + 1 :]
+                        cols[-1] = sum(get_character_cell_size(c) for c, _ in line)
+                        first = min(first, (len(lines) - 1, cols[-1]))  # the word moves down
+                        lines.append(tail)
+                        cols.append(sum(get_character_cell_size(c) for c, _ in tail))
+                    else:
+                        lines.append([])
+                        cols.append(0)
+                    if ch == " " and not lines[-1]:
+                        continue  # a space that wrapped is not drawn at the start of a line
+                lines[-1].append((ch, style))
+                cols[-1] += w
         return first
 
     def _relayout(self) -> None:
