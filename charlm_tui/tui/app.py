@@ -99,6 +99,12 @@ class CharLMApp(App):
         self.generation = GenerationController(self)
         self.runs = RunLibrary(self)
 
+    def notify(self, message: str, *, markup: bool = False, **kw) -> None:
+        """A toast whose text is shown as it is: its messages carry paths, corpus names and errors
+        from outside, and Textual would read ``[...]`` in them as markup (``a[/]b`` in a typed
+        path raised MarkupError and closed the app)."""
+        super().notify(message, markup=markup, **kw)
+
     # ------------------------------------------------------------------ start-up and navigation
     def on_mount(self) -> None:
         import asyncio

@@ -300,7 +300,7 @@ async def test_mark_runs_to_compare_their_curves_side_by_side(home, corpus_file)
         await pilot.press("space")
         await pilot.pause()
         first = screen.selected_id()
-        assert table.get_cell(first, "mark") == "*" and "marked runs" not in detail()  # one run: its own curves
+        assert str(table.get_cell(first, "mark")) == "*" and "marked runs" not in detail()  # one run: its own curves
         await pilot.press("down", "space")
         await pilot.pause()
         assert screen._marked == [first, screen.selected_id()]

@@ -112,10 +112,10 @@ async def test_runs_screen_follows_a_run_another_process_trains(home, tiny_file,
         await pilot.press("f6")
         await wait_for(pilot, lambda: app.current_mode == "runs")
         table = app.screen.query_one(DataTable)
-        assert table.get_row(run.id)[4] == "5"
+        assert str(table.get_row(run.id)[4]) == "5"
         status = run.path / "status.json"
         status.write_text(json.dumps({**json.loads(status.read_text()), "steps": 350}))
-        await wait_for(pilot, lambda: table.get_row(run.id)[4] == "350", timeout=5)
+        await wait_for(pilot, lambda: str(table.get_row(run.id)[4]) == "350", timeout=5)
 
 
 async def test_resume_of_a_run_trained_elsewhere_watches_it_instead(home, held_run):

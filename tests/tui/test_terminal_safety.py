@@ -127,3 +127,30 @@ def test_sample_to_a_terminal_shows_stand_ins_and_to_a_pipe_the_text_as_it_is(tm
     out = b"".join(chunks).decode("utf-8")
     assert_inert(out)
     assert "\x1b" not in out and out.startswith("␛]0;PWNED␇") and "␛[" in out
+
+
+async def test_brackets_from_outside_are_text_not_markup(home, tmp_path, corpus_file):
+    """Textual reads "[...]" in a toast's message or a table's str cell as markup: "[/]" raised
+    MarkupError (and closed the app), "[link=...]" made a hyperlink to anywhere."""
+    import json
+
+    from tests.tui.test_remote_use import finished_run
+
+    run = finished_run(home, corpus_file)
+    cfg = json.loads((run.path / "config.json").read_text())
+    cfg["corpus"]["name"] = "[/]oops[link=https://evil.example]click[/link]"
+    (run.path / "config.json").write_text(json.dumps(cfg))
+    app = make_app(home, corpus_spec="tiny")
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        await pilot.press("a")
+        app.screen.query_one("#corpus-add").value = str(tmp_path / "a[/]b" / "c.txt")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: any("a[/]b" in n.message for n in app._notifications))
+        await pilot.pause(0.3)
+        assert "a[/]b" in terminal_output(app)  # the toast, drawn as typed
+        await pilot.press("f6")
+        await wait_for(pilot, lambda: app.current_mode == "runs")
+        await pilot.pause()
+        out = terminal_output(app)
+        assert "[/]oops[link=https" in out and "\x1b]8;" not in out
+        assert app.is_running

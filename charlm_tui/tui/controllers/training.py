@@ -258,7 +258,7 @@ class TrainingController(Controller):
             self.live.run_id = job.run.id
             m = job.trainer.model.config
             self.live.title = (
-                f"{job.run.id}   {job.corpus.name}   {m.cell} {m.num_layers}x{m.hidden_size}   "
+                f"{job.run.id}   {formatting.printable(job.corpus.name)}   {m.cell} {m.num_layers}x{m.hidden_size}   "
                 f"{job.trainer.model.num_parameters():,} params"
             )
         return ev.message

@@ -180,7 +180,7 @@ class ConfigureScreen(AppScreen):
         parent = self.app.training.fine_tune
         if parent is not None:  # the shape fields are the parent's and locked
             head = f"fine-tuning {parent} on {c.name if c else '?'} (shape locked; ctrl+t: a new run instead)"
-        self.query_one("#config-corpus", Static).update(Text(head, style="bold"))
+        self.query_one("#config-corpus", Static).update(Text(formatting.printable(head), style="bold"))
         err = self.query_one("#config-error", Static)
         try:
             model_kw, cfg = self.read_values()

@@ -64,7 +64,9 @@ class RunsScreen(AppScreen):
             self.action_refresh()
 
     def _row(self, i) -> tuple:
-        return (
+        # Text, not str: the table reads a str cell as markup, and the corpus name, the status and
+        # the times come from files anyone may have edited ("[/]" in a corpus name closed the app)
+        cells = (
             "*" if i.id in self._marked else " ",
             i.id,
             i.status,
@@ -74,6 +76,7 @@ class RunsScreen(AppScreen):
             i.updated[:16].replace("T", " "),
             i.corpus,
         )
+        return tuple(Text(formatting.printable(str(c)), end="") for c in cells)
 
     def action_refresh(self) -> None:
         """Re-read the runs. The same runs in the same order: only the cells that changed are
@@ -191,6 +194,7 @@ class RunsScreen(AppScreen):
                 text += f"\n{refs.verdict(info.best_val_bpc)}"
         if info.damaged:
             text += f"\ndamaged: {info.damaged}"
+        text = formatting.printable(text)  # the corpus name and the damage come from files anyone may edit
         detail = self.query_one("#runs-detail", Static)
         if str(detail.content) != text:
             detail.update(text)
