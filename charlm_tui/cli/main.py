@@ -11,6 +11,7 @@ from charlm_tui.cli.remote import cmd_serve, cmd_watch
 from charlm_tui.cli.store import cmd_corpora, cmd_runs
 from charlm_tui.cli.train import cmd_eval, cmd_sample, cmd_train
 from charlm_tui.core.errors import CharLMError
+from charlm_tui.formatting import printable
 from charlm_tui.paths import data_home
 
 
@@ -34,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
             return run_tui(home, mouse=not args.no_mouse)
         return commands[args.command](args, home)
     except CharLMError as e:
-        print(f"{PROG}: error: {e}", file=sys.stderr)
+        print(printable(f"{PROG}: error: {e}"), file=sys.stderr)  # it may quote a path or a file's text
         return 1
     except BrokenPipeError:
         return 0

@@ -154,3 +154,9 @@ async def test_brackets_from_outside_are_text_not_markup(home, tmp_path, corpus_
         out = terminal_output(app)
         assert "[/]oops[link=https" in out and "\x1b]8;" not in out
         assert app.is_running
+
+
+def test_a_cli_error_quoting_outside_text_shows_stand_ins(home, tmp_path):
+    r = cli("train", str(tmp_path / "nope\x1b]0;PWNED\x07.txt"), "--home", str(home))
+    assert r.returncode == 1
+    assert "nope␛]0;PWNED␇.txt" in r.stderr and "\x1b" not in r.stderr
