@@ -82,7 +82,7 @@ def _train(args, home: Path, dist, model_kw: dict, train_kw: dict) -> int:
             return
         if ev.kind == "eval":
             say(json.dumps({"event": "eval", **ev.to_json()}) if args.json else format_eval(ev))
-        elif ev.kind in ("lr_reduced", "start", "paused", "resumed") and not args.json:
+        elif ev.kind in ("lr_reduced", "start", "paused", "resumed", "evaluating") and not args.json:
             say(ev.message)
 
     if args.resume:

@@ -203,7 +203,7 @@ class TrainConfig:
         return cls(**{k: obj[k] for k in cls.__dataclass_fields__ if k in obj}).validate()
 
 
-EventKind = Literal["start", "progress", "eval", "best", "lr_reduced", "paused", "resumed", "done"]
+EventKind = Literal["start", "progress", "evaluating", "eval", "best", "lr_reduced", "paused", "resumed", "done"]
 
 
 @dataclass

@@ -108,3 +108,20 @@ def test_a_run_training_right_now_gives_its_last_saved_weights_and_says_so(home,
     parent = load_parent(home, held_run.id, "best")
     assert parent.weights == "last" and parent.step == open_run(home, held_run.id).weights_step("last")
     assert parent.note.startswith(f"{held_run.id} is training now (pid ") and "last saved weights" in parent.note
+
+
+def test_a_fine_tuned_run_whose_corpus_lacks_some_of_the_parents_characters_resumes(home, tiny_file, new_corpus):
+    """The run's vocabulary is the union: the resume maps the corpus into it instead of comparing
+    the corpus's own vocabulary with it (which said 'vocab.json does not match')."""
+    from charlm_tui.core.training.jobs import resume_job
+
+    parent = load_parent(home, parent_run(home, tiny_file).id)
+    assert set(parent.vocab.chars) - set(NEW_TEXT)  # the parent knows 'd', 'g', 'l', '.' ...
+    job = new_job(home, str(new_corpus), {}, CFG, parent=parent)
+    job.start()
+    vocab = job.run.vocab()
+    resumed = resume_job(home, job.run.id, {"max_steps": 15})
+    assert resumed.corpus.vocab == vocab
+    assert torch.equal(torch.from_numpy(resumed.corpus.ids_np).long(), torch.from_numpy(job.corpus.ids_np).long())
+    resumed.start()
+    assert resumed.trainer.progress.step == 15

@@ -355,3 +355,85 @@ def test_weight_decay_is_adamw_decoupled_decay_on_every_weight():
 def test_a_bad_weight_decay_is_refused(bad):
     with pytest.raises(ConfigError, match="weight decay must be"):
         TrainConfig(weight_decay=bad).validate()
+
+
+class _TickClock:
+    """A clock that moves one second every time it is read."""
+
+    def __init__(self):
+        self.t = 0.0
+
+    def __call__(self):
+        self.t += 1.0
+        return self.t
+
+
+class _PollSink:
+    """A run folder stand-in: counts polls made while an evaluation runs and can stop the run there."""
+
+    def __init__(self, stop_after: int | None = None):
+        self.polls_in_eval = 0
+        self.stop_after = stop_after
+        self.events: list = []
+
+    def on_event(self, ev):
+        self.events.append(ev)
+
+    def save_best(self, trainer):
+        pass
+
+    def save_last(self, trainer):
+        pass
+
+    def poll(self, trainer):
+        if trainer.model.training:
+            return
+        self.polls_in_eval += 1  # the model is in eval mode only inside an evaluation
+        if self.stop_after is not None and self.polls_in_eval >= self.stop_after:
+            trainer.request_stop("terminated")
+
+
+def _long_val_trainer(cfg, sink, clock):
+    """A tiny model whose validation split is long (hundreds of evaluation batches)."""
+    c = corpus_from_text(TEXT * 5)
+    train, val = split_train_val(c.ids, 0.5)
+    torch.manual_seed(0)
+    return Trainer(CharLM(c.vocab.size, 4, 8, 1, 0.0, "gru"), train, val, cfg, "cpu", sink=sink, clock=clock)
+
+
+def test_a_stop_request_during_an_evaluation_is_obeyed_there_with_the_heartbeat_kept():
+    """SIGTERM during a long evaluation waited for it to end (9+ minutes on a 10 MB one-line
+    corpus) and the run had no heartbeat meanwhile: the evaluation polls the sink and leaves."""
+    sink = _PollSink(stop_after=3)
+    t = _long_val_trainer(
+        TrainConfig(batch_size=2, num_steps=4, eval_every=2, max_steps=50, seed=1), sink, _TickClock()
+    )
+    done = t.run()
+    assert done.reason == "terminated" and t.progress.step == 2  # the first evaluation was left part-way
+    assert sink.polls_in_eval == 3
+    assert not any(e.kind == "eval" for e in sink.events)  # nothing half-measured is recorded
+    assert t.model.training  # the model's mode is put back
+    says = [e.message for e in sink.events if e.kind == "evaluating"]
+    assert says and says[0].startswith("evaluating on ") and says[0].endswith("%")
+
+
+def test_the_time_budget_holds_inside_an_evaluation_and_no_final_one_follows():
+    sink = _PollSink()
+    cfg = TrainConfig(batch_size=2, num_steps=4, eval_every=2, max_steps=50, max_seconds=20, seed=1)
+    t = _long_val_trainer(cfg, sink, _TickClock())
+    done = t.run()
+    assert done.reason == "max_seconds"
+    assert not any(e.kind == "eval" for e in sink.events)
+    assert t.progress.elapsed < 40  # without the check the evaluation ran to its end (hundreds of ticks)
+
+
+def test_evaluations_read_at_most_max_eval_chars_and_the_start_line_says_so(monkeypatch):
+    monkeypatch.setattr(training, "MAX_EVAL_CHARS", 300)
+    events: list = []
+    t, _ = make(
+        TrainConfig(batch_size=4, num_steps=8, eval_every=5, max_steps=5, val_fraction=0.5, seed=1), events=events
+    )
+    assert len(t.val_ids) == 300 and t.val_chars > 300
+    t.run()
+    start = next(e for e in events if e.kind == "start")
+    assert f"evaluations read the first 300 of {t.val_chars:,} validation chars" in start.message

@@ -203,8 +203,7 @@ def resume_job(
             f"(sha256 {corpus.sha256[:12]} vs {str(c.get('sha256'))[:12]}); "
             "start a new run instead"
         )
-    if corpus.vocab != run.vocab():
-        raise RunError(f"run {run.id}: its vocab.json does not match the corpus; start a new run")
+    corpus = _in_run_vocab(run, corpus)
     # a run killed before its first save has no state yet: it starts again from step 0, as new
     state = run.load_last_state()
     device = _device(cfg, dist)
@@ -230,6 +229,20 @@ def resume_job(
         run.release_lock()
         raise
     return TrainingJob(run, trainer, corpus, _calibrated(home, prec, mcfg, cfg, device, dist))
+
+
+def _in_run_vocab(run: Run, corpus: Corpus) -> Corpus:
+    """The corpus with its ids in the run's own vocabulary. A fine-tuned run's vocabulary is the
+    union of its parent's and its corpus's, so it may hold characters the corpus lacks; every
+    character of the corpus must be in it."""
+    vocab = run.vocab()
+    if corpus.vocab == vocab:
+        return corpus
+    if run.config.get("parent") is not None:
+        missing = set(corpus.vocab.chars) - set(vocab.chars)
+        if not missing:
+            return fine_tuning_corpus(corpus, vocab)
+    raise RunError(f"run {run.id}: its vocab.json does not match the corpus; start a new run")
 
 
 def another_round(home: Path, run_id: str) -> Round | None:

@@ -66,24 +66,52 @@ class TrainSink(Protocol):
     def poll(self, trainer: Trainer) -> None: ...  # called before every step: outside control, heartbeat
 
 
+# The most validation characters one evaluation reads: the first MAX_EVAL_CHARS of the split (a
+# 268 MB corpus's 10% split took minutes per evaluation with a small batch). A run whose split is
+# longer says so when it starts; `charlm-tui eval` still reads the whole split.
+MAX_EVAL_CHARS = 1_000_000
+
+
+EVAL_POLL_S = 0.25  # how often a running evaluation looks at stop requests, control and the heartbeat
+EVAL_SAY_AFTER_S = 3.0  # an evaluation slower than this says how far it is
+EVAL_SAY_EVERY_S = 5.0
+
+
+class EvalInterrupted(Exception):
+    """An evaluation left part-way because the run was asked to stop (or ran out of time)."""
+
+
 @torch.inference_mode()
-def evaluate(model: CharLM, data: torch.Tensor, batch_size: int, num_steps: int, dist: Dist = SINGLE) -> EvalResult:
+def evaluate(
+    model: CharLM,
+    data: torch.Tensor,
+    batch_size: int,
+    num_steps: int,
+    dist: Dist = SINGLE,
+    check: Callable[[float], None] | None = None,
+) -> EvalResult:
     """Mean NLL per character over ``data``, state carried across batches. Under data parallelism
     each rank evaluates its block of streams and the sums are all-reduced: the same number as
-    one process would get."""
+    one process would get. ``check(fraction_done)`` is called after every batch; it may raise
+    EvalInterrupted to leave (the model's mode is restored)."""
     was_training = model.training
     model.eval()
-    batches = eval_streams(data, batch_size, num_steps, dist)
-    state = None
-    sums = torch.zeros(2, dtype=torch.float64, device=data.device)  # [nll sum, tokens]
-    if batches.x.shape[0] > 0:
-        for k in range(len(batches)):
-            b = batches.batch(0, k)
-            logits, state = model(b.x, state)
-            sums[0] += token_loss(logits, b.y, "sum").double()
-            sums[1] += b.tokens
-    dist.all_reduce(sums)
-    model.train(was_training)
+    try:
+        batches = eval_streams(data, batch_size, num_steps, dist)
+        state = None
+        sums = torch.zeros(2, dtype=torch.float64, device=data.device)  # [nll sum, tokens]
+        if batches.x.shape[0] > 0:
+            n = len(batches)
+            for k in range(n):
+                b = batches.batch(0, k)
+                logits, state = model(b.x, state)
+                sums[0] += token_loss(logits, b.y, "sum").double()
+                sums[1] += b.tokens
+                if check is not None:
+                    check((k + 1) / n)
+        dist.all_reduce(sums)
+    finally:
+        model.train(was_training)
     return EvalResult(float(sums[0]) / float(sums[1]), int(sums[1]))
 
 
@@ -116,7 +144,8 @@ class Trainer:
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
             )
         self.train_ids = train_ids.to(self.device)
-        self.val_ids = val_ids.to(self.device)
+        self.val_chars = len(val_ids)  # the whole split; evaluations read at most MAX_EVAL_CHARS of it
+        self.val_ids = val_ids[:MAX_EVAL_CHARS].to(self.device)
         check_fits(len(self.val_ids), 1, 1, "validation split")
         self.batches = make_batches(
             self.train_ids, cfg.partition, cfg.batch_size, cfg.num_steps, cfg.seed, dist.rank, dist.world
@@ -143,6 +172,10 @@ class Trainer:
             0  # steps, characters trained, and seconds spent in steps, since run() began
         )
         self._train_seconds_session = 0.0
+        # the clock of the current session (run() sets them): evaluations keep `elapsed` moving
+        self._base_elapsed, self._session_start = 0.0, clock()
+        self._eval_started = self._eval_polled = self._eval_said = 0.0
+        self._final_eval = self._eval_interrupted = False
 
     # ------------------------------------------------------------------ control
     def request_stop(self, reason: str = "stopped") -> None:
@@ -294,9 +327,39 @@ class Trainer:
             with torch.no_grad():
                 torch._foreach_copy_(params, trained)
 
+    def _eval_check(self, done: float) -> None:
+        """Between evaluation batches: keep the heartbeat and outside control going, say how far a
+        slow evaluation is, and leave it when the run is asked to stop or (before the final one)
+        runs out of time. Under data parallelism the ranks must finish it together: no leaving."""
+        now = self.clock()
+        if now - self._eval_polled < EVAL_POLL_S:
+            return
+        self._eval_polled = now
+        self.progress.elapsed = self._base_elapsed + (now - self._session_start)
+        if self.sink is not None:
+            self.sink.poll(self)
+        if now - self._eval_started >= EVAL_SAY_AFTER_S and now - self._eval_said >= EVAL_SAY_EVERY_S:
+            self._eval_said = now
+            self._emit("evaluating", message=f"evaluating on {len(self.val_ids):,} validation chars: {done:.0%}")
+        if self.dist.enabled:
+            return
+        if self.stop_event.is_set():
+            raise EvalInterrupted
+        limit = self.cfg.max_seconds
+        if not self._final_eval and limit is not None and self.progress.elapsed >= limit:
+            self.request_stop(StopReason.MAX_SECONDS)
+            raise EvalInterrupted
+
     def _evaluate_and_react(self) -> None:
-        with self._evaluation_weights():
-            go_on = self._evaluate()
+        now = self.clock()
+        self._eval_started = self._eval_polled = now
+        self._eval_said = now - EVAL_SAY_EVERY_S  # the first line comes EVAL_SAY_AFTER_S in
+        try:
+            with self._evaluation_weights():
+                go_on = self._evaluate()
+        except EvalInterrupted:
+            self._eval_interrupted = True  # no final evaluation either: the run stops as it is
+            return  # the run stops before its next step; its last state is saved then
         if not go_on:
             return
         if self.progress.bad_evals >= self.cfg.patience:
@@ -308,7 +371,14 @@ class Trainer:
 
     def _evaluate(self) -> bool:
         """Evaluate, keep the best weights, step the plateau scheduler; False after a NaN."""
-        res = evaluate(self.model, self.val_ids, self.cfg.batch_size * self.dist.world, self.cfg.num_steps, self.dist)
+        res = evaluate(
+            self.model,
+            self.val_ids,
+            self.cfg.batch_size * self.dist.world,
+            self.cfg.num_steps,
+            self.dist,
+            check=self._eval_check,
+        )
         sums = self.dist.all_reduce(
             torch.tensor(
                 [self.progress.loss_sum, float(self.progress.loss_tokens)], dtype=torch.float64, device=self.device
@@ -394,14 +464,20 @@ class Trainer:
         last_emit = window_t0 = self.clock()
         pending_tokens = window_tokens = 0  # tokens in `acc` not yet drained / since the last progress event
         window_sum = 0.0
+        self._base_elapsed, self._session_start = base_elapsed, session_start
         what = "training" if self.progress.step == 0 else f"resuming at step {self.progress.step}:"
+        capped = (
+            f"; evaluations read the first {len(self.val_ids):,} of {self.val_chars:,} validation chars"
+            if self.val_chars > len(self.val_ids)
+            else ""
+        )
         self._emit(
             "start",
             message=f"{what} {self.model.num_parameters():,} parameters, "
-            f"{self.steps_per_epoch} steps per epoch on {self.device.type}; {self.precision.describe()}",
+            f"{self.steps_per_epoch} steps per epoch on {self.device.type}; {self.precision.describe()}{capped}",
             precision=self.precision.used,
         )
-        self._synced_stop = False
+        self._synced_stop = self._eval_interrupted = False
         self._agreed_elapsed = self.progress.elapsed  # equal on every rank at the start (same checkpoint)
         while True:
             if self.sink is not None:
@@ -472,8 +548,11 @@ class Trainer:
             if (
                 reason in FINISHED_REASONS - {StopReason.EARLY_STOP}
                 and self.progress.step > self.progress.last_eval_step
+                and not self._eval_interrupted
             ):
+                self._final_eval = True  # the time budget is spent already: only a stop request leaves it
                 self._evaluate_and_react()
+                self._final_eval = False
             msg = {
                 "early_stop": f"early stop: val ppl did not improve for {self.cfg.patience} evaluations",
                 "max_steps": "reached max steps",

@@ -89,6 +89,7 @@ class TrainingController(Controller):
         self._handlers: dict[str, Callable[[TrainEvent], str | None]] = {
             "start": self._on_start,
             "progress": self._on_progress,
+            "evaluating": self._on_evaluating,
             "eval": self._on_eval,
             "best": self._on_best,
             "lr_reduced": self._on_lr_reduced,
@@ -268,6 +269,9 @@ class TrainingController(Controller):
         if self.job is not None and ev.chars_per_s:
             self.measured_flops = ev.chars_per_s * flops_per_char(self.job.trainer.model.config)
         self.live.add_train_point(ev.step, ev.train_loss)
+
+    def _on_evaluating(self, ev: TrainEvent) -> str:
+        return ev.message  # a slow evaluation says how far it is
 
     def _on_eval(self, ev: TrainEvent) -> str:
         # a run followed from its metrics has no progress events: its train loss and speed come with
