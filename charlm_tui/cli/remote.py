@@ -45,6 +45,10 @@ def detach_train(argv: list[str], home: Path, run_id: str | None, resume: str | 
             cwd=os.getcwd(),
         )
     rid = run_dir.name
+    if not resume:
+        # the new run is held for its trainer while that starts (it takes this lock as its own):
+        # listed as starting, not damaged, and refused to a delete or a rename
+        Run(run_dir).acquire_lock(pid=proc.pid)
     end = time.monotonic() + wait_s
     while time.monotonic() < end:
         code = proc.poll()

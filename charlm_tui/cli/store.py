@@ -51,7 +51,7 @@ def cmd_runs(args, home: Path) -> int:
         return 0
     if args.action == "unlock":
         run = open_run(home, args.run)
-        print(f"run {run.id}: {run.break_lock(args.force)}")
+        print(f"run {run.id}: {run.break_lock(args.force, confirm=ask_yes_no)}")
         return 0
     if args.action in ("stop", "pause", "resume"):
         from charlm_tui.cli.remote import control
@@ -186,3 +186,13 @@ def _download_progress(done: int, total: int | None) -> None:
         pct = f" {100 * done / total:5.1f}%" if total else ""
         sys.stderr.write(f"\rdownloading {done / 1e6:7.2f} MB{pct}")
         sys.stderr.flush()
+
+
+def ask_yes_no(question: str) -> bool:
+    """Ask on stderr, read one line from stdin: yes only for 'y' or 'yes' (no input is no)."""
+    print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
+    try:
+        answer = input()
+    except EOFError:
+        answer = ""
+    return answer.strip().lower() in ("y", "yes")

@@ -81,6 +81,20 @@ def check_fits_memory(
         )
 
 
+def check_loads(model: ModelConfig, what: str, available: int | None = None) -> None:
+    """Refuse, before anything is allocated, to build a saved model that cannot fit in memory
+    (its weights and the loaded copy of them): a hand-edited config.json within every limit can
+    still ask for hundreds of GiB."""
+    available = memory_bytes() if available is None else available
+    need = 8 * count_parameters(model)
+    if need > 0.8 * available:
+        raise ConfigError(
+            f"{what} describes a model of {count_parameters(model):,} parameters ({model.num_layers} x "
+            f"{model.hidden_size:,} {model.cell}), about {need / 2**30:,.1f} GiB to load, more than this machine "
+            f"has ({available / 2**30:,.1f} GiB); the file may be damaged or hand-edited"
+        )
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     vocab_size: int

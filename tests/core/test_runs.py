@@ -2,6 +2,7 @@ import json
 import os
 import pickle
 import struct
+from pathlib import Path
 
 import pytest
 import torch
@@ -360,3 +361,32 @@ def test_saved_samples_are_utf8_files_never_overwritten(home, tiny_file):
     assert a != b and a.parent == b.parent == run.path / "samples"
     assert a.read_text(encoding="utf-8") == "» the Ωcat\nsat" and b.read_text(encoding="utf-8") == "again"
     assert [i.id for i in list_runs(home)] == [job.run.id] and list_runs(home)[0].damaged is None
+
+
+def test_a_relative_corpus_path_is_stored_resolved_so_the_run_resumes_from_any_folder(home, tmp_path, monkeypatch):
+    from charlm_tui.core.store.run_store import recent_corpus_specs
+    from charlm_tui.core.training.jobs import new_job, resume_job
+    from charlm_tui.core.training.trainer import TrainConfig
+    from tests.conftest import TINY_TEXT
+
+    work = tmp_path / "work"
+    (work / "data").mkdir(parents=True)
+    (work / "data" / "tiny.txt").write_text(TINY_TEXT, encoding="utf-8")
+    monkeypatch.chdir(work)
+    model = {"cell": "gru", "embed_dim": 4, "hidden_size": 8, "num_layers": 1}
+    job = new_job(home, "data/tiny.txt", model, TrainConfig(batch_size=4, num_steps=8, max_steps=3, seed=1))
+    job.start()
+    spec = job.run.config["corpus"]["spec"]
+    assert spec == str(work / "data" / "tiny.txt")
+    assert recent_corpus_specs(home) == [spec]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    resumed = resume_job(home, job.run.id, {"max_steps": 5})
+    resumed.start()
+    assert resumed.trainer.progress.step == 5
+    # a catalog name stays a name
+    from charlm_tui.core.data.catalog import stored_spec
+
+    assert stored_spec("python-docs", home) == "python-docs"
+    assert stored_spec("~/x.txt", home) == str(Path("~/x.txt").expanduser())

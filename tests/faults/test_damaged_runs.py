@@ -217,3 +217,25 @@ def test_sample_eval_and_resume_end_cleanly_on_any_damage(home, template, data):
         final = job.start()
         assert final.step >= 10
     check_good_untouched(home)
+
+
+def test_a_hand_edited_model_too_big_for_memory_is_refused_before_anything_is_allocated(home, template, capsys):
+    """hidden 60000 x 60 layers is within each limit; sample died with a torch allocation traceback
+    and the app's stream hung at '● streaming'. Every load checks the model against memory."""
+    from charlm_tui.cli.main import main
+
+    src, _corpus = template
+    dst = home / "runs" / src.name
+    shutil.copytree(src, dst)
+    cfg = json.loads((dst / "config.json").read_text())
+    cfg["model"].update(hidden_size=60000, num_layers=60)
+    (dst / "config.json").write_text(json.dumps(cfg))
+    assert main(["sample", src.name, "--prompt", "the "]) == 1
+    err = capsys.readouterr().err
+    assert "about" in err and "GiB to load, more than this machine has" in err and "Traceback" not in err
+    [info] = list_runs(home)
+    assert info.status == "damaged" and "GiB to load" in info.damaged
+    with pytest.raises(CharLMError, match="GiB to load"):
+        resume_job(home, src.name, {"max_steps": 20})
+    with pytest.raises(CharLMError, match="GiB to load"):
+        open_run(home, src.name).load_model("best")

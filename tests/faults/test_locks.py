@@ -187,3 +187,64 @@ def test_a_checkpoint_whose_optimizer_settings_are_damaged_refuses_to_resume(hom
     checkpoint.save(path, tensors, meta, kind="last")
     with pytest.raises(CheckpointError, match="optimizer setting"):
         resume_job(home, run.id, {"max_steps": 12})
+
+
+def test_a_run_being_created_for_a_detached_trainer_is_starting_and_cannot_be_deleted(home, sleeper):
+    """train --detach makes the folder, then its trainer takes 4-30 s to write config.json: the run
+    was listed as damaged ('config.json is missing'), and a delete said 'deleted' before the
+    trainer brought it back. The detacher now holds the lock for its trainer."""
+    from charlm_tui.core.store.run import Run
+
+    path = home / "runs" / "tiny-20260101-000000-abcd"
+    path.mkdir(parents=True)
+    Run(path).acquire_lock(pid=sleeper.pid)
+    [info] = list_runs(home)
+    assert info.status == "starting" and info.damaged is None and str(sleeper.pid) in info.reason
+    with pytest.raises(RunError, match="is training it"):
+        delete_run(home, path.name)
+    with pytest.raises(RunError, match="is training it"):
+        rename_run(home, path.name, "other")
+    assert path.is_dir()
+    sleeper.kill()
+    sleeper.wait()
+    [info] = list_runs(home)  # its trainer is gone before it wrote anything: the husk is damaged
+    assert info.status == "damaged"
+    delete_run(home, path.name)
+
+
+def test_a_process_takes_the_lock_its_parent_took_for_it(home, tiny_file):
+    run = finished_run(home, tiny_file)
+    data = {"pid": os.getpid(), "host": socket.gethostname(), "start": start_time(os.getpid()), "boot": boot_id()}
+    write_lock(run, **data, by=os.getppid(), t=time.time())  # as the detacher writes it for its trainer
+    again = open_run(home, run.id)
+    again.acquire_lock()  # no 'being trained by pid <me>'
+    assert again.lock_holder()["pid"] == os.getpid()
+    again.release_lock()
+    assert not (run.path / "lock").exists()
+
+
+def test_unlock_force_removes_a_live_pids_lock_after_a_clear_question(home, tiny_file, sleeper):
+    """A lock without start/boot fields whose pid is alive (reused by another program) could not be
+    cleared even with --force."""
+    run = finished_run(home, tiny_file)
+    write_lock(run, pid=sleeper.pid, host=socket.gethostname(), t=time.time())
+    r = cli("runs", "unlock", run.id)
+    assert r.returncode == 1 and "--force" in r.stderr and (run.path / "lock").exists()
+    import subprocess as sp
+    import sys
+
+    def unlock(answer):
+        return sp.run(
+            [sys.executable, "-m", "charlm_tui", "runs", "unlock", run.id, "--force"],
+            input=answer,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    r = unlock("n\n")
+    assert r.returncode == 1 and f"pid {sleeper.pid} is alive" in r.stderr and "Remove it anyway? [y/N]" in r.stderr
+    assert (run.path / "lock").exists()
+    r = unlock("y\n")
+    assert r.returncode == 0 and f"removed the lock of live pid {sleeper.pid}" in r.stdout
+    assert not (run.path / "lock").exists()

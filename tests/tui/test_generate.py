@@ -146,3 +146,23 @@ async def test_best_of_n_shows_ranked_continuations_and_keeps_the_chosen_one(hom
         text = app.screen.query_one("#gen-transcript").text.plain
         assert f"» th{found[1].text}" in text and f"best-of-3 #2: {found[1].bits_per_char:.3f} bits/char" in text
         assert inp.value == "" and inp.history[-1] == "th"
+
+
+async def test_a_load_that_fails_in_any_way_ends_the_stream_with_a_message(home, tiny_file, monkeypatch):
+    """A torch allocation error while loading left '● streaming' with nothing and no error: only our
+    own errors were caught in the worker."""
+    finished_run(home, tiny_file)
+    app = make_app(home, corpus_spec=str(tiny_file))
+
+    def boom(run_id, which):
+        raise RuntimeError("DefaultCPUAllocator: not enough memory")
+
+    monkeypatch.setattr(app.generation, "load_model", boom)
+    said: list[str] = []
+    monkeypatch.setattr(app, "notify", lambda message, **kw: said.append(message))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await open_generate(pilot, app)
+        app.screen.query_one("#gen-prompt", Input).value = "th"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: any("sampling failed: RuntimeError" in m for m in said))
+        await wait_for(pilot, lambda: not app.generation.streaming)

@@ -229,6 +229,18 @@ def resolve(
     return decode_parts(name, spec, parts, opts, progress)
 
 
+def stored_spec(spec: str, home: Path) -> str:
+    """How a run records the corpus it was given, so that it names the same corpus from any folder:
+    a catalog name or URL as it is, a path (or folder glob) made absolute with ``~`` expanded."""
+    spec = spec.strip()
+    if is_url(spec):
+        return spec
+    path = file_url_path(spec)
+    if any(e.name == path for e in list_catalog(home)):
+        return path
+    return os.path.abspath(os.path.expanduser(path))
+
+
 def file_url_path(spec: str) -> str:
     """A ``file://`` URL as the path it names; any other non-http scheme is refused by name."""
     import urllib.parse

@@ -30,7 +30,12 @@ def boot_id() -> str | None:
 
 def identity() -> dict:
     """This process, as a lock records it."""
-    return {"pid": os.getpid(), "host": socket.gethostname(), "start": start_time(os.getpid()), "boot": boot_id()}
+    return identity_of(os.getpid())
+
+
+def identity_of(pid: int) -> dict:
+    """A process of this machine (this one, or a child it started), as a lock records it."""
+    return {"pid": pid, "host": socket.gethostname(), "start": start_time(pid), "boot": boot_id()}
 
 
 def holder_alive(pid: int, host: str, start: str | None, boot: str | None) -> bool | None:

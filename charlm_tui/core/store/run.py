@@ -20,6 +20,7 @@ import os
 import secrets
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -28,7 +29,7 @@ from charlm_tui.core.config import TrainEvent
 from charlm_tui.core.errors import CharLMError, CheckpointError, RunError
 from charlm_tui.core.lifecycle import status_for
 from charlm_tui.core.store import checkpoint
-from charlm_tui.core.store.process import holder_alive, identity
+from charlm_tui.core.store.process import holder_alive, identity, identity_of
 from charlm_tui.core.store.progress import Progress
 from charlm_tui.core.store.run_files import read_config, read_json, read_lock, read_metrics, read_status
 
@@ -120,13 +121,17 @@ class Run:
         return spec, TextOptions(c.get("encoding") or "utf-8", c.get("normalize"), c.get("lower") is True)
 
     def model_config(self):
-        from charlm_tui.core.config import ModelConfig
+        """The model section of config.json, checked, including that such a model fits in this
+        machine's memory (every load builds one from it)."""
+        from charlm_tui.core.config import ModelConfig, check_loads
 
         section = self.config["model"]
         try:
-            return ModelConfig.from_json(section)
+            cfg = ModelConfig.from_json(section)
+            check_loads(cfg, f"{self.path / 'config.json'}")
         except (TypeError, ValueError, CharLMError) as e:
             raise RunError(f"{self.path / 'config.json'}: invalid model config ({e})") from None
+        return cfg
 
     def train_config(self):
         from charlm_tui.core.config import TrainConfig
@@ -264,13 +269,16 @@ class Run:
                 raise RunError(f"{p} is not a file (a folder or device in its place); remove it, or delete the run")
 
     # ---------------------------------------------------------------- lock (one writer)
-    def acquire_lock(self) -> None:
+    def acquire_lock(self, pid: int | None = None) -> None:
         """Take the run's lock, or raise RunError naming who holds it. The lock appears whole or not
         at all (written to a temp file, then hard-linked into place, which fails if one exists), and
         names this process by pid, start time and boot id, so a later process with the same pid is
-        never mistaken for it."""
+        never mistaken for it. With ``pid``: taken for that (child) process, which finds the lock
+        already its own when it takes it (``train --detach`` holds a new run for its trainer while
+        that starts, so the run is never listed as damaged or deleted meanwhile)."""
         lock = self.path / "lock"
-        data = json.dumps({**identity(), "since": _now(), "t": time.time()}).encode()
+        who = identity() if pid is None else {**identity_of(pid), "by": os.getpid()}
+        data = json.dumps({**who, "since": _now(), "t": time.time()}).encode()
         for _ in range(3):
             tmp = self.path / f".lock.tmp-{os.getpid()}-{secrets.token_hex(3)}"
             try:
@@ -284,6 +292,10 @@ class Run:
                 if holder is None:  # stale: its process is gone
                     self._remove_lock()
                     continue
+                if pid is None and self._taken_for_me():  # by its parent: now this process's own
+                    os.replace(tmp, lock)
+                    self._locked = True
+                    return
                 raise RunError(
                     f"run {self.id} is being trained by pid {holder.get('pid')} on "
                     f"{holder.get('host')}; stop it first ('charlm-tui runs stop {self.id}')"
@@ -294,6 +306,21 @@ class Run:
             self._locked = True
             return
         raise RunError(f"run {self.id}: could not take the lock; try again")
+
+    def _taken_for_me(self) -> bool:
+        """The lock names this process and was written by another one (``acquire_lock(pid=...)``)."""
+        try:
+            raw = json.loads((self.path / "lock").read_bytes()[:4096])
+        except (OSError, ValueError):
+            return False
+        me = identity()
+        return (
+            isinstance(raw, dict)
+            and raw.get("pid") == me["pid"]
+            and raw.get("start") == me["start"]
+            and isinstance(raw.get("by"), int)
+            and raw.get("by") != me["pid"]
+        )
 
     def lock_holder(self) -> dict | None:
         """Who holds the lock, or None if nobody alive does (no lock, a damaged lock, or one whose
@@ -313,9 +340,11 @@ class Run:
             return None
         return info.to_json()
 
-    def break_lock(self, force: bool = False) -> str:
+    def break_lock(self, force: bool = False, confirm: Callable[[str], bool] | None = None) -> str:
         """Remove a lock that no live process holds; with ``force``, also one this machine cannot
-        check (another host). Never one whose process is alive here."""
+        check (another host), and one whose pid is alive here once ``confirm`` (asked a question
+        that names the process) says yes: the pid may have been reused by another program, which a
+        lock without a start time cannot rule out."""
         try:
             info = read_lock(self.path / "lock")
         except RunError as e:
@@ -325,10 +354,23 @@ class Run:
             return "it has no lock"
         alive = self.lock_holder() is not None and holder_alive(info.pid, info.host, info.start, info.boot)
         if alive:
-            raise RunError(
-                f"pid {info.pid} is alive and holds run {self.id}; stop it with "
-                f"'charlm-tui runs stop {self.id}' (or kill {info.pid}) instead"
+            sure = "" if info.start is None else " (its start time matches the lock's)"
+            question = (
+                f"pid {info.pid} is alive{sure} and may be training run {self.id}; removing its lock lets "
+                "another process write the same run. Remove it anyway?"
             )
+            if not (force and confirm is not None and confirm(question)):
+                raise RunError(
+                    f"pid {info.pid} is alive and holds run {self.id}; stop it with "
+                    f"'charlm-tui runs stop {self.id}' (or kill {info.pid}) instead"
+                    + (
+                        ""
+                        if force
+                        else f", or if that pid is another program now, 'charlm-tui runs unlock {self.id} --force'"
+                    )
+                )
+            self._remove_lock()
+            return f"removed the lock of live pid {info.pid} on {info.host}, as confirmed"
         if alive is None and self.lock_holder() is not None and not force:
             raise RunError(
                 f"run {self.id} is locked by pid {info.pid} on {info.host}, which this machine cannot "

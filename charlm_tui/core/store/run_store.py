@@ -83,6 +83,22 @@ def lineage(home: Path, run: Run, limit: int = 20) -> list[dict]:
 def run_info(run: Run) -> RunInfo:
     """What the listing shows of one run. Never raises for a damaged run: every field has its type,
     and the damage (a file that fails its reader) is in ``damaged``."""
+    if not run.has_config():
+        holder = run.lock_holder()
+        if holder is not None:  # train --detach made the folder and its trainer is starting
+            return RunInfo(
+                id=run.id,
+                corpus="?",
+                cell="?",
+                size="?",
+                steps=0,
+                best_val_ppl=None,
+                best_val_bpc=None,
+                status="starting",
+                reason=f"its trainer (pid {holder.get('pid')}) is starting",
+                updated=str(holder.get("since") or ""),
+                created=str(holder.get("since") or ""),
+            )
     st = run.status()
     damaged = st.get("reason") if st.get("status") == "damaged" else None
     if damaged:

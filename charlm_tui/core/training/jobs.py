@@ -13,7 +13,7 @@ import torch
 
 from charlm_tui.core.config import check_fits_memory
 from charlm_tui.core.data.batching import check_fits, split_train_val
-from charlm_tui.core.data.catalog import resolve
+from charlm_tui.core.data.catalog import resolve, stored_spec
 from charlm_tui.core.data.corpus import Corpus, ProgressFn, TextOptions
 from charlm_tui.core.distributed import SINGLE, Dist
 from charlm_tui.core.errors import ConfigError, CorpusError, RunError
@@ -94,7 +94,7 @@ def new_job(
     model = _fresh_model(mcfg, cfg) if parent is None else adopt(parent, corpus.vocab, mcfg.dropout)
     lineage = parent.to_json() if parent is not None else None
     run = (
-        create_run(home, corpus, mcfg, cfg, corpus_spec, run_id, dist.world, prec.to_json(), lineage)
+        create_run(home, corpus, mcfg, cfg, stored_spec(corpus_spec, home), run_id, dist.world, prec.to_json(), lineage)
         if dist.is_main
         else None
     )
@@ -207,6 +207,7 @@ def resume_job(
     # a run killed before its first save has no state yet: it starts again from step 0, as new
     state = run.load_last_state()
     device = _device(cfg, dist)
+    _check_memory(mcfg, cfg, device)
     prec = _agree(_resumed_precision(home, run, cfg, stored, mcfg, device), dist, device)
     if not dist.is_main:  # ranks > 0 read the run, never write it
         train, val = _split(corpus, cfg, dist)

@@ -330,9 +330,9 @@ class GenerationController(Controller):
         try:
             check_prompt(prompt)
             model, vocab = self.load_model(run_id, which)
-        except CharLMError as e:
+        except Exception as e:  # any failure ends the stream with a message, never a silent hang
             app.post_message(Generated(stream_id, [], done=True))
-            app.call_from_thread(app.notify, str(e), severity="error", title="Generate", timeout=10)
+            app.call_from_thread(app.notify, failure_text(e), severity="error", title="Generate", timeout=10)
             return
         enc = vocab.encode_prompt(prompt)
         app.call_from_thread(self._started, stream_id, prompt, set(enc.unknown), enc.unknown_count)
@@ -352,9 +352,9 @@ class GenerationController(Controller):
                     due = max(due + 1.0 / pace, now - 0.1)  # after a stall, resume the pace, do not burst
                     if due > now and stop.wait(due - now):
                         break
-        except CharLMError as e:
+        except Exception as e:
             failed = True
-            app.call_from_thread(app.notify, str(e), severity="error", title="Generate")
+            app.call_from_thread(app.notify, failure_text(e), severity="error", title="Generate")
         finally:
             note = "stop string" if count < length and not (failed or stop.is_set()) else None
             app.post_message(Generated(stream_id, buf, done=True, note=note))
@@ -371,8 +371,8 @@ class GenerationController(Controller):
             t0 = app.clock()
             found = best_of(model, vocab, prompt, n, length, control, seed, stop)
             seconds = app.clock() - t0
-        except CharLMError as e:
-            app.call_from_thread(app.notify, str(e), severity="error", title="Generate", timeout=10)
+        except Exception as e:
+            app.call_from_thread(app.notify, failure_text(e), severity="error", title="Generate", timeout=10)
         finally:
             app.post_message(Generated(stream_id, [], done=True))
         if found and not stop.is_set():
@@ -400,3 +400,13 @@ class GenerationController(Controller):
     def on_best_of_ready(self, msg: BestOfReady) -> None:
         if msg.stream_id == self._stream_id:
             self.tell("generate", BestOfFound(msg))
+
+
+def failure_text(e: Exception) -> str:
+    """What a failed load or stream tells the user: our own errors as they are, anything else
+    (an allocation failure, a torch error) with its type, so the stream never just stops."""
+    if isinstance(e, CharLMError):
+        return str(e)
+    if isinstance(e, MemoryError):
+        return "not enough memory to load or run this model"
+    return f"sampling failed: {type(e).__name__}: {e}"
