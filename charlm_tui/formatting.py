@@ -7,9 +7,15 @@ import math
 
 
 def number(v: float | int | None, spec: str) -> str:
-    """``format(v, spec)``, or '-' where there is no value yet (None, NaN)."""
+    """``format(v, spec)``, or '-' where there is no value yet (None, NaN); an infinite value reads
+    'inf' and a huge one (a diverged model's perplexity) in three significant digits, '1.2e+32',
+    never as a 33-digit number."""
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "-"
+    if isinstance(v, float) and math.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    if isinstance(v, float) and abs(v) >= 1e6:
+        return format(v, ".3g")
     return format(v, spec)
 
 

@@ -12,7 +12,7 @@ from charlm_tui.cli.parser import PROG
 def format_eval(ev) -> str:
     return (
         f"step {ev.step:>6}  epoch {ev.epoch:6.2f}  train {ev.train_loss or float('nan'):.4f}  "
-        f"val nll {ev.val_nll:.4f} ppl {ev.val_ppl:.3f} bpc {ev.val_bpc:.3f}  lr {ev.lr:.2e}  "
+        f"val nll {ev.val_nll:.4f} ppl {formatting.number(ev.val_ppl, '.3f')} bpc {formatting.number(ev.val_bpc, '.3f')}  lr {ev.lr:.2e}  "
         f"{(ev.chars_per_s or 0) / 1000:.1f}k chars/s  elapsed {formatting.duration(ev.elapsed)}"
     )
 

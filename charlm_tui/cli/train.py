@@ -160,7 +160,7 @@ def _train(args, home: Path, dist, model_kw: dict, train_kw: dict) -> int:
         say(json.dumps(summary))
     else:
         best = (
-            f"best val ppl {final.best_val_ppl:.3f} ({final.best_val_bpc:.3f} bits/char)"
+            f"best val ppl {formatting.number(final.best_val_ppl, '.3f')} ({formatting.number(final.best_val_bpc, '.3f')} bits/char)"
             if final.best_val_ppl
             else "no evaluation yet"
         )

@@ -29,6 +29,10 @@ MAX_WIDTH = 65_536
 MAX_LAYERS = 64
 MAX_VOCAB = 0x110000 + 1
 MAX_SEED = 2**63 - 1
+# float settings a person could mean: Adam past an LR of 1 only diverges (--lr 1e30 trained to ppl inf)
+MAX_LR = 1.0
+MAX_CLIP = 1e4
+MAX_SECONDS = 366 * 24 * 3600
 _TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
 
 
@@ -192,8 +196,9 @@ class TrainConfig:
         need(self.batch_size >= 1, f"batch size must be at least 1, got {self.batch_size}")
         need(self.num_steps >= 1, f"BPTT length (num steps) must be at least 1, got {self.num_steps}")
         need(self.partition in PARTITIONS, f"partition must be sequential or random, got {self.partition!r}")
-        need(self.lr > 0 and math.isfinite(self.lr), f"learning rate must be positive, got {self.lr}")
-        need(self.clip > 0, f"clip must be positive, got {self.clip}")
+        need(0 < self.lr <= MAX_LR, f"learning rate must be above 0 and at most {MAX_LR:g}, got {self.lr:g}")
+        need(0 < self.clip <= MAX_CLIP, f"clip must be above 0 and at most {MAX_CLIP:g}, got {self.clip:g}")
+        need(0 <= self.min_lr <= MAX_LR, f"minimum LR must be between 0 and {MAX_LR:g}, got {self.min_lr:g}")
         need(self.eval_every >= 1, f"eval interval must be at least 1 step, got {self.eval_every}")
         need(self.patience >= 1, f"patience must be at least 1, got {self.patience}")
         need(self.lr_schedule in LR_SCHEDULES, f"LR schedule must be plateau or cosine, got {self.lr_schedule!r}")
@@ -202,7 +207,13 @@ class TrainConfig:
         need(0 < self.lr_factor < 1, f"LR factor must be in (0, 1), got {self.lr_factor}")
         need(self.max_epochs >= 1, f"max epochs must be at least 1, got {self.max_epochs}")
         need(self.max_steps is None or self.max_steps >= 1, f"max steps must be at least 1, got {self.max_steps}")
-        need(self.max_seconds is None or self.max_seconds > 0, f"max seconds must be positive, got {self.max_seconds}")
+        need(
+            self.max_seconds is None or 0 < self.max_seconds <= MAX_SECONDS,
+            f"max seconds must be above 0 and at most {MAX_SECONDS:,} (a year), got {self.max_seconds:g}"
+            if self.max_seconds is not None
+            else "",
+        )
+        need(self.event_interval > 0, f"event interval must be positive, got {self.event_interval:g}")
         need(0 < self.val_fraction < 1, f"validation fraction must be in (0, 1), got {self.val_fraction}")
         need(0 <= self.ema < 1, f"ema (the weight average's decay) must be in [0, 1), got {self.ema}")
         need(0 <= self.weight_decay <= 1, f"weight decay must be in [0, 1], got {self.weight_decay}")

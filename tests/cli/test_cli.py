@@ -298,3 +298,30 @@ def test_fine_tune_from_the_command_line(tiny_file, home, tmp_path):
         r = cli("train", str(other), *bad, "--home", str(home))
         assert r.returncode == 1 and says in r.stderr, r.stderr
     assert len(cli("runs", "--json", "--home", str(home)).stdout.splitlines()) == 2  # nothing more written
+
+
+@pytest.mark.parametrize(
+    "flag, value, says",
+    [
+        ("--lr", "1e30", "learning rate must be above 0 and at most 1"),
+        ("--lr", "0", "learning rate must be above 0"),
+        ("--clip", "1e300", "clip must be above 0 and at most 10000"),
+        ("--max-seconds", "1e12", "max seconds must be above 0 and at most"),
+    ],
+)
+def test_float_settings_are_bounded_to_what_a_person_could_mean(tiny_file, home, capsys, flag, value, says):
+    """--lr 1e30 was accepted and trained to ppl inf."""
+    from charlm_tui.cli.main import main
+
+    assert main(["train", str(tiny_file), *TINY, flag, value]) != 0
+    assert says in capsys.readouterr().err
+    assert not (home / "runs").exists() or not list((home / "runs").iterdir())
+
+
+def test_huge_and_infinite_losses_read_as_such():
+    from charlm_tui import formatting
+
+    assert formatting.number(1.2345e32, ".3f") == "1.23e+32"
+    assert formatting.number(math.inf, ".3f") == "inf"
+    assert formatting.number(3.14159, ".3f") == "3.142"
+    assert formatting.number(float("nan"), ".3f") == "-"

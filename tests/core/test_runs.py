@@ -390,3 +390,36 @@ def test_a_relative_corpus_path_is_stored_resolved_so_the_run_resumes_from_any_f
 
     assert stored_spec("python-docs", home) == "python-docs"
     assert stored_spec("~/x.txt", home) == str(Path("~/x.txt").expanduser())
+
+
+def test_weights_changed_on_disk_are_a_damaged_checkpoint_for_every_use(home, tiny_file, capsys):
+    """Bytes XORed inside the tensor data: sample, export and --init-from used the corrupted weights
+    silently. Each file carries a checksum of its payload, checked on every load."""
+    from charlm_tui.cli.main import main
+    from charlm_tui.core.errors import CheckpointError
+    from charlm_tui.core.store import checkpoint
+    from charlm_tui.core.store.run_store import open_run
+    from charlm_tui.core.training.finetune import load_parent
+    from charlm_tui.core.training.jobs import new_job
+    from charlm_tui.core.training.trainer import TrainConfig
+
+    model = {"cell": "gru", "embed_dim": 4, "hidden_size": 8, "num_layers": 1}
+    job = new_job(home, str(tiny_file), model, TrainConfig(batch_size=4, num_steps=8, eval_every=5, max_steps=5))
+    job.start()
+    run = open_run(home, job.run.id)
+    run.load_model("best")  # intact: loads
+    for name in ("best.safetensors", "last.safetensors"):
+        path = run.path / name
+        raw = bytearray(path.read_bytes())
+        start = checkpoint._payload_start(bytes(raw))
+        raw[start + 5] ^= 0x40  # one bit of one weight
+        path.write_bytes(bytes(raw))
+    for which in ("best", "last"):
+        with pytest.raises(CheckpointError, match="does not match the checksum"):
+            run.load_model(which)
+    assert main(["sample", run.id, "--prompt", "the "]) == 1
+    assert "does not match the checksum" in capsys.readouterr().err
+    assert main(["export", run.id, "--out", str(tiny_file.parent / "m.onnx")]) == 1
+    assert "does not match the checksum" in capsys.readouterr().err
+    with pytest.raises(CheckpointError, match="does not match the checksum"):
+        load_parent(home, run.id)

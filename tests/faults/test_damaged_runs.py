@@ -239,3 +239,41 @@ def test_a_hand_edited_model_too_big_for_memory_is_refused_before_anything_is_al
         resume_job(home, src.name, {"max_steps": 20})
     with pytest.raises(CharLMError, match="GiB to load"):
         open_run(home, src.name).load_model("best")
+
+
+@pytest.mark.parametrize("kind", ["zero", "fifo"])
+def test_files_in_the_data_dir_that_are_devices_or_fifos_are_refused_not_read(home, template, kind, capsys):
+    """A references-cache entry that was a symlink to /dev/zero exhausted memory; a FIFO hung
+    'runs show'. Every read of the data dir goes through one bounded reader."""
+    import os
+
+    from charlm_tui.cli.main import main
+    from charlm_tui.core.data.references import cache_path, cached
+
+    src, _corpus = template
+    dst = home / "runs" / src.name
+    shutil.copytree(src, dst)
+    cfg = json.loads((dst / "config.json").read_text())
+    sha = cfg["corpus"]["sha256"]
+    vf = cfg["train"]["val_fraction"]
+
+    def plant(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.unlink(missing_ok=True)
+        if kind == "zero":
+            path.symlink_to("/dev/zero")
+        else:
+            os.mkfifo(path)
+
+    plant(cache_path(home, sha, vf))
+    assert cached(home, sha, vf) is None  # counted as no entry; returns at once
+    for name in ("control.json", "metrics.jsonl"):
+        plant(dst / name)
+    assert main(["runs", "show", src.name]) == 0
+    capsys.readouterr()
+    plant(dst / "status.json")
+    [info] = list_runs(home)
+    assert info.status == "damaged"
+    plant(dst / "best.safetensors")
+    with pytest.raises(CharLMError, match="not a regular file"):
+        open_run(home, src.name).load_model("best")

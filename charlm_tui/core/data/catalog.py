@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from charlm_tui.core.atomic import remove_stale_temps
+from charlm_tui.core.bounded_read import read_text_bounded
 from charlm_tui.core.config import DEFAULT_CORPUS  # noqa: F401 (re-exported)
 from charlm_tui.core.data.corpus import (
     Corpus,
@@ -94,7 +95,7 @@ def repo_corpora_dir() -> Path | None:
 
 def _manifest_entry(path: Path) -> CatalogEntry:
     try:
-        m = json.loads(path.read_text("utf-8"))
+        m = json.loads(read_text_bounded(path, 1 << 20))
         name, kind = m["name"], m["kind"]
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise CorpusError(f"{path}: bad corpus manifest ({e})") from None

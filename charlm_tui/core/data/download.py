@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from charlm_tui.core.atomic import atomic_writer
+from charlm_tui.core.bounded_read import read_text_bounded
 from charlm_tui.core.errors import CorpusError
 from charlm_tui.core.names import safe_name
 
@@ -45,7 +46,7 @@ def source_file(path: Path) -> Path:
 
 def source_of(path: Path) -> str | None:
     try:
-        return source_file(path).read_text("utf-8").strip() if path.is_file() else None
+        return read_text_bounded(source_file(path), 64 << 10).strip() if path.is_file() else None
     except (OSError, UnicodeDecodeError):
         return None
 

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from charlm_tui.core.atomic import write_json
+from charlm_tui.core.bounded_read import read_text_bounded
 from charlm_tui.core.data.corpus import Corpus, val_split_size
 
 VERSION = 1  # bump when a figure's definition changes: old cache entries are then recomputed
@@ -176,7 +177,7 @@ def cached(home: Path, sha256: str, val_fraction: float) -> References | None:
     """The cached references of the corpus with this content, or None (a damaged, hand-edited or
     other-version entry counts as none)."""
     try:
-        data = json.loads(cache_path(home, sha256, val_fraction).read_text(encoding="utf-8"))
+        data = json.loads(read_text_bounded(cache_path(home, sha256, val_fraction), 1 << 20))
         if not isinstance(data, dict) or data.get("version") != VERSION or data.get("sha256") != sha256:
             return None
         ref = References(**{k: data[k] for k in References.__dataclass_fields__})

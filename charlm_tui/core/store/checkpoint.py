@@ -1,17 +1,21 @@
 """Checkpoint files: safetensors (never pickle) with JSON metadata in the header, written atomically.
 
+Each file's header holds a sha256 of its payload (the tensors' bytes), checked on every load, so
+weights changed on disk are a damaged checkpoint rather than a silently different model.
 Loading parses the header ourselves first so that an empty, truncated, garbage, foreign or
 future-version file gets an error naming the file and the problem; tensors always load on CPU.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import struct
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from charlm_tui.core.atomic import write_bytes
+from charlm_tui.core.bounded_read import NotAFileOfOurs, read_bounded
 from charlm_tui.core.errors import CheckpointError
 
 if TYPE_CHECKING:
@@ -20,6 +24,13 @@ if TYPE_CHECKING:
 FORMAT = "charlm-tui"
 FORMAT_VERSION = 1
 MAX_HEADER = 100 << 20
+
+
+def max_checkpoint_bytes() -> int:
+    """No checkpoint is bigger than most of this machine's memory (it is read whole)."""
+    from charlm_tui.core.config import memory_bytes
+
+    return int(0.8 * memory_bytes())
 
 
 def save(path: Path, tensors: dict[str, torch.Tensor], meta: dict, kind: str) -> None:
@@ -32,23 +43,33 @@ def save(path: Path, tensors: dict[str, torch.Tensor], meta: dict, kind: str) ->
         "meta": json.dumps(meta, allow_nan=True),
     }
     cpu = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
+    # the payload (every tensor's bytes, after the header) does not depend on the header, so its
+    # checksum can go into the header of the file that is written
+    first = st_save(cpu, metadata=header)
+    header["payload_sha256"] = hashlib.sha256(memoryview(first)[_payload_start(first) :]).hexdigest()
     write_bytes(path, st_save(cpu, metadata=header))
+
+
+def _payload_start(data: bytes) -> int:
+    (n,) = struct.unpack("<Q", data[:8])
+    return 8 + n
 
 
 def read_header(path: Path, data: bytes | None = None) -> dict:
     """Validate the safetensors header and our metadata; return the metadata dict."""
     if data is None:
         try:
-            with open(path, "rb") as f:
-                head = f.read(8)
-                if len(head) < 8:
-                    raise CheckpointError(f"{path}: empty or truncated checkpoint ({len(head)} bytes)")
-                (n,) = struct.unpack("<Q", head)
-                if n > MAX_HEADER:
-                    raise CheckpointError(f"{path}: not a safetensors checkpoint (garbage header)")
-                raw = f.read(n)
+            head = read_bounded(path, max_checkpoint_bytes(), length=8)
+            if len(head) < 8:
+                raise CheckpointError(f"{path}: empty or truncated checkpoint ({len(head)} bytes)")
+            (n,) = struct.unpack("<Q", head)
+            if n > MAX_HEADER:
+                raise CheckpointError(f"{path}: not a safetensors checkpoint (garbage header)")
+            raw = read_bounded(path, max_checkpoint_bytes(), offset=8, length=n)
         except FileNotFoundError:
             raise CheckpointError(f"{path}: checkpoint missing") from None
+        except NotAFileOfOurs as e:
+            raise CheckpointError(f"{path}: {e.strerror}") from None
         except OSError as e:
             raise CheckpointError(f"{path}: cannot read ({e.strerror or e})") from None
     else:
@@ -87,7 +108,8 @@ def read_header(path: Path, data: bytes | None = None) -> dict:
         raise CheckpointError(f"{path}: corrupt checkpoint metadata") from None
     if not isinstance(meta, dict):
         raise CheckpointError(f"{path}: corrupt checkpoint metadata (not an object)")
-    return {"kind": md.get("kind"), "format_version": version, "meta": meta}
+    checksum = md.get("payload_sha256")
+    return {"kind": md.get("kind"), "format_version": version, "meta": meta, "payload_sha256": checksum}
 
 
 def load(path: Path, kind: str | None = None) -> tuple[dict[str, torch.Tensor], dict]:
@@ -95,14 +117,24 @@ def load(path: Path, kind: str | None = None) -> tuple[dict[str, torch.Tensor], 
     from safetensors.torch import load as st_load
 
     try:
-        data = Path(path).read_bytes()
+        data = read_bounded(path, max_checkpoint_bytes())
     except FileNotFoundError:
         raise CheckpointError(f"{path}: checkpoint missing") from None
+    except NotAFileOfOurs as e:
+        raise CheckpointError(f"{path}: {e.strerror}") from None
     except OSError as e:
         raise CheckpointError(f"{path}: cannot read ({e.strerror or e})") from None
     info = read_header(path, data)
     if kind is not None and info["kind"] != kind:
         raise CheckpointError(f"{path}: holds a {info['kind']!r} checkpoint, expected {kind!r}")
+    expected = info["payload_sha256"]
+    if expected is not None:  # checkpoints from before the checksum have none
+        start = _payload_start(data)
+        if hashlib.sha256(memoryview(data)[start:]).hexdigest() != expected:
+            raise CheckpointError(
+                f"{path}: damaged checkpoint: its tensor data does not match the checksum written with it "
+                "(changed on disk since it was saved); use the other weights (best/last) or train again"
+            )
     try:
         tensors = st_load(data)
     except Exception as e:  # safetensors raises its own error types for torn data

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from charlm_tui.core.atomic import write_bytes, write_json
+from charlm_tui.core.bounded_read import read_bounded, read_text_bounded
 from charlm_tui.core.config import TrainEvent
 from charlm_tui.core.errors import CharLMError, CheckpointError, RunError
 from charlm_tui.core.lifecycle import status_for
@@ -310,7 +311,7 @@ class Run:
     def _taken_for_me(self) -> bool:
         """The lock names this process and was written by another one (``acquire_lock(pid=...)``)."""
         try:
-            raw = json.loads((self.path / "lock").read_bytes()[:4096])
+            raw = json.loads(read_bounded(self.path / "lock", 64 << 10))
         except (OSError, ValueError):
             return False
         me = identity()
@@ -467,7 +468,7 @@ class Run:
 
     def read_control(self) -> dict | None:
         try:
-            c = json.loads((self.path / "control.json").read_text("utf-8"))
+            c = json.loads(read_text_bounded(self.path / "control.json", 64 << 10))
             return c if isinstance(c, dict) else None
         except (OSError, ValueError):
             return None

@@ -15,10 +15,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from charlm_tui.core.bounded_read import NotAFileOfOurs, read_bounded
 from charlm_tui.core.config import perplexity
 from charlm_tui.core.errors import RunError
 
 MAX_JSON_BYTES = 16 << 20  # a config, status or lock file is a few KB; refuse to parse a huge one
+MAX_METRICS_BYTES = 256 << 20  # about a million evaluations
 
 # JSON types: "int" is a whole number (not a bool), "num" any real number (not a bool), "str" a string
 _INT, _NUM, _STR = "int", "num", "str"
@@ -90,16 +92,15 @@ def read_json(path: Path, what: str | None = None):
     """Parse a small JSON file; RunError (naming the file) for anything unreadable."""
     what = what or path.name
     try:
-        with open(path, "rb") as f:
-            raw = f.read(MAX_JSON_BYTES + 1)
+        raw = read_bounded(path, MAX_JSON_BYTES)
     except FileNotFoundError:
         raise RunError(f"{path}: {what} is missing") from None
+    except NotAFileOfOurs as e:
+        raise RunError(f"{path}: {what} is {e.strerror}") from None
     except IsADirectoryError:
         raise RunError(f"{path}: {what} is a folder, not a file") from None
     except OSError as e:
         raise RunError(f"{path}: {what} is unreadable ({e.strerror or e})") from None
-    if len(raw) > MAX_JSON_BYTES:
-        raise RunError(f"{path}: {what} is too big to be ours ({len(raw):,}+ bytes)")
     try:
         return json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as e:
@@ -150,9 +151,7 @@ def read_metrics(path: Path, offset: int = 0) -> tuple[list[dict], int, int]:
     of metrics.jsonl from ``offset``. A line still being written (no newline yet) waits; a line
     torn by a kill, a non-UTF-8 byte or a hand-edit is skipped and counted."""
     try:
-        with open(path, "rb") as f:
-            f.seek(offset)
-            chunk = f.read()
+        chunk = read_bounded(path, MAX_METRICS_BYTES, offset)
     except FileNotFoundError:
         return [], 0, offset
     except OSError:  # a folder in its place, no permission: nothing readable, counted as damaged

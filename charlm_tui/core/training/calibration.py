@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from charlm_tui.core.atomic import write_json
+from charlm_tui.core.bounded_read import read_text_bounded
 from charlm_tui.core.config import ModelConfig
 from charlm_tui.core.training.precision import Precision, autocast, bf16_dtype, check, decide
 from charlm_tui.core.training.trainer import make_adam, token_loss
@@ -135,7 +136,7 @@ def cache_key(model_cfg: ModelConfig, batch_size: int, num_steps: int, device: t
 def _read_cache(path: Path) -> dict:
     """The cache, or {} when it is missing, damaged or from another version (then it is rebuilt)."""
     try:
-        obj = json.loads(path.read_text("utf-8"))
+        obj = json.loads(read_text_bounded(path, 4 << 20))
     except (OSError, ValueError):
         return {}
     if not isinstance(obj, dict) or obj.get("version") != CACHE_VERSION or not isinstance(obj.get("entries"), dict):

@@ -280,7 +280,7 @@ class TrainingController(Controller):
         self.live.add_eval(ev.step, ev.val_nll, ev.val_ppl, ev.train_loss if followed else None)
         if followed:
             self.live.chars_per_s = ev.chars_per_s
-        return f"step {ev.step}: val ppl {ev.val_ppl:.3f} bpc {ev.val_bpc:.3f}; checkpoint saved"
+        return f"step {ev.step}: val ppl {formatting.number(ev.val_ppl, '.3f')} bpc {formatting.number(ev.val_bpc, '.3f')}; checkpoint saved"
 
     def _on_best(self, ev: TrainEvent) -> str:
         return ev.message

@@ -13,6 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Header, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
+from charlm_tui import formatting
 from charlm_tui.core.config import escape
 from charlm_tui.formatting import printable
 from charlm_tui.tui.messages import BestOfFound, StreamChars, StreamEnded, StreamStarted
@@ -24,7 +25,7 @@ from charlm_tui.tui.widgets.transcript import Transcript
 
 def run_label(info) -> str:
     """A run in the picker: id, model, best validation perplexity ("no eval yet" before the first)."""
-    ppl = f"ppl {info.best_val_ppl:.2f}" if info.best_val_ppl is not None else "no eval yet"
+    ppl = f"ppl {formatting.number(info.best_val_ppl, '.2f')}" if info.best_val_ppl is not None else "no eval yet"
     return f"{info.id}  {info.cell} {info.size}  {ppl}"
 
 

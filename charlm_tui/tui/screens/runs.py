@@ -159,7 +159,7 @@ class RunsScreen(AppScreen):
             series[label] = r.curve
             line = f"\n{label} {MARKERS[k]} {r.id}  "
             line += (
-                f"ppl {r.best_val_ppl:.3f} = {r.best_val_bpc:.3f} bpc at {r.best_minutes:.1f} min"
+                f"ppl {formatting.number(r.best_val_ppl, '.3f')} = {formatting.number(r.best_val_bpc, '.3f')} bpc at {r.best_minutes:.1f} min"
                 if r.best_val_nll is not None
                 else "no eval yet"
             )
@@ -189,7 +189,7 @@ class RunsScreen(AppScreen):
         if info.parent:
             text += f"; fine-tuned from {info.parent}"
         if info.best_val_ppl is not None:
-            text += f"; best val ppl {info.best_val_ppl:.3f} = {formatting.number(info.best_val_bpc, '.3f')} bits/char"
+            text += f"; best val ppl {formatting.number(info.best_val_ppl, '.3f')} = {formatting.number(info.best_val_bpc, '.3f')} bits/char"
             if refs is not None and info.best_val_bpc is not None:
                 text += f"\n{refs.verdict(info.best_val_bpc)}"
         if info.damaged:
