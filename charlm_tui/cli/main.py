@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     except OSError as e:  # disk full, an unusable data dir, ...: say which file and why, no traceback
-        print(f"{PROG}: error: {os_error_text(e, home)}", file=sys.stderr)
+        print(f"{PROG}: error: {os_error_text(e, home, args.command)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         if args.command == "watch":
@@ -49,8 +49,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def os_error_text(e: OSError, home: Path) -> str:
-    """An OSError as one sentence that says what to do about it."""
+def os_error_text(e: OSError, home: Path, command: str | None = "train") -> str:
+    """An OSError as one sentence that says what to do about it (and, for training, that what was
+    saved before is safe)."""
     import errno
 
     name = getattr(e, "filename", None)
@@ -58,7 +59,8 @@ def os_error_text(e: OSError, home: Path) -> str:
     # a file outside the data dir is the user's own (export --out, corpora add FILE): name its folder
     outside = bool(name) and not _inside(Path(str(name)), home)
     if e.errno in (errno.ENOSPC, errno.EDQUOT):
-        return f"the disk is full{where}; free some space (the last saved checkpoints are intact)"
+        kept = " (the last saved checkpoints are intact)" if command in (None, "train") else ""
+        return f"the disk is full{where}; free some space{kept}"
     if e.errno in (errno.EACCES, errno.EPERM):
         if outside:
             return f"permission denied{where}; check the permissions of {Path(str(name)).parent}"

@@ -93,3 +93,52 @@ def test_an_unwritable_place_is_one_error_line(tiny_file, home):
     assert r.returncode == 1
     assert r.stderr.strip().splitlines() == [r.stderr.strip()] and r.stderr.startswith("charlm-tui: error: ")
     assert "torchvision" not in r.stderr  # no second exporter tried on a write error
+
+
+def _tiny_model():
+    torch.manual_seed(0)
+    vocab = Vocab("abc \n")
+    return CharLM(vocab.size, 4, 8, 1, 0.0, "gru").eval(), vocab
+
+
+def test_export_refuses_devices_and_writes_the_pair_together_or_not_at_all(tmp_path, monkeypatch):
+    """--out /dev/full wrote /dev/full.onnx as root; a folder where the JSON goes left a lone .onnx;
+    a full disk left x.onnx.tmp."""
+    from charlm_tui.core.errors import CharLMError
+
+    model, vocab = _tiny_model()
+    tmp_path = tmp_path / "out"
+    tmp_path.mkdir()
+    for out in (Path("/dev/full.onnx"), Path("/dev/shm/x.onnx")):
+        with pytest.raises(CharLMError, match="system folder"):
+            export_model(model, vocab.chars, out, {})
+    assert not Path("/dev/full.onnx").exists()
+    (tmp_path / "m.json").mkdir()  # where the JSON would go
+    with pytest.raises(CharLMError, match="is a folder, not a file"):
+        export_model(model, vocab.chars, tmp_path / "m.onnx", {})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json"]
+    # the disk fills while the JSON is written: nothing is left, not even a temporary
+    real = Path.write_text
+
+    def full(self, *a, **kw):
+        if ".json.tmp" in self.name:
+            import errno
+
+            raise OSError(errno.ENOSPC, "No space left on device", str(self))
+        return real(self, *a, **kw)
+
+    monkeypatch.setattr(Path, "write_text", full)
+    with pytest.raises(OSError):
+        export_model(model, vocab.chars, tmp_path / "n.onnx", {})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json"]
+
+
+def test_a_full_disk_message_fits_the_command(home):
+    import errno
+
+    from charlm_tui.cli.main import os_error_text
+
+    e = OSError(errno.ENOSPC, "No space left on device", "/x/m.onnx")
+    assert "checkpoints are intact" not in os_error_text(e, home, "export")
+    assert "checkpoints are intact" not in os_error_text(e, home, "corpora")
+    assert "checkpoints are intact" in os_error_text(e, home, "train")

@@ -25,16 +25,19 @@ TINY_SETTINGS = {
 }
 
 
-async def wait_for(pilot, cond, timeout=60.0):
+async def wait_for(pilot, cond, what: str = "", timeout=60.0):
+    """Wait until ``cond()``; fail with what it waited for and where the app was."""
     for _ in range(int(timeout / 0.05)):
         if cond():
             return
         await pilot.pause(0.05)
     app = pilot.app
-    raise AssertionError(
-        f"condition not reached in time; mode={app.current_mode} state={app.training.live.state} "
-        f"log={app.training.live.log[-3:]} notes={[n.message for n in app._notifications][-3:]}"
-    )
+    where = f"mode={getattr(app, 'current_mode', None)}"
+    training = getattr(app, "training", None)
+    if training is not None:
+        where += f" state={training.live.state} log={training.live.log[-3:]}"
+    where += f" notes={[n.message for n in app._notifications][-3:]}"
+    raise AssertionError(f"waited {timeout:g} s for {what or 'a condition'}, in vain; {where}")
 
 
 async def configure_tiny(pilot, app, **extra):

@@ -99,3 +99,39 @@ async def test_reference_lines_are_labelled_on_the_chart_and_far_ones_left_out()
         assert "5-gram 1.80 bpc" in text and "xz 1.40 bpc" in text
         assert "unigram" not in text and "uniform" not in text
         assert "·····" in text  # the line itself: dots, readable without colour
+
+
+async def test_the_prompt_box_coalesces_typed_keys_and_its_cost_per_key_does_not_grow(monkeypatch):
+    """100k characters pasted without bracketed paste (one key event each) kept the app busy for
+    80+ s: Textual's Input measured the whole value on every key. Keys are coalesced into one insert
+    and the widths are extended by what was added: no measurement of the long value per key."""
+    from textual import events
+    from textual.app import App
+
+    from charlm_tui.tui.widgets import history_input
+    from charlm_tui.tui.widgets.history_input import HistoryInput
+    from tests.tui.test_app import wait_for
+
+    class One(App):
+        def compose(self):
+            yield HistoryInput(id="p")
+
+    measured: list[int] = []
+    real = history_input.cell_len
+    monkeypatch.setattr(history_input, "cell_len", lambda text: measured.append(len(text)) or real(text))
+    app = One()
+    async with app.run_test(size=(80, 10)) as pilot:
+        inp = app.query_one(HistoryInput)
+        inp.focus()
+        inp.value = "x" * 50_000
+        inp.cursor_position = 50_000
+        await pilot.pause()
+        measured.clear()
+        for c in "hello world" * 100:  # a burst, as a terminal sends a paste without bracketed paste
+            app.post_message(events.Key(c, c))
+        want = "x" * 50_000 + "hello world" * 100
+        await wait_for(pilot, lambda: inp.value == want, "the 1,100 posted keys to be typed, in order")
+        assert measured and max(measured) <= 1100  # only what was added is measured, never the 50k before it
+        # a key that acts on the value (backspace) sees every character typed before it
+        await pilot.press("z", "y", "backspace")
+        assert inp.value == want + "z"

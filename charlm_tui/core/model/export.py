@@ -13,7 +13,9 @@ side by side and reports the largest logit difference.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,8 +114,53 @@ def export_model(model: CharLM, chars: list[str], out: Path, meta: dict) -> tupl
     args: tuple = (token, h, torch.zeros(L, 1, H)) if lstm else (token, h)
     names_in = ["token", "h", "c"] if lstm else ["token", "h"]
     names_out = ["logits", "h_out", "c_out"] if lstm else ["logits", "h_out"]
+    json_path = out.with_suffix(".json")
+    for target in (out, json_path):
+        check_output_path(target)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
+    tag = f".tmp-{os.getpid()}"
+    tmp, json_tmp = out.with_name(out.name + tag), json_path.with_name(json_path.name + tag)
+    try:
+        _write_onnx(step, args, names_in, names_out, tmp)
+        json_tmp.write_text(
+            json.dumps(_describe(model, chars, out, meta), indent=2, ensure_ascii=False) + "\n", "utf-8"
+        )
+        # both files are whole before either is in place; then the pair goes in together
+        tmp.replace(out)
+        try:
+            json_tmp.replace(json_path)
+        except OSError:
+            out.unlink(missing_ok=True)
+            raise
+    finally:
+        for t in (tmp, json_tmp):
+            with contextlib.suppress(OSError):
+                t.unlink()
+    return out, json_path
+
+
+def check_output_path(path: Path) -> None:
+    """Refuse to write an export where no file of ours belongs: onto a device, FIFO or folder, or
+    into /dev, /proc or /sys (as root, '--out /dev/full' wrote /dev/full.onnx)."""
+    import stat
+
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        st = None
+    except OSError as e:
+        raise CharLMError(f"{path}: cannot be written ({e.strerror or e})") from None
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        what = "a folder" if stat.S_ISDIR(st.st_mode) else "a device, FIFO or socket"
+        raise CharLMError(f"{path} is {what}, not a file; give --out a file name in a folder of yours")
+    parent = path.parent.resolve()
+    if any(parent == Path(p) or Path(p) in parent.parents for p in ("/dev", "/proc", "/sys")):
+        raise CharLMError(
+            f"{path}: {parent} is a system folder of devices, not a place for files; choose another --out"
+        )
+
+
+def _write_onnx(step: nn.Module, args: tuple, names_in: list[str], names_out: list[str], tmp: Path) -> None:
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         common: dict[str, Any] = {"input_names": names_in, "output_names": names_out}
@@ -128,9 +175,12 @@ def export_model(model: CharLM, chars: list[str], out: Path, meta: dict) -> tupl
             batch = torch.export.Dim("batch")
             shapes = ({0: batch}, *({1: batch} for _ in names_in[1:]))
             torch.onnx.export(step, args, str(tmp), **common, dynamic_shapes=shapes, dynamo=True, verbose=False)
-    tmp.replace(out)
-    json_path = out.with_suffix(".json")
-    info = {
+
+
+def _describe(model: CharLM, chars: list[str], out: Path, meta: dict) -> dict:
+    """The JSON written beside the .onnx: vocabulary, shape, inputs and outputs, and ``meta``."""
+    L, H, lstm = model.num_layers, model.hidden_size, model.cell == "lstm"
+    return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "onnx": out.name,
@@ -155,8 +205,6 @@ def export_model(model: CharLM, chars: list[str], out: Path, meta: dict) -> tupl
         },
         **meta,
     }
-    json_path.write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return out, json_path
 
 
 def check(model: CharLM, onnx_path: Path, n: int = CHECK_CHARS, seed: int = 0) -> float:
