@@ -51,3 +51,25 @@ async def test_ctrl_t_makes_it_a_new_run_again(home, tiny_file):
         await pilot.pause()
         assert app.training.fine_tune is None and not app.screen.query_one("#embed_dim").disabled
         assert "fine-tuning" not in shown(app.screen.query_one("#config-corpus"))
+
+
+async def test_the_parameter_count_is_of_the_union_vocabulary_the_run_will_train(home, tiny_file, tmp_path):
+    """Configure showed the corpus's vocabulary (95,663 parameters shown, 99,688 trained)."""
+    from charlm_tui.core.config import ModelConfig, count_parameters
+    from charlm_tui.core.store.run_store import open_run
+
+    parent = finished_run(home, tiny_file)
+    other = tmp_path / "other.txt"
+    other.write_text("XYZ xyz! " * 200, encoding="utf-8")  # shares only ' ' with the parent's text
+    app = make_app(home)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause(0.2)
+        app.corpora.select(str(other))
+        await wait_for(pilot, lambda: getattr(app.corpora.corpus, "name", None) == "other", "other.txt to load")
+        assert app.training.fine_tune_from(parent.id)
+        await wait_for(pilot, lambda: app.current_mode == "configure", "the Configure screen")
+        await pilot.pause(0.2)
+        union = set(open_run(home, parent.id).vocab().chars) | set("XYZxyz! ")
+        m = open_run(home, parent.id).model_config()
+        n = count_parameters(ModelConfig(len(union) + 1, m.cell, m.embed_dim, m.hidden_size, m.num_layers))
+        assert f"parameters {n:,} " in shown(app.screen.query_one("#config-summary"))

@@ -76,6 +76,7 @@ class TrainingController(Controller):
         self.config = TrainConfig(**tk)
         self.measured_flops: float = 1.6e11  # this machine's training speed, for the Configure estimate
         self.fine_tune: str | None = None  # the run the next run is fine-tuned from (Runs screen, f)
+        self.fine_tune_chars: frozenset[str] = frozenset()  # and that run's characters
         self.job: TrainingJob | None = None
         self.live = LiveRun()
         self.attached: Run | None = None  # a run trained by another process that the Train screen follows
@@ -134,7 +135,9 @@ class TrainingController(Controller):
             app.notify("Pick the corpus to fine-tune on first (1).", severity="warning")
             return False
         try:
-            m = open_run(app.home, run_id).model_config()
+            run = open_run(app.home, run_id)
+            m = run.model_config()
+            self.fine_tune_chars = frozenset(run.vocab().chars)  # the run's vocabulary is their union
         except CharLMError as e:
             app.notify(str(e), severity="error", title="Fine-tune")
             return False

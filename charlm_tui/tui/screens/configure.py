@@ -165,8 +165,14 @@ class ConfigureScreen(AppScreen):
         return model_kw, cfg
 
     def _vocab_size(self) -> int:
+        """The vocabulary the run will have: the corpus's, or for a fine-tuning the union of the
+        parent's and the corpus's characters (as core.training.finetune builds it), plus <unk>."""
         c = self.app.corpora.corpus
-        return c.vocab.size if c is not None else 100
+        if c is None:
+            return 100
+        if self.app.training.fine_tune is not None:
+            return len(self.app.training.fine_tune_chars | set(c.vocab.chars)) + 1
+        return c.vocab.size
 
     def update_summary(self) -> None:
         if not self.is_mounted:
