@@ -5,12 +5,16 @@ binding to loopback is not enough. Every request is checked here:
 
 - **Host**: the hostname must be the served one (a loopback name when bound to loopback), which
   stops DNS rebinding; any port is accepted, so ``ssh -L 9000:localhost:8000`` works;
-- **Origin**: when a browser sends one, it must be this page's own origin (scheme and Host);
+- **Origin**: when a browser sends one, it must be this page's own origin (the request's scheme
+  and Host);
+- **frames**: no page may show the app inside itself (another port of this host is the same site,
+  so the cookie would come along): a framed request (Sec-Fetch-Dest) is refused, and every
+  response says ``frame-ancestors 'none'`` and ``X-Frame-Options: DENY``;
 - **token**: a random per-launch token, in the URL the command prints (as Jupyter does). The page
   request carries it once and gets it back as an HttpOnly, SameSite=Strict cookie for the
   websocket; the app's page, websocket and downloads need it, the static files do not.
 
-The app's process is started without user text in its command line: the data dir travels in the
+The access log leaves query strings out (the token is one). The app's process is started without user text in its command line: the data dir travels in the
 environment (``CHARLM_TUI_HOME``), never through the shell that textual-serve uses.
 
 The page works offline: textual-serve's page takes its font from a public web font host (boxes
@@ -33,6 +37,9 @@ from pathlib import Path
 from charlm_tui.paths import HOME_ENV
 
 TOKEN_PARAM = "token"
+FRAMED = ("iframe", "frame", "embed", "object", "fencedframe")  # Sec-Fetch-Dest of a page inside a page
+# sent with every response: no page may frame this one (browsers without Sec-Fetch-Dest obey these)
+NO_FRAMING = {"Content-Security-Policy": "frame-ancestors 'none'", "X-Frame-Options": "DENY"}
 LOOPBACK_NAMES = ("localhost", "localhost.", "ip6-localhost")
 
 
@@ -77,15 +84,27 @@ class Guard:
         return supplied is not None and supplied != "" and hmac.compare_digest(supplied.encode(), self.token.encode())
 
     def problem(
-        self, path: str, host_header: str | None, origin: str | None, query_token: str | None, cookie_token: str | None
+        self,
+        path: str,
+        host_header: str | None,
+        origin: str | None,
+        query_token: str | None,
+        cookie_token: str | None,
+        scheme: str = "http",
+        fetch_dest: str | None = None,
     ) -> str | None:
-        """Why this request is refused (None if it may go on)."""
+        """Why this request is refused (None if it may go on). ``scheme`` is the request's own;
+        ``fetch_dest`` the browser's Sec-Fetch-Dest header."""
         if not self.host_ok(host_header):
             return f"refused: Host {host_header!r} is not the address charlm-tui serves"
         if origin is not None:
             o = urllib.parse.urlsplit(origin)
-            if o.scheme not in ("http", "https") or o.netloc.lower() != (host_header or "").lower():
+            if o.scheme != scheme or o.netloc.lower() != (host_header or "").lower():
                 return f"refused: requests from {origin!r} may not drive charlm-tui"
+        if fetch_dest in FRAMED:
+            # another page (another port of this host is the same site, so the cookie comes along)
+            # must not show the app inside itself: it could trick clicks and keys into it
+            return "refused: charlm-tui is not shown inside another page; open its URL in a tab of its own"
         if path.startswith("/static/"):
             return None
         if not (self.token_ok(query_token) or self.token_ok(cookie_token)):
@@ -114,9 +133,14 @@ def app_command() -> str:
 
 def make_server(home: Path, host: str, port: int, guard: Guard | None = None):
     """A textual-serve Server with the guard in front of every route."""
+    import asyncio
+    import contextlib
+    import signal
+
     import aiohttp_jinja2
     import jinja2
     from aiohttp import web
+    from aiohttp.abc import AbstractAccessLogger
     from textual_serve.server import Server, to_int
 
     the_guard = guard or Guard(host, port)
@@ -147,13 +171,40 @@ def make_server(home: Path, host: str, port: int, guard: Guard | None = None):
                 request.headers.get("Origin"),
                 query_token,
                 request.cookies.get(the_guard.cookie),
+                scheme=request.scheme,
+                fetch_dest=request.headers.get("Sec-Fetch-Dest"),
             )
             if problem:
-                return web.Response(status=403, text=problem + "\n")
+                return web.Response(status=403, text=problem + "\n", headers=NO_FRAMING)
             response = await handler(request)
+            if not response.prepared:  # a websocket has sent its headers already
+                response.headers.update(NO_FRAMING)
             if the_guard.token_ok(query_token):
                 response.set_cookie(the_guard.cookie, the_guard.token, httponly=True, samesite="Strict", path="/")
             return response
+
+        def serve(self, debug: bool = False) -> None:
+            """textual-serve's serve, with the address printed once the port is bound (a port in
+            use printed the URL and token, then failed) and an access log without query strings
+            (the token was in every logged request line)."""
+            self.debug = debug
+            self.initialize_logging()
+            try:
+                loop = asyncio.get_event_loop()
+            except Exception:
+                loop = asyncio.new_event_loop()
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(signal.SIGINT, self.request_exit)
+                loop.add_signal_handler(signal.SIGTERM, self.request_exit)
+            web.run_app(
+                self._make_app(),
+                host=self.host,
+                port=self.port,
+                handle_signals=False,
+                loop=loop,
+                access_log_class=PathOnlyAccessLogger,
+                print=lambda *_a: announce(),
+            )
 
         @aiohttp_jinja2.template("app_index.html")
         async def handle_index(self, request: web.Request) -> dict:
@@ -168,12 +219,21 @@ def make_server(home: Path, host: str, port: int, guard: Guard | None = None):
             }
 
         async def on_startup(self, app: web.Application) -> None:
-            print(
-                f"serving charlm-tui at {url_for(host, port, the_guard.token)}\n"
-                f"  (from another machine: ssh -L {port}:localhost:{port} HOST, then open that URL; "
-                "Ctrl+C stops)",
-                flush=True,
-            )
+            pass  # the address is printed once the port is bound (serve's announce)
+
+    def announce() -> None:
+        print(
+            f"serving charlm-tui at {url_for(host, port, the_guard.token)}\n"
+            f"  (from another machine: ssh -L {port}:localhost:{port} HOST, then open that URL; "
+            "Ctrl+C stops)",
+            flush=True,
+        )
+
+    class PathOnlyAccessLogger(AbstractAccessLogger):
+        """One line per request with its path and never its query string, which holds the token."""
+
+        def log(self, request, response, time: float) -> None:
+            self.logger.info('%s "%s %s" %s', request.remote, request.method, request.path, response.status)
 
     return GuardedServer(app_command(), host=host, port=port, title="charlm-tui"), the_guard
 

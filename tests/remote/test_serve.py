@@ -40,6 +40,13 @@ def test_guard_decisions():
     assert "may not drive" in g.problem("/ws", "127.0.0.1:8000", "https://evil.example", None, "secret")
     assert "may not drive" in g.problem("/ws", "127.0.0.1:8000", "null", None, "secret")
     assert "may not drive" in g.problem("/ws", "127.0.0.1:8000", "http://127.0.0.1:8001", None, "secret")
+    # the scheme must be the request's own (web.py's docstring said so; https was let through)
+    assert "may not drive" in g.problem("/ws", "127.0.0.1:8000", "https://127.0.0.1:8000", None, "secret")
+    assert g.problem("/ws", "127.0.0.1:8000", "https://127.0.0.1:8000", None, "secret", scheme="https") is None
+    # a page inside another page (another port of this host is the same site: the cookie comes along)
+    for dest in ("iframe", "frame", "embed", "object"):
+        assert "inside another page" in g.problem("/", "127.0.0.1:8000", None, None, "secret", fetch_dest=dest)
+    assert g.problem("/", "127.0.0.1:8000", None, None, "secret", fetch_dest="document") is None
     assert split_host("[::1]:80") == ("::1", "80") and split_host("h:99999")[1] == "?"
     assert Guard("127.0.0.1", 1).token != Guard("127.0.0.1", 1).token  # per launch
 
@@ -58,6 +65,7 @@ def test_bad_ports_and_public_hosts_are_one_line_errors(home):
         s.listen()
         r = cli("serve", "--port", str(s.getsockname()[1]), timeout=60)
     assert r.returncode == 1 and "pick another --port" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert "token=" not in r.stdout + r.stderr  # the URL is printed only once the port is bound
 
 
 async def _drive(port: int, token: str) -> dict:
@@ -75,6 +83,7 @@ async def _drive(port: int, token: str) -> dict:
             out["evil_ws"] = e.status
         async with s.get(f"{base}/", params={"token": token}) as r:  # the printed URL: sets the cookie
             out["page"] = r.status
+            out["no_framing"] = (r.headers.get("X-Frame-Options"), r.headers.get("Content-Security-Policy"))
             body = await r.text()
             out["ws_url_relative_to_host"] = f"ws://127.0.0.1:{port}/ws" in body
             out["static_local"] = f"http://127.0.0.1:{port}/static/" in body
@@ -83,6 +92,8 @@ async def _drive(port: int, token: str) -> dict:
             font = re.search(r'url\("(http://[^"]+RobotoMono-VariableFont_wght\.ttf)"\)', body)
             async with s.get(font.group(1)) as f:
                 out["font_served"] = f.status == 200 and len(await f.read()) > 10_000
+        async with s.get(f"{base}/", headers={"Sec-Fetch-Dest": "iframe"}) as r:  # framed, with the cookie
+            out["framed"] = r.status
         # ssh -L 9124:localhost:PORT: the browser says Host localhost:9124, and the page follows it
         async with s.get(f"{base}/", headers={"Host": "localhost:9124"}, params={"token": token}) as r:
             body = await r.text()
@@ -134,6 +145,8 @@ def test_serve_checks_origin_host_and_token_and_runs_with_a_hostile_data_dir(tmp
             "bad_host": 403,
             "evil_ws": 403,
             "page": 200,
+            "no_framing": ("DENY", "frame-ancestors 'none'"),
+            "framed": 403,
             "ws_url_relative_to_host": True,
             "static_local": True,
             "font_local": True,
@@ -146,6 +159,8 @@ def test_serve_checks_origin_host_and_token_and_runs_with_a_hostile_data_dir(tmp
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=15)
+    log = proc.stdout.read()
+    assert '"GET /"' in log and m.group(2) not in log  # requests are logged, the token never
 
 
 async def _start_training_then_close_the_tab(port: int, token: str, home) -> str:
