@@ -340,3 +340,52 @@ async def test_ctrl_s_saves_the_generated_text_into_the_run(home, corpus_file):
         [saved] = (open_run(home, info.id).path / "samples").iterdir()
         assert saved.read_text(encoding="utf-8") == shown and shown.startswith("» the ")
         assert any(str(saved) in n.message for n in app._notifications)
+
+
+async def test_digits_on_arrival_at_configure_switch_screens_instead_of_editing_a_field(home, corpus_file):
+    """2 then 3 opened Configure with the embedding field focused and selected: 3 replaced 64."""
+    app = make_app(home, corpus_spec=str(corpus_file))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.corpora.corpus is not None, "the corpus to load")
+        await pilot.press("2")
+        await wait_for(pilot, lambda: app.current_mode == "configure", "the Configure screen")
+        await pilot.pause()
+        embed = app.screen.query_one("#embed_dim", Input).value
+        await pilot.press("3")
+        await wait_for(pilot, lambda: app.current_mode == "train", "the digit 3 to open Train")
+        await pilot.press("2")
+        await wait_for(pilot, lambda: app.current_mode == "configure", "the Configure screen again")
+        assert app.screen.query_one("#embed_dim", Input).value == embed
+
+
+async def test_train_says_what_it_does_while_starting_and_generate_opens_on_the_run_trained(home, corpus_file):
+    from charlm_tui.core.training.jobs import new_job
+    from charlm_tui.core.training.trainer import TrainConfig
+
+    app = make_app(home, corpus_spec=str(corpus_file))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.corpora.corpus is not None, "the corpus to load")
+        app.training.config = TrainConfig(precision="auto")
+        assert "measuring this machine's speed in fp32 and bf16" in app.training._starting_title(None)
+        await configure_tiny(pilot, app)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: app.current_mode == "train", "the Train screen")
+        ours = None
+        await wait_for(pilot, lambda: app.training.live.run_id is not None, "the run to start")
+        ours = app.training.live.run_id
+        assert "No training yet" not in shown(app.screen.query_one("#train-title"))
+        await wait_for(pilot, lambda: app.training.live.state in ("finished", "stopped"), "the run to end")
+        # another process makes a newer run meanwhile (train --detach): Generate stays on ours
+        other = new_job(
+            home,
+            str(corpus_file),
+            {"cell": "gru", "embed_dim": 4, "hidden_size": 8, "num_layers": 1},
+            TrainConfig(batch_size=4, num_steps=8, max_steps=2),
+        )
+        other.start()
+        await pilot.press("4")
+        await wait_for(pilot, lambda: app.current_mode == "generate", "the Generate screen")
+        await pilot.pause()
+        sel = app.screen.query_one("#gen-run")
+        assert sel.value == ours
+        assert all(value != sel.BLANK for _p, value in sel._options)  # no 'no runs yet' beside real runs

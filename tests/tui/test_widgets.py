@@ -135,3 +135,37 @@ async def test_the_prompt_box_coalesces_typed_keys_and_its_cost_per_key_does_not
         # a key that acts on the value (backspace) sees every character typed before it
         await pilot.press("z", "y", "backspace")
         assert inp.value == want + "z"
+
+
+def test_reference_lines_less_than_a_row_apart_share_one_labelled_line():
+    from charlm_tui.tui.widgets.metrics_chart import merge_close
+
+    lines = [("5-gram 1.45 bpc", 1.005), ("xz 1.41 bpc", 0.977), ("unigram 4.50 bpc", 3.12)]
+    # 2.2 nats over 10 rows: 0.24 a row; 5-gram and xz are 0.03 apart
+    assert merge_close(lines, 0.9, 3.12, 10) == [
+        ("unigram 4.50 bpc", 3.12),
+        ("5-gram 1.45, xz 1.41 bpc", pytest.approx((1.005 + 0.977) / 2)),
+    ]
+    assert len(merge_close(lines, 0.9, 3.12, 200)) == 3  # a tall chart has a row for each
+
+
+@pytest.mark.parametrize("size", [(80, 12), (80, 20), (100, 14)])
+async def test_close_reference_labels_do_not_overwrite_each_other_on_the_chart(size):
+    """At 80 columns the xz label overwrote the 5-gram line: 'xz 1.41 bpc bpc', the 5-gram gone."""
+    from textual.app import App
+
+    from charlm_tui.tui.widgets.metrics_chart import MetricsChart
+    from tests.tui.test_app import shown
+
+    class ChartApp(App):
+        def compose(self):
+            yield MetricsChart("loss", "nats/char", id="c")
+
+    app = ChartApp()
+    async with app.run_test(size=size) as pilot:
+        chart = app.query_one(MetricsChart)
+        chart.set_references([("5-gram 1.45 bpc", 1.45 * math.log(2)), ("xz 1.41 bpc", 1.41 * math.log(2))])
+        chart.set_series({"val": ([1, 2, 3, 4], [3.0, 2.0, 1.2, 0.95])})
+        await pilot.pause()
+        text = shown(chart)
+        assert "5-gram 1.45" in text and "xz 1.41 bpc" in text and "bpc bpc" not in text

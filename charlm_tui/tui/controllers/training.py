@@ -155,6 +155,7 @@ class TrainingController(Controller):
     def _begin(self, resume_id: str | None) -> None:
         self._detach_view()
         self._reset("starting")
+        self.live.title = self._starting_title(resume_id)
         self.done.clear()
         if resume_id is not None:
             self.live.run_id = resume_id
@@ -164,6 +165,14 @@ class TrainingController(Controller):
         self.app.run_worker(
             lambda: self._worker(resume_id), thread=True, exclusive=True, group="train", exit_on_error=False
         )
+
+    def _starting_title(self, resume_id: str | None) -> str:
+        """What the Train screen says until the run's first event (loading the corpus, building the
+        model and, with auto precision, timing fp32 against bf16 here take several seconds)."""
+        what = f"resuming {resume_id}" if resume_id else f"starting a run on {self.app.corpora.spec}"
+        measuring = self.config.precision == "auto" and resume_id is None
+        doing = "building the model and measuring this machine's speed in fp32 and bf16 (auto precision)"
+        return formatting.printable(f"{what}: {doing if measuring else 'loading the corpus and the model'}...")
 
     def _trained_elsewhere(self, run_id: str) -> str | None:
         from charlm_tui.core.store.run_store import open_run
@@ -238,6 +247,8 @@ class TrainingController(Controller):
     # ------------------------------------------------------------------ events from the trainer
     def on_failed(self, error: str) -> None:
         self.live.state = "failed"
+        if not self.live.run_id:  # it never started: the title no longer says it is starting
+            self.live.title = formatting.printable(f"could not start: {error}")[:200]
         self.live.log.append(f"failed: {error}")
         self.app.notify(error, severity="error", title="Training")
         self.tell("train", LiveRunChanged(full=True))
@@ -260,6 +271,7 @@ class TrainingController(Controller):
         job = self.job
         if job is not None and job.run is not None:
             self.live.run_id = job.run.id
+            self.app.generation.settings.run_id = job.run.id  # Generate opens on the run trained here
             m = job.trainer.model.config
             self.live.title = (
                 f"{job.run.id}   {formatting.printable(job.corpus.name)}   {m.cell} {m.num_layers}x{m.hidden_size}   "

@@ -100,7 +100,9 @@ class ConfigureScreen(AppScreen):
 
     def on_mount(self) -> None:
         self.load_values(self.app.training.model_kw, self.app.training.config)
-        self.query_one("#embed_dim", Input).focus()  # type numbers at once; Tab walks the form
+        # the presets first: not a text box, so a digit pressed on arrival switches screens instead of
+        # replacing a field's selected value (2 then 3 set the embedding to 3); Tab walks the form
+        self.query_one("#preset", Select).focus()
 
     def on_screen_resume(self) -> None:
         if self.app.training.fine_tune is not None or self.query_one("#cell", Select).disabled:

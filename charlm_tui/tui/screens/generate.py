@@ -91,6 +91,9 @@ class GenerateScreen(AppScreen):
         options = [(run_label(i), i.id) for i in infos]
         current = settings.run_id
         with self.prevent(Select.Changed):
+            # the blank entry ("no runs yet") only while there are none: it stayed beside real runs.
+            # Textual has no public way to change allow_blank after construction
+            sel._allow_blank = not options
             sel.set_options(options)
             ids = [i.id for i in infos]
             if current in ids:

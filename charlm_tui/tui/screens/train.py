@@ -77,8 +77,8 @@ class TrainScreen(AppScreen):
             return
         st = self.app.training.live
         self._drawn, self._log_drawn = st, len(st.log)
-        if st.run_id:
-            self.query_one("#train-title", Static).update(Text(st.title, style="bold"))
+        if st.run_id or st.title:  # a run, or one starting (st.title says what it is doing)
+            self.query_one("#train-title", Static).update(Text(st.title or st.run_id or "", style="bold"))
         if st.last is not None:
             self.show_progress(st.last)
         self.update_charts()

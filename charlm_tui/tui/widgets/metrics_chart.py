@@ -128,10 +128,40 @@ class MetricsChart(PlotextPlot):
 
     def _draw_references(self, lo: float, hi: float, y_lo: float, y_hi: float) -> None:
         """Each reference within reach of the data: a dotted line across it, its label on the line
-        at the left (a line above the highest point, or far below the lowest, is left out)."""
+        at the left (a line above the highest point, or far below the lowest, is left out).
+        References that would land on the same row share one line and one label ("5-gram 1.45,
+        xz 1.41 bpc"): written on one row, the second label overwrote the first."""
         span = max(y_hi - y_lo, 1e-9)
-        for label, y in self._references:
-            if not math.isfinite(y) or y > y_hi + 0.02 * span or y < y_lo - 0.5 * span:
-                continue
+        shown = [
+            (label, y)
+            for label, y in self._references
+            if math.isfinite(y) and y_lo - 0.5 * span <= y <= y_hi + 0.02 * span
+        ]
+        for label, y in merge_close(shown, min(y_lo, *(y for _, y in shown), y_hi), y_hi, self._plot_rows()):
             self.plt.plot([lo, hi], [y, y], marker=REFERENCE_MARKER, color="gray")
             self.plt.text(label, lo, y, color="gray", alignment="left")
+
+    def _plot_rows(self) -> int:
+        """About how many rows the plot area has (the title, the x ticks and, when shown, the x
+        label take the rest)."""
+        return max(2, (self.size.height or 20) - (2 if self.size.height < SMALL_ROWS else 4))
+
+
+def merge_close(lines: list[tuple[str, float]], y_min: float, y_max: float, rows: int) -> list[tuple[str, float]]:
+    """Lines less than a row apart (y spread over ``rows`` rows) as one line at their mean, with
+    their labels joined (the unit said once, at the end)."""
+    if not lines:
+        return []
+    row = max(y_max - y_min, 1e-9) / max(1, rows - 1)
+    groups: list[list[tuple[str, float]]] = []
+    for label, y in sorted(lines, key=lambda ly: -ly[1]):
+        if groups and groups[-1][-1][1] - y < row:
+            groups[-1].append((label, y))
+        else:
+            groups.append([(label, y)])
+    out = []
+    for g in groups:
+        labels = [label.removesuffix(" bpc") for label, _ in g]
+        unit = " bpc" if all(label.endswith(" bpc") for label, _ in g) else ""
+        out.append((", ".join(labels) + unit, sum(y for _, y in g) / len(g)))
+    return out
