@@ -122,7 +122,7 @@ def build_parser() -> Parser:
     t.add_argument(
         "--preset",
         choices=list(PRESETS),
-        help="start from one of the app's presets (options given as well override it)",
+        help="the preset a new run starts from (default: default, as in the app); options given as well override it",
     )
     m = t.add_argument_group("model")
     m.add_argument("--cell", choices=["lstm", "gru", "rnn"])
@@ -176,6 +176,7 @@ def build_parser() -> Parser:
     c.add_argument("--normalize", choices=["NFC", "NFD", "NFKC", "NFKD"])
     c.add_argument("--lower", action="store_true", help="lower-case the text")
     t.add_argument("--json", action="store_true", help="one JSON object per evaluation, then a summary")
+    t.add_argument("--quiet", action="store_true", help="no sample of the model after each evaluation")
     t.add_argument(
         "--detach", action="store_true", help="train in a background process that outlives the terminal (SSH-safe)"
     )
@@ -196,7 +197,13 @@ def build_parser() -> Parser:
 
     s = sub.add_parser("sample", help="generate text from a run")
     s.add_argument("run", help="run id, unique prefix, or 'latest'")
-    s.add_argument("--prompt", default="", help="text that warms up the model")
+    given = s.add_mutually_exclusive_group()
+    given.add_argument("--prompt", default="", help="text that warms up the model")
+    given.add_argument(
+        "--prompt-file",
+        metavar="FILE",
+        help="the prompt from a UTF-8 file ('-': standard input), as nanoGPT's start=FILE:",
+    )
     s.add_argument("--length", type=_positive_int, default=500)
     s.add_argument("--temperature", type=_temperature, default=0.8, help="0 = greedy, up to 5")
     s.add_argument("--top-k", type=_nonneg_int, default=0, help="keep the K likeliest characters (0 = all)")

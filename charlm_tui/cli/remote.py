@@ -89,7 +89,11 @@ def watch(home: Path, run_id: str, as_json: bool = False, poll_s: float = 0.5, o
             if as_json:
                 print(json.dumps({"event": "eval", **m}), file=out, flush=True)
             else:
-                print(format_eval(TrainEvent.from_metrics(m)), file=out, flush=True)
+                ev = TrainEvent.from_metrics(m)
+                patience = f"  patience left {ev.patience_left}" if ev.patience_left is not None else ""
+                print(format_eval(ev) + patience, file=out, flush=True)
+                if ev.lr_cut_from is not None and ev.lr is not None:
+                    print(f"val ppl plateaued: LR cut {ev.lr_cut_from:.3g} -> {ev.lr:.3g}", file=out, flush=True)
         info = run_info(run)
         state = (info.status, info.reason)
         if state != last_state:

@@ -42,7 +42,7 @@ def cmd_runs(args, home: Path) -> int:
         info["metrics_skipped"] = run.metrics_skipped  # damaged lines in metrics.jsonl, not shown
         info["references"] = _references_json(home, run.id, info.get("best_val_bpc"))
         info["lineage"] = lineage(home, run)  # the run it was fine-tuned from, and that one's, ...
-        print(json.dumps(info, indent=2))
+        print(json.dumps(info, indent=2) if args.json else formatting.printable(show_text(info)))
         return 0
     if args.action == "compare":
         return _compare(home, [r for r in (args.run, args.new_name, *args.more) if r], args.json)
@@ -196,3 +196,88 @@ def ask_yes_no(question: str) -> bool:
     except EOFError:
         answer = ""
     return answer.strip().lower() in ("y", "yes")
+
+
+def show_text(info: dict) -> str:
+    """``runs show`` for a person: what the run is, how far it got, how good it is, where it lives
+    (``--json`` gives every field)."""
+    rows: list[tuple[str, str]] = [("run", info["id"]), ("status", _status_text(info))]
+    cfg = _section(info, "config")
+    corpus = _section(cfg, "corpus")
+    if corpus:
+        size = corpus.get("chars")
+        rows.append(
+            (
+                "corpus",
+                f"{corpus.get('name', '?')}"
+                + (f" ({size:,} chars)" if isinstance(size, int) else "")
+                + (
+                    f" from {corpus['spec']}" if corpus.get("spec") and corpus.get("spec") != corpus.get("name") else ""
+                ),
+            )
+        )
+    model = _section(cfg, "model")
+    if model:
+        rows.append(
+            (
+                "model",
+                f"{model.get('cell', '?')} {model.get('num_layers', '?')}x{model.get('hidden_size', '?')}, "
+                f"embedding {model.get('embed_dim', '?')}, dropout {model.get('dropout', '?')}, vocab {model.get('vocab_size', '?')}",
+            )
+        )
+    train = _section(cfg, "train")
+    if train:
+        limit = train.get("max_seconds")
+        rows.append(
+            (
+                "training",
+                f"batch {train.get('batch_size', '?')} x {train.get('num_steps', '?')} ({train.get('partition', '?')}), "
+                f"lr {formatting.setting(train.get('lr'))} {train.get('lr_schedule', '')}, weight decay "
+                f"{formatting.setting(train.get('weight_decay'))}, clip {formatting.setting(train.get('clip'))}"
+                + (f", {formatting.duration(limit)} budget" if isinstance(limit, (int, float)) else ""),
+            )
+        )
+    if _section(cfg, "precision"):
+        rows.append(("precision", str(_section(cfg, "precision").get("used", "?"))))
+    rows.append(("steps", f"{info.get('steps') or 0:,}"))
+    if info.get("best_val_ppl") is not None:
+        rows.append(
+            (
+                "best",
+                f"val ppl {formatting.number(info['best_val_ppl'], '.3f')} = "
+                f"{formatting.number(info.get('best_val_bpc'), '.3f')} bits/char",
+            )
+        )
+    ref = info.get("references")
+    if isinstance(ref, dict) and ref.get("verdict"):
+        rows.append(("verdict", str(ref["verdict"])))
+    if info.get("parent"):
+        rows.append(("parent", str(info["parent"])))
+    if info.get("damaged"):
+        rows.append(("damaged", str(info["damaged"])))
+    if info.get("config_error"):
+        rows.append(("config", str(info["config_error"])))
+    rows.append(("path", str(info.get("path", ""))))
+    lines = [f"{k:<10}{v}" for k, v in rows]
+    evals = info.get("metrics") or []
+    if evals:
+        lines.append("last evaluations:")
+        for m in evals:
+            lines.append(
+                f"  step {m.get('step', 0):>7,}  val ppl {formatting.number(m.get('val_ppl'), '.3f'):>8}  "
+                f"bpc {formatting.number(m.get('val_bpc'), '.3f')}  lr {formatting.setting(m.get('lr'))}"
+            )
+    if info.get("metrics_skipped"):
+        lines.append(f"  ({info['metrics_skipped']} damaged line(s) of metrics.jsonl skipped)")
+    return "\n".join(lines)
+
+
+def _section(d: dict, key: str) -> dict:
+    """d[key] if it is an object (a hand-edited config may hold anything), else {}."""
+    v = d.get(key)
+    return v if isinstance(v, dict) else {}
+
+
+def _status_text(info: dict) -> str:
+    status, reason = info.get("status", "?"), info.get("reason")
+    return status + (f" ({reason})" if reason and reason != status else "")

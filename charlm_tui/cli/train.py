@@ -13,7 +13,7 @@ from pathlib import Path
 from charlm_tui import formatting
 from charlm_tui.cli.output import format_eval, say
 from charlm_tui.cli.parser import PROG
-from charlm_tui.core.config import PRESETS
+from charlm_tui.core.config import DEFAULT_PRESET, PRESETS
 from charlm_tui.core.errors import CharLMError
 
 
@@ -43,10 +43,10 @@ def cmd_train(args, home: Path) -> int:
     train_kw = _overrides(args, TrainConfig, train_names)
     model_kw = _overrides(args, ModelConfig, {"cell", "embed_dim", "hidden_size", "num_layers", "dropout"})
     explicit_model_kw = dict(model_kw)
-    if args.preset:
-        if args.resume:
-            raise CharLMError("--preset applies to a new run; a resumed run keeps its settings")
-        pm, pt = PRESETS[args.preset]
+    if args.preset and args.resume:
+        raise CharLMError("--preset applies to a new run; a resumed run keeps its settings")
+    if not args.resume:  # a new run starts from a preset: the one named, else the app's default
+        pm, pt = PRESETS[args.preset or DEFAULT_PRESET]
         model_kw, train_kw = {**pm, **model_kw}, {**pt, **train_kw}
     if args.init_from:
         if args.resume:
@@ -77,11 +77,15 @@ def _train(args, home: Path, dist, model_kw: dict, train_kw: dict) -> int:
     from charlm_tui.core.training.jobs import another_round, new_job, resume_job
     from charlm_tui.core.training.trainer import TrainConfig
 
+    started: list = []  # the job, once built: each evaluation's sample comes from its model
+
     def callback(ev):
         if not dist.is_main:
             return
         if ev.kind == "eval":
             say(json.dumps({"event": "eval", **ev.to_json()}) if args.json else format_eval(ev))
+            if not (args.json or args.quiet) and started:
+                say("  sample: " + eval_sample(started[0], ev.step))
         elif ev.kind in ("lr_reduced", "start", "paused", "resumed", "evaluating") and not args.json:
             say(ev.message)
 
@@ -122,6 +126,7 @@ def _train(args, home: Path, dist, model_kw: dict, train_kw: dict) -> int:
                 f"{parent.vocab.size} -> {job.corpus.vocab.size}",
                 flush=True,
             )
+    started.append(job)
     if not dist.is_main:
         job.start()
         return 0
@@ -168,6 +173,20 @@ def _train(args, home: Path, dist, model_kw: dict, train_kw: dict) -> int:
     return 1 if final.reason == "nan" else 0
 
 
+SAMPLE_CHARS = 100  # what `train` shows of the model at each evaluation (char-rnn's habit)
+
+
+def eval_sample(job, step: int) -> str:
+    """A short sample of the model as it is now, on one line (newlines shown as ⏎), seeded by the
+    step so a rerun shows the same text."""
+    from charlm_tui.core.model.sampling import SamplingControl, generate
+
+    text = "".join(
+        s.char for s in generate(job.trainer.model, job.corpus.vocab, "", SAMPLE_CHARS, SamplingControl(), seed=step)
+    )
+    return formatting.printable(text.replace("\n", "⏎"))
+
+
 def _stop_signals():
     sigs = [signal.SIGINT, signal.SIGTERM]
     if hasattr(signal, "SIGHUP"):
@@ -180,6 +199,8 @@ def cmd_sample(args, home: Path) -> int:
     from charlm_tui.core.model.sampling import SamplingControl, beam_search, best_of, check_prompt, generate
     from charlm_tui.core.store.run_store import open_run
 
+    if args.prompt_file is not None:
+        args.prompt = read_prompt_file(args.prompt_file)
     check_prompt(args.prompt)
     model, vocab = open_run(home, args.run).load_model("last" if args.last else "best")
     enc = vocab.encode_prompt(args.prompt)
@@ -208,7 +229,7 @@ def cmd_sample(args, home: Path) -> int:
         out.write(shown(args.prompt + best.text) + "\n")
         return 0
     seed = args.seed if args.seed is not None else new_seed()
-    if args.seed is None:
+    if args.seed is None and control.temperature > 0:  # greedy text is the same whatever the seed
         print(f"seed {seed} (the same text again: --seed {seed})", file=sys.stderr)
     if args.best_of:
         found = best_of(model, vocab, args.prompt, args.best_of, args.length, control, seed)
@@ -226,6 +247,32 @@ def cmd_sample(args, home: Path) -> int:
     out.write("\n")
     out.flush()
     return 0
+
+
+def read_prompt_file(name: str) -> str:
+    """The prompt in a file, or standard input for '-': UTF-8, at most what a prompt may be (read no
+    further, so a huge file or a device is not read whole)."""
+    from charlm_tui.core.bounded_read import read_bounded
+    from charlm_tui.core.model.sampling import MAX_PROMPT_CHARS
+
+    limit = 4 * MAX_PROMPT_CHARS + 4  # UTF-8 bytes of the longest prompt, and one more character
+    if name == "-":
+        raw = sys.stdin.buffer.read(limit + 1)
+    else:
+        try:
+            raw = read_bounded(name, 1 << 62, length=limit + 1)  # any regular file; only its start is read
+        except FileNotFoundError:
+            raise CharLMError(f"{name}: no such prompt file") from None
+        except OSError as e:
+            raise CharLMError(f"{name}: cannot read the prompt file ({e.strerror or e})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        if len(raw) > limit and e.start >= len(raw) - 4:  # cut inside a character at the read limit
+            text = raw[: e.start].decode("utf-8")
+        else:
+            raise CharLMError(f"{name}: the prompt file is not UTF-8 text (byte {e.start})") from None
+    return text
 
 
 def _score(c) -> str:

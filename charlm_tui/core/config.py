@@ -31,7 +31,7 @@ MAX_VOCAB = 0x110000 + 1
 MAX_SEED = 2**63 - 1
 # float settings a person could mean: Adam past an LR of 1 only diverges (--lr 1e30 trained to ppl inf)
 MAX_LR = 1.0
-MAX_CLIP = 1e4
+MAX_CLIP = 1e12  # 1e9 is how a script says "no clipping"
 MAX_SECONDS = 366 * 24 * 3600
 _TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
 
@@ -187,9 +187,12 @@ class TrainConfig:
     event_interval: float = 0.25  # seconds between progress events
 
     def validate(self) -> TrainConfig:
+        """Check every setting; ConfigError naming all that are wrong (not only the first)."""
+        problems: list[str] = []
+
         def need(ok: bool, msg: str):
             if not ok:
-                raise ConfigError(msg)
+                problems.append(msg)
 
         check_types(self)
         need(0 <= self.seed <= MAX_SEED, f"seed must be between 0 and {MAX_SEED}, got {self.seed}")
@@ -213,11 +216,13 @@ class TrainConfig:
             if self.max_seconds is not None
             else "",
         )
-        need(self.event_interval > 0, f"event interval must be positive, got {self.event_interval:g}")
+        need(self.event_interval >= 0, f"event interval must be 0 or more, got {self.event_interval:g}")
         need(0 < self.val_fraction < 1, f"validation fraction must be in (0, 1), got {self.val_fraction}")
         need(0 <= self.ema < 1, f"ema (the weight average's decay) must be in [0, 1), got {self.ema}")
         need(0 <= self.weight_decay <= 1, f"weight decay must be in [0, 1], got {self.weight_decay}")
         need(self.precision in PRECISIONS, f"precision must be auto, fp32 or bf16, got {self.precision!r}")
+        if problems:
+            raise ConfigError("; ".join(problems))
         return self
 
     def to_json(self) -> dict:
@@ -254,6 +259,7 @@ class TrainEvent:
     budget: float | None = None  # how far through its limits the run is, 0..1 (steps, epochs or time)
     time_budget: float | None = None  # max_seconds, when the run has a time limit
     precision: str | None = None  # start: what the training step runs in (fp32, bf16, fp16)
+    lr_cut_from: float | None = None  # eval: the LR before this evaluation's plateau cut (None: no cut)
 
     def to_json(self) -> dict:
         return {k: v for k, v in asdict(self).items() if v is not None and v != ""}
@@ -272,12 +278,14 @@ class TrainEvent:
             lr=m.get("lr"),
             chars_per_s=m.get("chars_per_s"),
             elapsed=m.get("elapsed", 0.0),
+            patience_left=m.get("patience_left"),
+            lr_cut_from=m.get("lr_cut_from"),
             **extra,
         )
 
 
 # Presets: model keyword arguments and training settings. "default" is what the app starts with
-# (`charlm-tui train` without --preset uses the dataclasses' plain defaults, as README says).
+# (and what `charlm-tui train` starts from without --preset: DEFAULT_PRESET).
 # the training side of the five-minute presets (evaluating every 400 steps, not 200: +5% steps;
 # AdamW's weight decay 0.1: tiny Shakespeare 1.445 -> 1.411 in fp32, 1.447 -> 1.408 in bf16, where
 # the default model ran many epochs and overfitted)
@@ -331,6 +339,8 @@ PRESETS: dict[str, tuple[dict, dict]] = {
         },
     ),
 }
+
+DEFAULT_PRESET = "default"  # what a new run trains with unless told otherwise: the app's form and `train` alike
 
 # Effective training FLOP/s assumed for time estimates before this machine has been measured
 # (a 2-core AVX-512 CPU reaches about 1.6e11 on the default model).

@@ -164,7 +164,7 @@ def test_runs_show_and_compare_hold_each_run_against_its_corpus_references(tiny_
 
     ids = [train_json(tiny_file, home)[-1]["run_id"] for _ in range(2)]
     ref = references_for(resolve(str(tiny_file), home), 0.1, home)
-    shown = json.loads(cli("runs", "show", ids[0], "--home", str(home)).stdout)
+    shown = json.loads(cli("runs", "show", ids[0], "--home", str(home), "--json").stdout)
     bpc = shown["best_val_bpc"]
     assert shown["references"] == {
         "uniform": round(ref.uniform, 4),
@@ -288,7 +288,7 @@ def test_fine_tune_from_the_command_line(tiny_file, home, tmp_path):
     )
     assert r.returncode == 0, r.stderr
     assert f"fine-tuning {parent} (last weights, lstm 1x16, embedding 8): vocabulary" in r.stdout
-    child = json.loads(cli("runs", "show", "latest", "--home", str(home)).stdout)
+    child = json.loads(cli("runs", "show", "latest", "--home", str(home), "--json").stdout)
     assert child["parent"].startswith(f"{parent} (last weights") and child["lineage"][0]["run_id"] == parent
     for bad, says in (
         (["--init-from", parent, "--hidden-size", "64"], "leave out --hidden-size"),
@@ -305,7 +305,7 @@ def test_fine_tune_from_the_command_line(tiny_file, home, tmp_path):
     [
         ("--lr", "1e30", "learning rate must be above 0 and at most 1"),
         ("--lr", "0", "learning rate must be above 0"),
-        ("--clip", "1e300", "clip must be above 0 and at most 10000"),
+        ("--clip", "1e300", "clip must be above 0 and at most 1e+12"),
         ("--max-seconds", "1e12", "max seconds must be above 0 and at most"),
     ],
 )
@@ -325,3 +325,78 @@ def test_huge_and_infinite_losses_read_as_such():
     assert formatting.number(math.inf, ".3f") == "inf"
     assert formatting.number(3.14159, ".3f") == "3.142"
     assert formatting.number(float("nan"), ".3f") == "-"
+
+
+def _finished(home, tiny_file, capsys, *extra):
+    from charlm_tui.cli.main import main
+
+    assert main(["train", str(tiny_file), *TINY, *extra]) == 0
+    return capsys.readouterr()
+
+
+def test_train_starts_from_the_apps_default_preset_and_prints_a_sample_at_each_evaluation(home, tiny_file, capsys):
+    """train without --preset trained the dataclass defaults (plateau, no weight decay, no time
+    limit) while the app trained the default preset; char-rnn users expect a sample per evaluation."""
+    from charlm_tui.core.config import DEFAULT_PRESET, PRESETS
+    from charlm_tui.core.store.run_store import open_run
+
+    out = _finished(home, tiny_file, capsys).out
+    samples = [line for line in out.splitlines() if line.startswith("  sample: ")]
+    assert len(samples) == 2 and all(len(s) > len("  sample: ") for s in samples)  # steps 5 and 10
+    cfg = open_run(home, "latest").config["train"]
+    preset = PRESETS[DEFAULT_PRESET][1]
+    assert cfg["lr_schedule"] == preset["lr_schedule"] and cfg["weight_decay"] == preset["weight_decay"]
+    assert cfg["max_seconds"] == preset["max_seconds"] and cfg["eval_every"] == 5  # a flag overrides the preset
+    quiet = _finished(home, tiny_file, capsys, "--quiet").out
+    assert "sample:" not in quiet and "step" in quiet
+
+
+def test_sample_reads_its_prompt_from_a_file_or_stdin_and_greedy_prints_no_seed(home, tiny_file, capsys, monkeypatch):
+    import io
+
+    from charlm_tui.cli.main import main
+
+    _finished(home, tiny_file, capsys)
+    prompt = tiny_file.parent / "prompt.txt"
+    prompt.write_text("the cat ", encoding="utf-8")
+    assert main(["sample", "latest", "--prompt-file", str(prompt), "--length", "5", "--seed", "1"]) == 0
+    assert capsys.readouterr().out.startswith("the cat ")
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"the dog ")))
+    assert main(["sample", "latest", "--prompt-file", "-", "--length", "5", "--temperature", "0"]) == 0
+    got = capsys.readouterr()
+    assert got.out.startswith("the dog ") and "seed" not in got.err  # greedy: no seed to repeat
+    assert main(["sample", "latest", "--prompt-file", str(tiny_file.parent / "missing.txt")]) == 1
+    assert "no such prompt file" in capsys.readouterr().err
+    (tiny_file.parent / "bin.txt").write_bytes(b"\xff\xfe\x00")
+    assert main(["sample", "latest", "--prompt-file", str(tiny_file.parent / "bin.txt")]) == 1
+    assert "not UTF-8" in capsys.readouterr().err
+
+
+def test_runs_show_reads_as_text_and_json_with_the_flag(home, tiny_file, capsys):
+    from charlm_tui.cli.main import main
+
+    _finished(home, tiny_file, capsys)
+    assert main(["runs", "show", "latest"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("run       ") and "\nstatus    finished (max_steps)" in text and "last evaluations:" in text
+    assert main(["runs", "show", "latest", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "finished"
+
+
+def test_watch_shows_lr_cuts_and_patience_as_the_app_does(home, tiny_file, capsys):
+    import io
+
+    from charlm_tui.cli.remote import watch
+    from charlm_tui.core.store.run_store import open_run
+
+    _finished(home, tiny_file, capsys)
+    run = open_run(home, "latest")
+    lines = (run.path / "metrics.jsonl").read_text().splitlines()
+    last = json.loads(lines[-1])
+    assert "patience_left" in last and last["lr_cut_from"] is None
+    last.update(lr_cut_from=0.004, lr=0.002)
+    (run.path / "metrics.jsonl").write_text("\n".join(lines[:-1] + [json.dumps(last)]) + "\n")
+    out = io.StringIO()
+    assert watch(home, run.id, out=out) == 0
+    shown = out.getvalue()
+    assert "patience left" in shown and "val ppl plateaued: LR cut 0.004 -> 0.002" in shown

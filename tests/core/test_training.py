@@ -130,6 +130,8 @@ def test_early_stopping_and_lr_plateau_react_as_configured(monkeypatch):
     cuts = [e for e in events if e.kind == "lr_reduced"]
     assert [e.step for e in cuts] == [8]  # second evaluation without improvement > lr_patience 1
     assert evals[3].lr == pytest.approx(0.005)
+    # the evaluation that cut it says so too (in the metrics file, for a process that follows the run)
+    assert [e.lr_cut_from for e in evals] == [None, None, None, pytest.approx(0.01), None]
     assert final.reason == "early_stop" and final.step == 10
     assert final.best_val_nll == pytest.approx(1.5)
     assert final.best_val_ppl == pytest.approx(math.exp(1.5))

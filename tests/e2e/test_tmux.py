@@ -15,8 +15,9 @@ def test_train_generate_quit_in_tmux(tmp_path):
     T.start(f"CHARLM_TUI_HOME={home} {exe}; echo $? > {exit_file}; sleep 30")
     try:
         T.wait_screen("465,048")  # the default corpus, described
-        T.keys("Enter")  # -> configure, focus on the first number
+        T.keys("Enter")  # -> configure, focus on the presets (a digit there switches screens)
         T.wait_screen("parameters")
+        T.keys(*["Tab"] * 6)  # past the six drop-downs to the first number, the embedding
         for value in ("16", "32", "1", "0", "8", "32", None, None, None, "20", "1000", None, "0.05"):
             if value is not None:
                 T.keys("End", "C-u", value)

@@ -69,9 +69,9 @@ def test_cli_lists_shows_samples_and_deletes_around_damaged_runs(damaged_home):
     table = ok(cli("runs"))
     assert all(rid in table for rid in rows)
     for rid in rows:
-        shown = json.loads(ok(cli("runs", "show", rid)))
+        shown = json.loads(ok(cli("runs", "show", rid, "--json")))
         assert shown["id"] == rid
-    assert json.loads(ok(cli("runs", "show", "metrics-bytes")))["metrics_skipped"] == 1
+    assert json.loads(ok(cli("runs", "show", "metrics-bytes", "--json")))["metrics_skipped"] == 1
     assert len(ok(cli("sample", "latest", "--length", "20", "--seed", "1"))) >= 20
     r = cli("sample", "cfg-list", "--length", "5")
     assert r.returncode == 1 and "expected a JSON object" in r.stderr and "Traceback" not in r.stderr

@@ -116,7 +116,7 @@ def test_long_prompts_warm_up_in_chunks_exactly_and_huge_ones_are_refused():
 
 
 def test_a_diverging_run_ends_as_nan_with_a_clear_message_not_an_overflow(home, tiny_file):
-    cfg = TrainConfig(batch_size=4, num_steps=8, eval_every=5, max_steps=60, lr=1e6, event_interval=1e9)
+    cfg = TrainConfig(batch_size=4, num_steps=8, eval_every=5, max_steps=60, lr=1.0, clip=1e12, event_interval=1e9)
     job = new_job(home, str(tiny_file), {"embed_dim": 4, "hidden_size": 8, "num_layers": 1}, cfg)
     final = job.start()
     assert final.reason in ("nan", "max_steps")

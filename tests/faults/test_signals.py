@@ -23,7 +23,7 @@ def test_sigterm_to_the_app_saves_stops_and_restores_the_terminal(home):
         t.wait_screen("465,048")
         t.keys("Enter")
         t.wait_screen("parameters")
-        t.keys("End", "C-u", "16", "Tab", "End", "C-u", "32")
+        t.keys(*["Tab"] * 6, "End", "C-u", "16", "Tab", "End", "C-u", "32")  # from the presets to the embedding
         t.keys("C-s")
         t.wait(lambda: list_runs(home) and list_runs(home)[0].steps > 0, 90, "training to start")
         info = list_runs(home)[0]

@@ -309,9 +309,10 @@ async def test_mark_runs_to_compare_their_curves_side_by_side(home, corpus_file)
         assert screen._marked == [first, screen.selected_id()]
         text = detail()
         assert "2 marked runs, best first" in text
-        a, b = text.splitlines()[1:3]
-        assert a.startswith("A • run-b  ppl 4.482 = 2.164 bpc at 3.0 min  205 steps  hidden 256")
-        assert b.startswith("B x run-a  ppl 5.474 = 2.453 bpc at 2.0 min  205 steps  hidden 128")
+        # two lines a run: its id, then the settings that differ first (a cut line loses the verdict)
+        a, a2, b, b2 = text.splitlines()[1:5]
+        assert a == "A • run-b" and a2.startswith("    hidden 256  ppl 4.482 = 2.164 bpc at 3.0 min  205 steps")
+        assert b == "B x run-a" and b2.startswith("    hidden 128  ppl 5.474 = 2.453 bpc at 2.0 min  205 steps")
         assert chart._xlabel == "training minutes" and list(chart._series) == ["A", "B"]
         assert chart._series["A"] == ([1.5, 3.0], [1.9, 1.5])
         await pilot.press("space")  # unmark: back to the selected run's own curves
@@ -344,7 +345,7 @@ async def test_ctrl_s_saves_the_generated_text_into_the_run(home, corpus_file):
 
 async def test_digits_on_arrival_at_configure_switch_screens_instead_of_editing_a_field(home, corpus_file):
     """2 then 3 opened Configure with the embedding field focused and selected: 3 replaced 64."""
-    app = make_app(home, corpus_spec=str(corpus_file))
+    app = make_app(home, corpus_spec="tiny")
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: app.corpora.corpus is not None, "the corpus to load")
         await pilot.press("2")
@@ -362,11 +363,13 @@ async def test_train_says_what_it_does_while_starting_and_generate_opens_on_the_
     from charlm_tui.core.training.jobs import new_job
     from charlm_tui.core.training.trainer import TrainConfig
 
-    app = make_app(home, corpus_spec=str(corpus_file))
+    app = make_app(home, corpus_spec="tiny")
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: app.corpora.corpus is not None, "the corpus to load")
+        saved = app.training.config
         app.training.config = TrainConfig(precision="auto")
         assert "measuring this machine's speed in fp32 and bf16" in app.training._starting_title(None)
+        app.training.config = saved
         await configure_tiny(pilot, app)
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: app.current_mode == "train", "the Train screen")
@@ -389,3 +392,53 @@ async def test_train_says_what_it_does_while_starting_and_generate_opens_on_the_
         sel = app.screen.query_one("#gen-run")
         assert sel.value == ours
         assert all(value != sel.BLANK for _p, value in sel._options)  # no 'no runs yet' beside real runs
+
+
+async def test_a_preset_sets_every_training_setting_and_every_bad_field_is_named(home, corpus_file):
+    """patience 1 typed under quick stayed after switching to default; only the first invalid
+    field's error showed."""
+    from textual.widgets import Select
+
+    from charlm_tui.core.config import PRESETS, TrainConfig
+
+    app = make_app(home, corpus_spec="tiny")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.corpora.corpus is not None, "the corpus to load")
+        screen = await configure_tiny(pilot, app)
+        screen.query_one("#preset", Select).value = "quick"
+        await pilot.pause()
+        screen.query_one("#patience", Input).value = "1"
+        screen.query_one("#seed", Input).value = "42"
+        screen.query_one("#preset", Select).value = "default"
+        await pilot.pause()
+        assert screen.query_one("#patience", Input).value == str(TrainConfig().patience)
+        assert screen.query_one("#eval_every", Input).value == str(PRESETS["default"][1]["eval_every"])
+        assert screen.query_one("#seed", Input).value == "42"  # the user's, not the recipe's
+        screen.query_one("#batch_size", Input).value = "x"
+        screen.query_one("#lr", Input).value = "fast"
+        await pilot.pause()
+        err = shown(screen.query_one("#config-error"))
+        assert "batch" in err and "'x'" in err and "'fast'" in err
+        assert screen.query_one("#batch_size").has_class("-invalid") and screen.query_one("#lr").has_class("-invalid")
+
+
+@pytest.mark.parametrize("size", [(80, 24), (100, 30)])
+async def test_the_runs_table_and_footer_fit_the_width(home, corpus_file, size):
+    """At 80x24 the updated column read 'upda' and the footer '? He'; at 100x30 the corpus
+    column 'python-d'."""
+    from tests.tui.test_remote_use import finished_run
+
+    run = finished_run(home, corpus_file)
+    app = make_app(home, corpus_spec=str(corpus_file))
+    async with app.run_test(size=size) as pilot:
+        await pilot.press("f6")
+        await wait_for(pilot, lambda: app.current_mode == "runs", "the Runs screen")
+        await pilot.pause(0.3)
+        t = app.screen.query_one(DataTable)
+        labels = [str(c.label) for c in t.columns.values()]
+        assert sum(c.get_render_width(t) for c in t.columns.values()) <= size[0]  # nothing cut at the edge
+        assert "updated" in labels and ("corpus" in labels) == (size[0] >= 100)
+        detail = shown(app.screen.query_one("#runs-detail"))
+        assert f"corpus {open_run(home, run.id).config['corpus']['name']}" in detail and "steps" in detail
+        help_key = next(k for k in app.screen.query("FooterKey") if k.key == "question_mark")
+        assert help_key.region.right <= size[0]  # the Footer's help key is drawn whole

@@ -127,6 +127,11 @@ def load(path: Path, kind: str | None = None) -> tuple[dict[str, torch.Tensor], 
     info = read_header(path, data)
     if kind is not None and info["kind"] != kind:
         raise CheckpointError(f"{path}: holds a {info['kind']!r} checkpoint, expected {kind!r}")
+    try:
+        tensors = st_load(data)
+    except Exception as e:  # safetensors raises its own error types for torn data
+        raise CheckpointError(f"{path}: corrupt or truncated tensor data ({e})") from None
+    # after parsing, so a torn file is called truncated; then whether the bytes are the ones saved
     expected = info["payload_sha256"]
     if expected is not None:  # checkpoints from before the checksum have none
         start = _payload_start(data)
@@ -135,8 +140,4 @@ def load(path: Path, kind: str | None = None) -> tuple[dict[str, torch.Tensor], 
                 f"{path}: damaged checkpoint: its tensor data does not match the checksum written with it "
                 "(changed on disk since it was saved); use the other weights (best/last) or train again"
             )
-    try:
-        tensors = st_load(data)
-    except Exception as e:  # safetensors raises its own error types for torn data
-        raise CheckpointError(f"{path}: corrupt or truncated tensor data ({e})") from None
     return tensors, info["meta"]

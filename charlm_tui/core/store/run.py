@@ -509,6 +509,8 @@ class Run:
                 "lr": ev.lr,
                 "chars_per_s": ev.chars_per_s,
                 "elapsed": round(ev.elapsed, 3),
+                "patience_left": ev.patience_left,
+                "lr_cut_from": ev.lr_cut_from,
                 "time": _now(),
             }
             with open(self.path / "metrics.jsonl", "a", encoding="utf-8") as f:

@@ -53,6 +53,8 @@ METRIC_FIELDS: dict[str, tuple[str, bool]] = {
     "chars_per_s": (_NUM, True),
     "elapsed": (_NUM, True),
     "time": (_STR, True),
+    "patience_left": (_INT, True),
+    "lr_cut_from": (_NUM, True),
 }
 RUN_STATUSES = ("created", "running", "paused", "stopped", "finished", "failed")
 

@@ -406,6 +406,7 @@ class Trainer:
             val_ppl=res.ppl,
             val_bpc=res.bpc,
             chars_per_s=self.chars_per_s(),
+            lr_cut_from=lr_before if self.lr < lr_before else None,  # in the metrics, for whoever follows the run
         )
         if improved:
             if self.sink is not None:

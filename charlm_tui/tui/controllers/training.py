@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from charlm_tui import formatting
-from charlm_tui.core.config import PRESETS, TrainConfig, TrainEvent, flops_per_char
+from charlm_tui.core.config import DEFAULT_PRESET, PRESETS, TrainConfig, TrainEvent, flops_per_char
 from charlm_tui.core.errors import CharLMError
 from charlm_tui.core.lifecycle import TERMINAL_STATUSES, RunStatus, status_for
 from charlm_tui.tui.controllers.base import Controller
@@ -71,7 +71,7 @@ class LiveRun:
 class TrainingController(Controller):
     def __init__(self, app: CharLMApp):
         super().__init__(app)
-        mk, tk = PRESETS["default"]
+        mk, tk = PRESETS[DEFAULT_PRESET]
         self.model_kw: dict = dict(mk)  # what the next run trains with (the Configure screen sets them)
         self.config = TrainConfig(**tk)
         self.measured_flops: float = 1.6e11  # this machine's training speed, for the Configure estimate
@@ -389,17 +389,19 @@ class TrainingController(Controller):
         for m in records:
             if m.get("val_nll") is None:
                 continue
-            self.on_event(
-                TrainEvent.from_metrics(
-                    m,
-                    total_steps=status.get("total_steps"),
-                    best_val_nll=status.get("best_val_nll"),
-                    best_val_ppl=status.get("best_val_ppl"),
-                    best_val_bpc=status.get("best_val_bpc"),
-                    budget=status.get("budget"),
-                    time_budget=status.get("time_budget"),
-                )
+            ev = TrainEvent.from_metrics(
+                m,
+                total_steps=status.get("total_steps"),
+                best_val_nll=status.get("best_val_nll"),
+                best_val_ppl=status.get("best_val_ppl"),
+                best_val_bpc=status.get("best_val_bpc"),
+                budget=status.get("budget"),
+                time_budget=status.get("time_budget"),
             )
+            self.on_event(ev)
+            if ev.lr_cut_from is not None and ev.lr is not None:  # as the run's own process told it
+                cut = f"val ppl plateaued: LR cut {ev.lr_cut_from:.3g} -> {ev.lr:.3g}"
+                self.on_event(replace(ev, kind="lr_reduced", message=cut))
         if self.live.state != info.status:
             self.live.state = info.status
             self.live.log.append(f"status: {info.status_text}")

@@ -3,6 +3,7 @@ Invalid values are refused inline with the reason."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 from rich.text import Text
@@ -139,15 +140,22 @@ class ConfigureScreen(AppScreen):
     def read_values(self) -> tuple[dict, TrainConfig]:
         """Parse and validate the form; raise ConfigError naming the field."""
         parsed: dict = {}
+        bad: list[str] = []  # every field that does not parse, not only the first
         for fid, (label, kind, _sec) in FIELDS.items():
-            raw = self.query_one(f"#{fid}", Input).value.strip()
+            box = self.query_one(f"#{fid}", Input)
+            raw = box.value.strip()
             if fid == "max_minutes" and raw == "":
                 parsed[fid] = None
+                box.remove_class("-invalid")
                 continue
             try:
                 parsed[fid] = kind(raw)
+                box.remove_class("-invalid")
             except ValueError:
-                raise ConfigError(f"{label}: {raw!r} is not a {'whole number' if kind is int else 'number'}") from None
+                box.add_class("-invalid")
+                bad.append(f"{label}: {raw!r} is not a {'whole number' if kind is int else 'number'}")
+        if bad:
+            raise ConfigError("; ".join(bad))
         model_kw = {k: parsed[k] for k, (_l, _k, sec) in FIELDS.items() if sec == "model"}
         model_kw["cell"] = self._choice("cell")
         mm = parsed.pop("max_minutes")
@@ -218,10 +226,27 @@ class ConfigureScreen(AppScreen):
             mk, tk = PRESETS[event.value]
             if self.app.training.fine_tune is not None:  # a preset's training options; the shape stays the parent's
                 mk = self.app.training.model_kw
-            self.load_values(mk, dataclasses.replace(self.app.training.config, **tk))
+            self.load_values(mk, self._preset_config(tk))
         if event.select.id in ("partition", "lr_schedule"):
             self._update_help()
         self.update_summary()
+
+    def _preset_config(self, preset: dict) -> TrainConfig:
+        """A preset sets every training setting: its own, and the defaults for those it does not
+        name (patience 1 typed under quick stayed after switching to default). What is this
+        machine's or this user's, not the recipe's, stays as the form has it: device, precision,
+        seed and the validation split."""
+        current = self.app.training.config
+        keep = {
+            "device": self._choice("device"),
+            "precision": self._choice("precision"),
+            "seed": current.seed,
+            "val_fraction": current.val_fraction,
+            "event_interval": current.event_interval,
+        }
+        with contextlib.suppress(ValueError):
+            keep["seed"] = int(self.query_one("#seed", Input).value.strip())
+        return dataclasses.replace(TrainConfig(), **{**keep, **preset})
 
     def _choice(self, select_id: str) -> str:
         """The value of one of the form's drop-downs (none of them can be blank)."""

@@ -89,9 +89,7 @@ class CorpusScreen(AppScreen):
             with Vertical(id="corpus-left"):
                 yield Static("Corpora", classes="pane-title")
                 yield OptionList(id="corpus-list")
-                yield SteadyInput(
-                    placeholder="add: path, folder/**/*.txt or https://…", id="corpus-add", suggester=PathSuggester()
-                )
+                yield SteadyInput(placeholder="add: file, dir/*.txt or URL", id="corpus-add", suggester=PathSuggester())
             with Vertical(id="corpus-right"):
                 yield Static("loading…", id="corpus-stats")
                 yield Static("Preview", classes="pane-title")

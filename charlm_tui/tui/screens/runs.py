@@ -25,7 +25,7 @@ class RunsScreen(AppScreen):
 
     BINDINGS = [
         Binding("enter", "generate", "Generate", tooltip="open in Generate"),
-        Binding("space", "mark", "Compare", tooltip="mark to compare (2-4 runs)"),
+        Binding("space", "mark", "Mark", tooltip="mark to compare (2-4 runs)"),
         Binding("r", "resume", "Resume", tooltip="resume"),
         Binding("f", "fine_tune", "Fine-tune", tooltip="fine-tune on the corpus picked in Corpus"),
         Binding("w", "watch", "Watch", tooltip="watch live (also runs of other processes)"),
@@ -46,12 +46,12 @@ class RunsScreen(AppScreen):
 
     _marked: list[str]  # run ids marked for comparison, in the order they were marked
 
+    WIDE = 100  # from this width the table has the steps and corpus columns (else the line below says them)
+    _wide: bool | None = None
+
     def on_mount(self) -> None:
         self._marked = []
-        t = self.query_one(DataTable)
-        # what tells runs apart first; the corpus last (a run's id starts with it unless renamed)
-        t.add_column(" ", key="mark")  # "*": marked for comparison
-        t.add_columns("run", "status", "val ppl", "steps", "model", "updated", "corpus")
+        self._set_columns()
         self.action_refresh()
         # (not "_auto_refresh": Textual's DOMNode has an attribute of that name, and the timer got None)
         self.set_interval(REFRESH_S, self._refresh_tick)
@@ -63,18 +63,35 @@ class RunsScreen(AppScreen):
         if self.app.screen is self:
             self.action_refresh()
 
+    def _set_columns(self) -> bool:
+        """The table's columns for this width; True if they changed (the rows are then re-added).
+        What tells runs apart first; the corpus last (a run's id starts with it unless renamed). At
+        80 columns the steps and corpus columns were cut off: narrower than WIDE they are left to
+        the line below the table."""
+        wide = (self.size.width or self.app.size.width) >= self.WIDE
+        if wide == self._wide:
+            return False
+        self._wide = wide
+        t = self.query_one(DataTable)
+        t.clear(columns=True)
+        t.add_column(" ", key="mark")  # "*": marked for comparison
+        t.add_columns("run", "status", "val ppl", *(("steps",) if wide else ()), "model", "updated")
+        if wide:
+            t.add_column("corpus")
+        return True
+
+    def on_resize(self) -> None:
+        if self.is_mounted and self._set_columns():
+            self._infos: dict = {}  # every row again, in the new columns
+            self.action_refresh()
+
     def _row(self, i) -> tuple:
         # Text, not str: the table reads a str cell as markup, and the corpus name, the status and
         # the times come from files anyone may have edited ("[/]" in a corpus name closed the app)
-        cells = (
-            "*" if i.id in self._marked else " ",
-            i.id,
-            i.status,
-            formatting.number(i.best_val_ppl, ".3f"),
-            f"{i.steps:,}",
-            f"{i.cell} {i.size}",
-            i.updated[:16].replace("T", " "),
-            i.corpus,
+        updated = i.updated[5:16].replace("T", " ")  # "12-06 17:18": the year is rarely news
+        cells = ["*" if i.id in self._marked else " ", i.id, i.status, formatting.number(i.best_val_ppl, ".3f")]
+        cells += (
+            [f"{i.steps:,}", f"{i.cell} {i.size}", updated, i.corpus] if self._wide else [f"{i.cell} {i.size}", updated]
         )
         return tuple(Text(formatting.printable(str(c)), end="") for c in cells)
 
@@ -101,7 +118,7 @@ class RunsScreen(AppScreen):
             t.clear()
             for i in infos:
                 t.add_row(*self._row(i), key=i.id)
-            if keep in self._infos:
+            if keep is not None and keep in self._infos:
                 t.move_cursor(row=t.get_row_index(keep))
         if not infos:
             self.query_one("#runs-detail", Static).update(
@@ -157,14 +174,16 @@ class RunsScreen(AppScreen):
         for k, r in enumerate(cmp.runs):
             label = "ABCD"[k]
             series[label] = r.curve
-            line = f"\n{label} {MARKERS[k]} {r.id}  "
+            # two lines a run: its id, then what tells it apart first (the settings in which the runs
+            # differ), so a line cut at the edge loses the verdict, never those
+            line = f"\n{label} {MARKERS[k]} {r.id}\n   "
+            line += "".join(f" {name} {formatting.setting(r.settings[name])}" for name in cmp.differing)
             line += (
-                f"ppl {formatting.number(r.best_val_ppl, '.3f')} = {formatting.number(r.best_val_bpc, '.3f')} bpc at {r.best_minutes:.1f} min"
+                f"  ppl {formatting.number(r.best_val_ppl, '.3f')} = {formatting.number(r.best_val_bpc, '.3f')} bpc at {r.best_minutes:.1f} min"
                 if r.best_val_nll is not None
-                else "no eval yet"
+                else "  no eval yet"
             )
             line += f"  {r.steps:,} steps"
-            line += "".join(f"  {name} {formatting.setting(r.settings[name])}" for name in cmp.differing)
             ref = refs[r.id]
             if ref is not None and r.best_val_bpc is not None:
                 line += f"  {ref.verdict(r.best_val_bpc)}"
@@ -185,7 +204,7 @@ class RunsScreen(AppScreen):
             return
         self.query_one("#runs-detail", Static).remove_class("compare")
         refs = self.app.runs.references(run_id)
-        text = f"{info.id}: {info.status_text}; corpus {info.corpus}"
+        text = f"{info.id}: {info.status_text}; corpus {info.corpus}; {info.steps:,} steps"
         if info.parent:
             text += f"; fine-tuned from {info.parent}"
         if info.best_val_ppl is not None:
