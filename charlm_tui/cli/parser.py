@@ -66,9 +66,9 @@ def _in_range(lo: float, hi: float, what: str, lo_open: bool = False, hi_open: b
 
 
 def _stop(s: str) -> str:
-    from charlm_tui.core.config import STOP_MAX_CHARS, unescape
+    from charlm_tui.core.config import STOP_MAX_CHARS, stop_from_text
 
-    v = unescape(s)
+    v = stop_from_text(s)
     if not 1 <= len(v) <= STOP_MAX_CHARS:
         raise argparse.ArgumentTypeError(f"a stop string is 1 to {STOP_MAX_CHARS} characters, got {s!r}")
     return v

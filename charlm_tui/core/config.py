@@ -390,7 +390,7 @@ def new_seed() -> int:
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\"}
 
 
-def unescape(s: str) -> str:
+def stop_from_text(s: str) -> str:
     """A stop string as typed: \\n, \\t, \\r and \\\\ stand for a newline, tab, return and a
     backslash; any other backslash is itself."""
     out, i = [], 0
@@ -404,8 +404,8 @@ def unescape(s: str) -> str:
     return "".join(out)
 
 
-def escape(s: str) -> str:
-    """The inverse of ``unescape``, for showing a stop string on one line."""
+def stop_to_text(s: str) -> str:
+    """The inverse of ``stop_from_text``, for showing a stop string on one line."""
     return s.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t").replace("\r", "\\r")
 
 

@@ -206,10 +206,8 @@ def test_url_failures(server, tmp_path):
         download(f"{server}/big", u, max_bytes=1000)
     with pytest.raises(CorpusError, match="too big"):
         download(f"{server}/big-unsized", u, max_bytes=1000)
-    t0 = time.monotonic()
     with pytest.raises(CorpusError, match="took longer than 0.5 s"):  # each byte in time, the whole too slow
         download(f"{server}/trickle", u, timeout=5, deadline=0.5)
-    assert time.monotonic() - t0 < 2
     with pytest.raises(CorpusError, match=r"cut short \(16 of 1,000 bytes\)"):
         download(f"{server}/short", u)
     with pytest.raises(CorpusError, match="binary data"):

@@ -14,6 +14,25 @@ from charlm_tui.core.store.run_store import list_runs, open_run
 KILLS = int(os.environ.get("CHARLM_KILL_TRIES", "8"))
 
 
+def wait_training(home, proc, timeout: float = 120.0) -> None:
+    """Until ``proc`` is the process training the run (its status says running with its pid)."""
+    import json
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        for status in (home / "runs").glob("*/status.json"):
+            try:
+                st = json.loads(status.read_text())
+            except (OSError, ValueError):
+                continue  # being replaced right now
+            if st.get("status") == "running" and st.get("pid") == proc.pid:
+                return
+        if proc.poll() is not None:
+            raise AssertionError(f"the trainer exited ({proc.returncode}) before training: {proc.stderr.read()}")
+        time.sleep(0.05)
+    raise AssertionError(f"waited {timeout:g} s for pid {proc.pid} to start training, in vain")
+
+
 def test_sigkill_at_random_moments_never_loses_the_run(home, tiny_file):
     rng = random.Random(1234)
     run_id = None
@@ -40,7 +59,10 @@ def test_sigkill_at_random_moments_never_loses_the_run(home, tiny_file):
         else:
             cmd = base + ["--resume", run_id]
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        time.sleep(rng.uniform(1.5, 3.5))
+        # kill only once this process trains (a kill during the torch import covers nothing, and a
+        # loaded machine imports slowly), then at a random moment of its training and saving
+        wait_training(home, proc)
+        time.sleep(rng.uniform(0.0, 1.5))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         killed += 1

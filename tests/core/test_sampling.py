@@ -7,9 +7,14 @@ import torch
 from charlm_tui.core.data.vocab import UNK_ID, Vocab
 from charlm_tui.core.errors import GenerationError
 from charlm_tui.core.model.charlm import CharLM
-from charlm_tui.core.model.sampling import SamplingControl, generate, pick, sample
+from charlm_tui.core.model.sampling import SamplingControl, generate, pick
 
 V = Vocab("abcdefgh \n")
+
+
+def sample(*args, **kw):
+    """The characters ``generate`` yields, without their probabilities."""
+    return (s.char for s in generate(*args, **kw))
 
 
 def model(seed=0, cell="lstm"):
@@ -81,7 +86,7 @@ def test_stop_event_ends_the_stream():
     m = model()
     stop = threading.Event()
     got = []
-    for ch in sample(m, V, "a", 1000, seed=0, stop_event=stop):
+    for ch in (s.char for s in generate(m, V, "a", 1000, seed=0, stop_event=stop)):
         got.append(ch)
         if len(got) == 7:
             stop.set()

@@ -55,29 +55,51 @@ def held_run(home, tiny_file):
 
 async def test_chart_redraws_are_throttled_by_time_even_when_evaluations_are_frequent(home, monkeypatch):
     """Evaluations arrive every 20 ms (as fast as a small model evaluates every step); each used to
-    redraw both charts at once."""
+    redraw both charts at once. The app's clock is a fake one that the test moves: no wall time."""
     from charlm_tui.core.config import TrainEvent
     from charlm_tui.tui.messages import TrainUpdate
 
     monkeypatch.setattr(training_control, "CHART_REDRAW_S", 1.0)
+    now = [1000.0]
     drawn: list[float] = []
     real = TrainScreen.update_charts
 
     def spy(self):
-        drawn.append(time.monotonic())
+        drawn.append(now[0])
         real(self)
 
     monkeypatch.setattr(TrainScreen, "update_charts", spy)
-    app = make_app(home)
+    app = make_app(home, clock=lambda: now[0])
+    pending: list = []  # the app's timers, run by the test on the fake clock
+
+    class FakeTimer:
+        def stop(self):
+            pending[:] = [(due, cb, t) for due, cb, t in pending if t is not self]
+
+    def set_timer(wait, callback=None, **kw):
+        if getattr(callback, "__qualname__", "").endswith("_charts_changed.<locals>.due"):  # the chart's own
+            t = FakeTimer()
+            pending.append((now[0] + wait, callback, t))
+            return t
+        return real_set_timer(wait, callback, **kw)  # Textual's own timers run as usual
+
+    def run_due_timers():
+        for _due, cb, t in [p for p in pending if p[0] <= now[0]]:
+            t.stop()
+            cb()
+
+    real_set_timer = app.set_timer
     async with app.run_test(size=(100, 30)) as pilot:
+        monkeypatch.setattr(app, "set_timer", set_timer)
         await pilot.press("3")
-        await wait_for(pilot, lambda: app.current_mode == "train")
+        await wait_for(pilot, lambda: app.current_mode == "train", "the Train screen")
         app.training.live.state = "running"
-        await pilot.pause(1.1)
+        await pilot.pause()
         drawn.clear()
-        t0, evals = time.monotonic(), 0
-        while time.monotonic() - t0 < 3.0:
-            evals += 1
+        t0 = now[0]
+        for evals in range(1, 151):  # 3 s of the app's time, an evaluation every 20 ms
+            now[0] = t0 + 0.02 * evals
+            run_due_timers()
             app.on_train_update(
                 TrainUpdate(
                     TrainEvent(
@@ -94,14 +116,17 @@ async def test_chart_redraws_are_throttled_by_time_even_when_evaluations_are_fre
                     )
                 )
             )
-            await pilot.pause(0.02)
-        elapsed = time.monotonic() - t0
-        await pilot.pause(1.2)  # the last evaluations are drawn when their time comes
-        assert len(app.screen.query_one("#chart-ppl")._series["val ppl"][0]) == evals
-    assert evals > 50 and len(drawn) <= elapsed / 1.0 + 2
-    gaps = [b - a for a, b in zip(drawn, drawn[1:])]
-    assert all(g >= 0.95 for g in gaps), gaps
-    assert drawn and drawn[-1] > t0 + elapsed - 0.05, "a pending redraw is made when its time comes"
+            await pilot.pause()
+        assert 3 <= len(drawn) <= 4, drawn  # one a second of the app's time, not 150
+        gaps = [b - a for a, b in zip(drawn, drawn[1:])]
+        assert all(g >= 1.0 - 1e-9 for g in gaps), gaps
+        # the last evaluations are drawn when their time comes
+        last = drawn[-1]
+        assert pending, "a redraw of the last evaluations is due"
+        now[0] = t0 + 3.0 + 1.0
+        run_due_timers()
+        await wait_for(pilot, lambda: drawn[-1] > last, "the pending redraw of the last evaluations")
+        assert len(app.screen.query_one("#chart-ppl")._series["val ppl"][0]) == 150
 
 
 async def test_runs_screen_follows_a_run_another_process_trains(home, tiny_file, monkeypatch):

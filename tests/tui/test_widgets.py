@@ -4,7 +4,8 @@ import pytest
 from rich.console import Console
 
 from charlm_tui.tui.app import CharLMApp
-from charlm_tui.tui.screens.help import ItemFlow, keys_help
+from charlm_tui.tui.screens.help import KEY_SEP, keys_help
+from charlm_tui.tui.widgets.flow import Flow
 
 
 def render(renderable, width: int) -> list[str]:
@@ -17,15 +18,15 @@ def render(renderable, width: int) -> list[str]:
 def test_help_key_items_wrap_between_items_never_inside_one():
     items = dict(keys_help(CharLMApp))["Generate"]
     for width in (30, 45, 60, 120):
-        lines = render(ItemFlow(items), width)
+        lines = render(Flow(items, KEY_SEP), width)
         assert all(len(line) <= width for line in lines)
         # every line is whole items joined by the separator, and together they are all the items in order
-        assert [item for line in lines for item in line.split(ItemFlow.SEP)] == items
-    assert render(ItemFlow(items), 1000) == [ItemFlow.SEP.join(items)]
+        assert [item for line in lines for item in line.split(KEY_SEP)] == items
+    assert render(Flow(items, KEY_SEP), 1000) == [KEY_SEP.join(items)]
 
 
 def test_an_item_longer_than_the_width_gets_a_line_of_its_own():
-    assert render(ItemFlow(["a", "b" * 12, "c"]), 8)[:1] == ["a"]
+    assert render(Flow(["a", "b" * 12, "c"], KEY_SEP), 8)[:1] == ["a"]
 
 
 def test_corpus_rows_keep_a_paths_end_and_a_names_start():

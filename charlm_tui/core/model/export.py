@@ -17,7 +17,6 @@ import contextlib
 import json
 import os
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -92,14 +91,6 @@ class OneStep(nn.Module):
         if self.cell == "lstm":
             return logits, torch.stack(hs), torch.stack(cs)
         return logits, torch.stack(hs)
-
-
-@dataclass(frozen=True)
-class Exported:
-    onnx_path: Path
-    json_path: Path
-    max_abs_diff: float | None  # onnxruntime against the engine's stepper, None if not checked
-    checked_chars: int
 
 
 def export_model(model: CharLM, chars: list[str], out: Path, meta: dict) -> tuple[Path, Path]:

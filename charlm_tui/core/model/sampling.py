@@ -296,20 +296,6 @@ def generate(
         yield from stops.flush()
 
 
-def sample(
-    model: CharLM,
-    vocab: Vocab,
-    prompt: str,
-    length: int = 500,
-    control: SamplingControl | None = None,
-    seed: int | None = None,
-    stop_event: threading.Event | None = None,
-) -> Iterator[str]:
-    """Like ``generate`` but yields plain characters."""
-    for s in generate(model, vocab, prompt, length, control, seed, stop_event):
-        yield s.char
-
-
 @dataclass(frozen=True)
 class Candidate:
     """One continuation of best-of-N or beam search, with the model's verdict on it."""

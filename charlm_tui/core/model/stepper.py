@@ -9,8 +9,8 @@ backends, same maths as ``CharLM.forward`` in eval mode (tests compare them toke
   into a (V, G) table (a row lookup per step, biases included); the recurrent products of ALL layers
   are one ``torch.bmm`` (they depend only on the previous state), so MKL spreads them over the cores;
   the pointwise gate maths runs in NumPy on views of the same buffers (~1 us a call on a 1024-float
-  vector against ~3-5 us for a torch call). 1.3x the characters per second of the torch cell
-  kernels on a 2-core CPU (benchmarks/generation.py, ``cpu_stepper_vs_torch_cells``).
+  vector against ~3-5 us for a torch call). Faster than the torch cell kernels on a CPU:
+  benchmarks/generation.py (``cpu_stepper_vs_torch_cells``) measures by how much on the machine at hand.
 - ``TorchStepper`` (CUDA, MPS): the single-step cell kernels (``torch.lstm_cell`` and friends) on
   the model's device.
 

@@ -460,7 +460,7 @@ class Trainer:
         """Train until a limit, early stopping, NaN, or a stop request. Returns the final event."""
         self.model.train()
         acc = torch.zeros((), dtype=torch.float64, device=self.device)
-        session_steps, session_start = 0, self.clock()
+        session_start = self.clock()
         base_elapsed = self.progress.elapsed
         last_emit = window_t0 = self.clock()
         pending_tokens = window_tokens = 0  # tokens in `acc` not yet drained / since the last progress event
@@ -493,7 +493,6 @@ class Trainer:
             t0 = self.clock()
             tokens = self._train_step(acc)
             now = self.clock()
-            session_steps += 1
             pending_tokens += tokens
             self._tokens_session += tokens
             self._steps_session += 1
@@ -524,7 +523,7 @@ class Trainer:
                     "progress",
                     train_loss=window_sum / max(1, window_tokens),
                     chars_per_s=window_tokens / max(1e-9, now - window_t0),
-                    eta=self._eta(session_steps, self.progress.elapsed - base_elapsed),
+                    eta=self._eta(self._steps_session, self.progress.elapsed - base_elapsed),
                 )
                 last_emit = window_t0 = now
                 window_sum, window_tokens = 0.0, 0

@@ -14,9 +14,9 @@ from charlm_tui.core.config import (
     MAX_SEED,
     TEMPERATURE_MAX,
     SamplingControl,
-    escape,
     new_seed,
-    unescape,
+    stop_from_text,
+    stop_to_text,
 )
 from charlm_tui.core.errors import CharLMError, ConfigError
 from charlm_tui.tui.controllers.base import Controller
@@ -141,7 +141,7 @@ class GenerationSettings:
         text = text.strip()
         try:
             if name == "stop":  # several, separated by |; \n is a newline; empty: none
-                c.stop = tuple(unescape(t.strip()) for t in text.split("|") if t.strip())
+                c.stop = tuple(stop_from_text(t.strip()) for t in text.split("|") if t.strip())
                 SamplingControl(stop=c.stop).check()
                 return None
             if name == "seed":
@@ -189,7 +189,7 @@ class GenerationSettings:
     def shown(self) -> list[tuple[str, str, str]]:
         """(name, label, value) of every setting, as the settings line shows them."""
         c = self.control
-        stop = " | ".join(escape(s) for s in c.stop) if c.stop else "off"
+        stop = " | ".join(stop_to_text(s) for s in c.stop) if c.stop else "off"
         if self.seed is not None:
             seed = f"{self.seed}"
         else:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from charlm_tui import formatting
-from charlm_tui.core.config import DEFAULT_PRESET, PRESETS, TrainConfig, TrainEvent, flops_per_char
+from charlm_tui.core.config import ASSUMED_FLOPS, DEFAULT_PRESET, PRESETS, TrainConfig, TrainEvent, flops_per_char
 from charlm_tui.core.errors import CharLMError
 from charlm_tui.core.lifecycle import TERMINAL_STATUSES, RunStatus, status_for
 from charlm_tui.tui.controllers.base import Controller
@@ -74,7 +74,7 @@ class TrainingController(Controller):
         mk, tk = PRESETS[DEFAULT_PRESET]
         self.model_kw: dict = dict(mk)  # what the next run trains with (the Configure screen sets them)
         self.config = TrainConfig(**tk)
-        self.measured_flops: float = 1.6e11  # this machine's training speed, for the Configure estimate
+        self.measured_flops: float = ASSUMED_FLOPS  # this machine's training speed, for the Configure estimate
         self.fine_tune: str | None = None  # the run the next run is fine-tuned from (Runs screen, f)
         self.fine_tune_chars: frozenset[str] = frozenset()  # and that run's characters
         self.job: TrainingJob | None = None

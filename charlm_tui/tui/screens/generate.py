@@ -1,5 +1,5 @@
-"""The REPL: choose a run, type a prompt, watch the continuation stream in; change the
-temperature, top-k, length and stream speed live."""
+"""The REPL: choose a run, type a prompt, watch the continuation stream in; change any sampling
+setting live (the settings line lists them all: tui.controllers.generation), draw best-of-N."""
 
 from __future__ import annotations
 
@@ -14,11 +14,12 @@ from textual.widgets import Footer, Header, Input, Label, OptionList, Select, St
 from textual.widgets.option_list import Option
 
 from charlm_tui import formatting
-from charlm_tui.core.config import escape
+from charlm_tui.core.config import stop_to_text
 from charlm_tui.formatting import printable
 from charlm_tui.tui.messages import BestOfFound, StreamChars, StreamEnded, StreamStarted
 from charlm_tui.tui.screens.base import AppScreen
 from charlm_tui.tui.screens.dialogs import AskScreen
+from charlm_tui.tui.widgets.flow import Flow
 from charlm_tui.tui.widgets.history_input import HistoryInput
 from charlm_tui.tui.widgets.transcript import Transcript
 
@@ -177,9 +178,6 @@ class GenerateScreen(AppScreen):
         elif isinstance(self.app.focused, Input):
             self.set_focus(None)  # now the digits switch screens and q quits, as elsewhere
 
-    def action_stop_stream(self) -> None:
-        self.app.generation.stop()
-
     def action_focus_prompt(self) -> None:
         self.query_one("#gen-prompt").focus()
 
@@ -200,7 +198,7 @@ class GenerateScreen(AppScreen):
         }
         question = f"{label} (now {value})" + (f"\n{hints[name]}" if name in hints else "")
         if name == "stop":
-            current = " | ".join(escape(x) for x in settings.control.stop)
+            current = " | ".join(stop_to_text(x) for x in settings.control.stop)
         elif name == "seed":
             current = "" if settings.seed is None else str(settings.seed)
         else:
@@ -260,25 +258,6 @@ class GenerateScreen(AppScreen):
 
     def action_clear(self) -> None:
         self.query_one(Transcript).clear()
-
-
-class Flow:
-    """Styled items joined by two spaces, wrapped between items only (never "length | 500")."""
-
-    def __init__(self, items: list[Text]):
-        self.items = items
-
-    def __rich_console__(self, console, options):
-        lines, line = [], Text()
-        for item in self.items:
-            if line and line.cell_len + 2 + item.cell_len > options.max_width:
-                lines.append(line)
-                line = Text()
-            if line:
-                line.append("  ")
-            line.append_text(item)
-        lines.append(line)
-        yield Text("\n").join(lines)
 
 
 class BestOfScreen(ModalScreen[int | None]):

@@ -8,7 +8,6 @@ from __future__ import annotations
 import importlib
 
 from rich.console import Group
-from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -17,6 +16,10 @@ from textual.containers import VerticalScroll
 from textual.keys import key_to_character
 from textual.screen import ModalScreen
 from textual.widgets import Static
+
+from charlm_tui.tui.widgets.flow import Flow
+
+KEY_SEP = " · "  # between the keys of one screen in the help
 
 FOOTNOTE = (
     "Training keeps running when you change screens. Quitting while training stops the run after "
@@ -104,29 +107,6 @@ def keys_help(app_cls) -> list[tuple[str, list[str]]]:
     return out
 
 
-class ItemFlow:
-    """Items joined by " · ", wrapped between items only (never inside "< > length -/+")."""
-
-    SEP = " · "
-
-    def __init__(self, items: list[str]):
-        self.items = items
-
-    def __rich_measure__(self, console, options) -> Measurement:
-        return Measurement(max(map(len, self.items)), len(self.SEP.join(self.items)))
-
-    def __rich_console__(self, console, options):
-        lines, line = [], ""
-        for item in self.items:
-            candidate = f"{line}{self.SEP}{item}" if line else item
-            if line and len(candidate) > options.max_width:
-                lines.append(line)
-                candidate = item
-            line = candidate
-        lines.append(line)
-        yield Text("\n".join(lines))
-
-
 def help_renderable(app_cls, home) -> Group:
     """Tables, so that a long description wraps under itself (hanging indent) at 80 columns."""
     screens = Table.grid(padding=(0, 2, 0, 0))
@@ -139,7 +119,7 @@ def help_renderable(app_cls, home) -> Group:
     keys.add_column(no_wrap=True, style="bold")
     keys.add_column(ratio=1)
     for screen, items in keys_help(app_cls):
-        keys.add_row(screen, ItemFlow(items))
+        keys.add_row(screen, Flow(items, sep=KEY_SEP))
     return Group(
         Text("charlm-tui: train character-level language models and play with them", style="bold"),
         Text(),
