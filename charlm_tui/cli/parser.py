@@ -178,6 +178,12 @@ def build_parser() -> Parser:
     t.add_argument("--json", action="store_true", help="one JSON object per evaluation, then a summary")
     t.add_argument("--quiet", action="store_true", help="no sample of the model after each evaluation")
     t.add_argument(
+        "--log-to",
+        choices=["tensorboard"],
+        action="append",
+        help="also log each evaluation to TensorBoard event files in the run folder (the tensorboard extra)",
+    )
+    t.add_argument(
         "--detach", action="store_true", help="train in a background process that outlives the terminal (SSH-safe)"
     )
     t.add_argument("--run-id", help=argparse.SUPPRESS)
@@ -273,7 +279,7 @@ def build_parser() -> Parser:
         "action",
         nargs="?",
         default="list",
-        choices=["list", "show", "compare", "delete", "rename", "stop", "pause", "resume", "unlock"],
+        choices=["list", "show", "compare", "delete", "rename", "stop", "pause", "resume", "unlock", "export"],
     )
     r.add_argument("run", nargs="?")
     r.add_argument("new_name", nargs="?")
@@ -284,6 +290,13 @@ def build_parser() -> Parser:
         action="store_true",
         help="unlock: also break a lock held by a process on another machine (if it is gone)",
     )
+    r.add_argument(
+        "--format",
+        choices=["csv", "tensorboard"],
+        default="csv",
+        help="export: the metrics as CSV or TensorBoard files",
+    )
+    r.add_argument("--out", help="export: the file (csv) or folder (tensorboard) to write; default: in the run folder")
     _add_home(r)
 
     k = sub.add_parser("corpora", help="list the corpus catalog, or add a corpus")

@@ -15,7 +15,7 @@ from charlm_tui.core.lifecycle import EXPLAINED_STATUSES
 def cmd_runs(args, home: Path) -> int:
     from charlm_tui.core.store.run_store import delete_run, lineage, list_runs, open_run, rename_run, run_info
 
-    if args.action in ("show", "delete", "rename", "stop", "pause", "resume", "unlock") and not args.run:
+    if args.action in ("show", "delete", "rename", "stop", "pause", "resume", "unlock", "export") and not args.run:
         raise CharLMError(f"'runs {args.action}' needs a run id")
     if args.action == "list":
         infos = list_runs(home)
@@ -49,6 +49,8 @@ def cmd_runs(args, home: Path) -> int:
     if args.action == "delete":
         print(f"deleted run {delete_run(home, args.run)}")
         return 0
+    if args.action == "export":
+        return _export_metrics(open_run(home, args.run), args.format, args.out)
     if args.action == "unlock":
         run = open_run(home, args.run)
         print(f"run {run.id}: {run.break_lock(args.force, confirm=ask_yes_no)}")
@@ -281,3 +283,22 @@ def _section(d: dict, key: str) -> dict:
 def _status_text(info: dict) -> str:
     status, reason = info.get("status", "?"), info.get("reason")
     return status + (f" ({reason})" if reason and reason != status else "")
+
+
+def _export_metrics(run, fmt: str, out: str | None) -> int:
+    """``runs export RUN --format csv|tensorboard``: an existing run's evaluations, converted."""
+    from charlm_tui.core.store.metrics_log import export_csv, export_tensorboard
+
+    records = run.metrics()
+    if fmt == "csv":
+        from charlm_tui.core.model.export import check_output_path
+
+        target = Path(out) if out else run.path / "metrics.csv"
+        check_output_path(target)
+        path = export_csv(records, target)
+    else:
+        path = export_tensorboard(records, Path(out) if out else run.path / "tensorboard-export")
+    print(f"wrote {len(records):,} evaluation(s) of run {run.id} to {path}")
+    if fmt == "tensorboard":
+        print(f"  open them: tensorboard --logdir {path}")
+    return 0

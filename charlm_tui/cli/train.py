@@ -43,6 +43,8 @@ def cmd_train(args, home: Path) -> int:
     train_kw = _overrides(args, TrainConfig, train_names)
     model_kw = _overrides(args, ModelConfig, {"cell", "embed_dim", "hidden_size", "num_layers", "dropout"})
     explicit_model_kw = dict(model_kw)
+    if args.log_to:
+        train_kw["tensorboard"] = True
     if args.preset and args.resume:
         raise CharLMError("--preset applies to a new run; a resumed run keeps its settings")
     if not args.resume:  # a new run starts from a preset: the one named, else the app's default
@@ -138,6 +140,8 @@ def _train(args, home: Path, dist, model_kw: dict, train_kw: dict) -> int:
             f"vocab {job.corpus.vocab.size}) -> {run.path}",
             flush=True,
         )
+        if job.trainer.cfg.tensorboard:
+            print(f"TensorBoard: tensorboard --logdir {run.path / 'tensorboard'}", flush=True)
 
     def on_signal(signum, _frame):
         name = {signal.SIGINT: "interrupt", signal.SIGTERM: "terminated"}.get(signum, "hangup")

@@ -185,6 +185,8 @@ class TrainConfig:
     # the training step's arithmetic: auto measures fp32 against bf16 autocast here and picks (core.training.precision)
     precision: str = "auto"
     event_interval: float = 0.25  # seconds between progress events
+    # also log each evaluation to TensorBoard event files in the run folder (the optional extra)
+    tensorboard: bool = False
 
     def validate(self) -> TrainConfig:
         """Check every setting; ConfigError naming all that are wrong (not only the first)."""

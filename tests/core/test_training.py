@@ -147,7 +147,7 @@ def test_stop_is_honoured_within_one_step():
         if ev.kind == "progress" and ev.step == 3:
             tr.request_stop()
 
-    tr.callback = cb
+    tr.sinks[:] = [training.CallbackSink(cb)]  # instead of the plain events.append
     final = tr.run()
     assert final.reason == "stopped" and final.step == 3
 
@@ -163,7 +163,7 @@ def test_pause_then_resume():
             tr.pause()
             threading.Timer(0.2, tr.resume).start()
 
-    tr.callback = cb
+    tr.sinks[:] = [training.CallbackSink(cb)]  # instead of the plain events.append
     final = tr.run()
     kinds = [(e.kind, e.step) for e in events if e.kind in ("paused", "resumed")]
     assert kinds == [("paused", 2), ("resumed", 2)]
@@ -181,7 +181,7 @@ def test_nan_loss_stops_with_reason_and_keeps_best_weights():
             with torch.no_grad():
                 tr.model.head.bias.fill_(float("nan"))
 
-    tr.callback = cb
+    tr.sinks[:] = [training.CallbackSink(cb)]  # instead of the plain events.append
     final = tr.run()
     assert final.reason == "nan" and "NaN" in final.message
     assert final.step <= 7

@@ -447,3 +447,20 @@ async def test_the_runs_table_and_footer_fit_the_width(home, corpus_file, size):
         assert f"corpus {open_run(home, run.id).config['corpus']['name']}" in detail and "steps" in detail
         help_key = next(k for k in app.screen.query("FooterKey") if k.key == "question_mark")
         assert help_key.region.right <= size[0]  # the Footer's help key is drawn whole
+
+
+async def test_the_tensorboard_checkbox_reaches_the_run(home, corpus_file):
+    from textual.widgets import Checkbox
+
+    app = make_app(home, corpus_spec="tiny")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.corpora.corpus is not None, "the corpus to load")
+        screen = await configure_tiny(pilot, app)
+        screen.query_one("#tensorboard", Checkbox).value = True
+        await pilot.pause()
+        assert str(screen.query_one("#tensorboard", Checkbox).label).endswith(": on")  # in words: NO_COLOR
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: app.training.live.state in ("finished", "stopped"), "the run to end")
+        [info] = list_runs(home)
+        run = open_run(home, info.id)
+        assert run.config["train"]["tensorboard"] is True and any((run.path / "tensorboard").iterdir())

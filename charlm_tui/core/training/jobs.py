@@ -5,7 +5,7 @@ The CLI and the TUI both start training through here, so they train the same way
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -19,13 +19,14 @@ from charlm_tui.core.distributed import SINGLE, Dist
 from charlm_tui.core.errors import ConfigError, CorpusError, RunError
 from charlm_tui.core.lifecycle import FINISHED_REASONS
 from charlm_tui.core.model.charlm import CharLM, ModelConfig, resolve_device
+from charlm_tui.core.store.metrics_log import require_tensorboard
 from charlm_tui.core.store.run import Run
 from charlm_tui.core.store.run_store import create_run, open_run
 from charlm_tui.core.training import budget, calibration
 from charlm_tui.core.training.budget import Round
 from charlm_tui.core.training.finetune import SHAPE, Parent, adopt, check_shape, fine_tuning_corpus, union_vocab
 from charlm_tui.core.training.precision import Precision
-from charlm_tui.core.training.trainer import TrainConfig, Trainer, TrainEvent
+from charlm_tui.core.training.trainer import EventSink, TrainConfig, Trainer, TrainEvent
 
 FIXED_ON_RESUME = ("num_steps", "partition", "val_fraction", "seed")
 
@@ -75,11 +76,14 @@ def new_job(
     run_id: str | None = None,
     dist: Dist = SINGLE,
     parent: Parent | None = None,
+    sinks: Sequence[EventSink] = (),
 ) -> TrainingJob:
     """A new run; with ``parent``, one fine-tuned from that run's weights (its shape, the union of
     the vocabularies: see ``core.training.finetune``). Everything is checked before anything is
     written."""
     cfg = cfg.validate()
+    if cfg.tensorboard:
+        require_tensorboard()  # before anything is written
     device = _device(cfg, dist)
     corpus = corpus or resolve(corpus_spec, home, opts, progress)
     if parent is not None:
@@ -98,8 +102,20 @@ def new_job(
         if dist.is_main
         else None
     )
-    trainer = Trainer(model, train, val, cfg, device, callback=callback, sink=run, dist=dist, precision=prec)
+    trainer = Trainer(
+        model, train, val, cfg, device, callback=callback, sink=run, dist=dist, precision=prec,
+        sinks=[*sinks, *_loggers(run, cfg)],
+    )  # fmt: skip
     return TrainingJob(run, trainer, corpus, _calibrated(home, prec, mcfg, cfg, device, dist))
+
+
+def _loggers(run: Run | None, cfg: TrainConfig) -> list:
+    """The sinks a run's settings ask for besides its folder (only the process that writes it)."""
+    if run is None or not cfg.tensorboard:
+        return []
+    from charlm_tui.core.store.metrics_log import TENSORBOARD_DIR, TensorBoardSink
+
+    return [TensorBoardSink(run.path / TENSORBOARD_DIR)]
 
 
 def _agree(prec: Precision, dist: Dist, device: torch.device) -> Precision:
@@ -166,6 +182,7 @@ def resume_job(
     callback: Callable[[TrainEvent], None] | None = None,
     progress: ProgressFn | None = None,
     dist: Dist = SINGLE,
+    sinks: Sequence[EventSink] = (),
 ) -> TrainingJob:
     """Continue a run from its last state; ``overrides`` may raise limits (max_steps, ...)."""
     run = open_run(home, run_id)
@@ -193,6 +210,8 @@ def resume_job(
             f"x ranks) must stay {global_batch}; start a new run instead"
         )
     cfg = replace(stored, **overrides).validate()
+    if cfg.tensorboard:
+        require_tensorboard()
     mcfg = run.model_config()
     c = cfg_json["corpus"]
     spec, opts = run.corpus_source()
@@ -220,8 +239,9 @@ def resume_job(
     try:
         train, val = _split(corpus, cfg, dist)
         trainer = Trainer(
-            _fresh_model(mcfg, cfg), train, val, cfg, device, callback=callback, sink=run, dist=dist, precision=prec
-        )
+            _fresh_model(mcfg, cfg), train, val, cfg, device, callback=callback, sink=run, dist=dist, precision=prec,
+            sinks=[*sinks, *_loggers(run, cfg)],
+        )  # fmt: skip
         if state is not None:
             trainer.restore(*state)
         run.trim_metrics(trainer.progress.step)  # evaluations after the saved state are done again

@@ -1,8 +1,9 @@
 """The Trainer: truncated BPTT, per-token loss, clipping, evaluation, LR plateau cuts, early stopping.
 
-The trainer never calls up into a UI. It emits plain ``TrainEvent`` dataclasses to a callback
-(progress events throttled by time; every evaluation and every notable change always) and, when
-given a ``sink`` (a run folder), asks it to save the best weights and the resumable state.
+The trainer never calls up into a UI. It emits plain ``TrainEvent`` dataclasses to a list of sinks
+(the run folder, the UI, the CLI printer, a TensorBoard log, ...; progress events throttled by time,
+every evaluation and every notable change always) and, when given a ``sink`` (a run folder), asks
+it to save the best weights and the resumable state. A new consumer is a new sink.
 Pause and stop are ``threading.Event``s checked before every step.
 """
 
@@ -12,7 +13,7 @@ import contextlib
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -59,8 +60,25 @@ def token_loss(logits: torch.Tensor, targets: torch.Tensor, reduction: str = "me
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), reduction=reduction)
 
 
-class TrainSink(Protocol):
+class EventSink(Protocol):
+    """Anything that takes the trainer's events (they arrive in the training thread)."""
+
     def on_event(self, event: TrainEvent) -> None: ...
+
+
+class CallbackSink:
+    """A plain function as a sink."""
+
+    def __init__(self, fn: Callable[[TrainEvent], None]):
+        self.fn = fn
+
+    def on_event(self, event: TrainEvent) -> None:
+        self.fn(event)
+
+
+class TrainSink(EventSink, Protocol):
+    """The run folder: a sink that also keeps the weights and hears outside control."""
+
     def save_best(self, trainer: Trainer) -> None: ...
     def save_last(self, trainer: Trainer) -> None: ...
     def poll(self, trainer: Trainer) -> None: ...  # called before every step: outside control, heartbeat
@@ -128,6 +146,7 @@ class Trainer:
         clock: Callable[[], float] = time.monotonic,
         dist: Dist = SINGLE,
         precision: Precision | None = None,
+        sinks: Sequence[EventSink] = (),
     ):
         self.cfg = cfg.validate()
         self.dist = dist
@@ -154,7 +173,14 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             self.optimizer, mode="min", factor=cfg.lr_factor, patience=cfg.lr_patience, min_lr=cfg.min_lr
         )
-        self.callback, self.sink, self.clock = callback, sink, clock
+        self.sink, self.clock = sink, clock
+        # every event goes to each of these, in order: the run folder first (a consumer that reads
+        # the folder when told of an event finds it written), then the others, then ``callback``
+        self.sinks: list[EventSink] = [
+            *((sink,) if sink is not None else ()),
+            *sinks,
+            *((CallbackSink(callback),) if callback is not None else ()),
+        ]
         self.budget = Budget.of(self.cfg, len(self.batches))
         self.stop_event = threading.Event()
         self._pause = threading.Event()
@@ -261,10 +287,8 @@ class Trainer:
             time_budget=self.cfg.max_seconds,
             **kw,
         )
-        if self.sink is not None:
-            self.sink.on_event(ev)
-        if self.callback is not None:
-            self.callback(ev)
+        for s in self.sinks:
+            s.on_event(ev)
         return ev
 
     # ------------------------------------------------------------------ one step

@@ -11,7 +11,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, VerticalScroll
-from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
+from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, Select, Static
 
 from charlm_tui import formatting
 from charlm_tui.core.config import (
@@ -58,6 +58,19 @@ FIELDS = {
 }
 
 
+class SaidCheckbox(Checkbox):
+    """A checkbox that says on or off in words: its mark differs only by colour, which NO_COLOR
+    takes away."""
+
+    def __init__(self, text: str, **kw):
+        self._text = text
+        super().__init__(f"{text}: off", **kw)
+
+    def watch_value(self) -> None:
+        super().watch_value()  # the -on class and the Changed message
+        self.label = f"{self._text}: {'on' if self.value else 'off'}"
+
+
 class ConfigureScreen(AppScreen):
     HELP = "model and training settings, presets, parameter count, time estimate"
 
@@ -94,6 +107,7 @@ class ConfigureScreen(AppScreen):
                 for fid, (label, _kind, _sec) in FIELDS.items():
                     yield Label(label)
                     yield SteadyInput(id=fid, classes="compact")
+            yield SaidCheckbox("TensorBoard log (event files in the run folder)", id="tensorboard")
             yield Static("", id="config-summary")
             yield Static("", id="config-error")
             yield Button("Start training (ctrl+s)", id="start", variant="success")
@@ -131,6 +145,7 @@ class ConfigureScreen(AppScreen):
         self.query_one("#device", Select).value = cfg.device
         self.query_one("#precision", Select).value = cfg.precision
         self.query_one("#lr_schedule", Select).value = cfg.lr_schedule
+        self.query_one("#tensorboard", Checkbox).value = cfg.tensorboard
         locked = self.app.training.fine_tune is not None  # the parent's shape: shown, not editable
         for fid in self.SHAPE_FIELDS:
             self.query_one(f"#{fid}").disabled = locked
@@ -170,6 +185,7 @@ class ConfigureScreen(AppScreen):
             device=self._choice("device"),
             precision=self._choice("precision"),
             lr_schedule=self._choice("lr_schedule"),
+            tensorboard=self.query_one("#tensorboard", Checkbox).value,
         ).validate()
         check_fits_memory(ModelConfig(vocab_size=max(2, self._vocab_size()), **model_kw).validate(), cfg)
         return model_kw, cfg
@@ -243,6 +259,7 @@ class ConfigureScreen(AppScreen):
             "seed": current.seed,
             "val_fraction": current.val_fraction,
             "event_interval": current.event_interval,
+            "tensorboard": self.query_one("#tensorboard", Checkbox).value,
         }
         with contextlib.suppress(ValueError):
             keep["seed"] = int(self.query_one("#seed", Input).value.strip())
