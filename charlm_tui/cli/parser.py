@@ -7,6 +7,7 @@ import math
 import sys
 
 from charlm_tui import __version__
+from charlm_tui.core.cells import cell_names
 from charlm_tui.core.config import PRESETS
 
 PROG = "charlm-tui"
@@ -125,7 +126,7 @@ def build_parser() -> Parser:
         help="the preset a new run starts from (default: default, as in the app); options given as well override it",
     )
     m = t.add_argument_group("model")
-    m.add_argument("--cell", choices=["lstm", "gru", "rnn"])
+    m.add_argument("--cell", choices=cell_names())
     m.add_argument("--embed-dim", type=_positive_int)
     m.add_argument("--hidden-size", type=_positive_int)
     m.add_argument("--num-layers", type=_positive_int)

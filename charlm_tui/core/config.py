@@ -8,10 +8,10 @@ import os
 from dataclasses import asdict, dataclass, fields
 from typing import Literal
 
+from charlm_tui.core.cells import cell_shape
 from charlm_tui.core.errors import ConfigError
 
 DEFAULT_CORPUS = "python-docs"  # built in, no download (core.catalog)
-CELL_NAMES = ("lstm", "gru", "rnn")
 PARTITIONS = ("sequential", "random")
 PRECISIONS = ("auto", "fp32", "bf16")  # core.training.precision
 LR_SCHEDULES = ("plateau", "cosine")
@@ -57,7 +57,7 @@ def training_bytes(model: ModelConfig, batch_size: int, num_steps: int) -> int:
     """Rough memory to train: weights, gradients, two Adam moments and a best copy (5 x the
     parameters), plus the activations of one batch (embedding, gates and states of each layer,
     logits and their gradient), all fp32."""
-    gates = {"rnn": 1, "gru": 3, "lstm": 4}.get(model.cell, 4)
+    gates = cell_shape(model.cell).gates
     tokens = batch_size * num_steps
     per_token = model.embed_dim + model.num_layers * model.hidden_size * (gates + 3) + 3 * model.vocab_size
     return 4 * (5 * count_parameters(model) + tokens * per_token)
@@ -110,8 +110,7 @@ class ModelConfig:
 
     def validate(self) -> ModelConfig:
         check_types(self)
-        if self.cell not in CELL_NAMES:
-            raise ConfigError(f"cell must be one of {', '.join(CELL_NAMES)}, got {self.cell!r}")
+        cell_shape(self.cell)  # ConfigError naming the cells there are
         for name, most in (
             ("vocab_size", MAX_VOCAB),
             ("embed_dim", MAX_WIDTH),
@@ -138,7 +137,7 @@ class ModelConfig:
 
 def count_parameters(cfg: ModelConfig) -> int:
     """Parameter count without building the model (cheap enough for a live form)."""
-    gates = {"rnn": 1, "gru": 3, "lstm": 4}[cfg.cell]
+    gates = cell_shape(cfg.cell).gates
     n = cfg.vocab_size * cfg.embed_dim + cfg.hidden_size * cfg.vocab_size + cfg.vocab_size
     for layer in range(cfg.num_layers):
         inp = cfg.embed_dim if layer == 0 else cfg.hidden_size
@@ -148,7 +147,7 @@ def count_parameters(cfg: ModelConfig) -> int:
 
 def flops_per_char(cfg: ModelConfig) -> float:
     """Forward+backward FLOPs per trained character (3x the forward multiply-adds x 2)."""
-    gates = {"rnn": 1, "gru": 3, "lstm": 4}[cfg.cell]
+    gates = cell_shape(cfg.cell).gates
     macs = cfg.hidden_size * cfg.vocab_size
     for layer in range(cfg.num_layers):
         inp = cfg.embed_dim if layer == 0 else cfg.hidden_size

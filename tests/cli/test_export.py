@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from charlm_tui.cli.main import main
+from charlm_tui.core.cells import cell_names, cell_shape
 from charlm_tui.core.data.vocab import Vocab
 from charlm_tui.core.model.charlm import CharLM
 from charlm_tui.core.model.export import check, export_model
@@ -22,7 +23,7 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 TOLERANCE = 1e-4  # float32 logits of the same maths in two runtimes
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("cell", cell_names())
 def test_onnxruntime_steps_match_the_engine_token_by_token(cell, tmp_path):
     torch.manual_seed(0)
     vocab = Vocab("abcdefgh \n")
@@ -37,7 +38,7 @@ def test_onnxruntime_steps_match_the_engine_token_by_token(cell, tmp_path):
     sess = ort.InferenceSession(str(onnx_path))
     stepper = model.stepper(3)
     stepper.load(model.init_state(3))
-    state = {k: np.zeros((2, 3, 16), np.float32) for k in (["h", "c"] if cell == "lstm" else ["h"])}
+    state = {k: np.zeros((2, 3, 16), np.float32) for k in (["h", "c"] if cell_shape(cell).cell_state else ["h"])}
     rng = np.random.default_rng(1)
     for _ in range(50):
         tokens = rng.integers(1, vocab.size, 3)

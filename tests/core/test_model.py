@@ -2,12 +2,13 @@ import numpy as np
 import pytest
 import torch
 
+from charlm_tui.core.cells import cell_names, cell_shape
 from charlm_tui.core.errors import ConfigError
 from charlm_tui.core.model.charlm import CharLM, ModelConfig, count_parameters
 from charlm_tui.core.model.stepper import CpuStepper, TorchStepper
 
 
-@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+@pytest.mark.parametrize("cell", cell_names())
 def test_shapes_state_and_param_count(cell):
     torch.manual_seed(0)
     m = CharLM(11, embed_dim=5, hidden_size=7, num_layers=2, dropout=0.1, cell=cell)
@@ -16,7 +17,7 @@ def test_shapes_state_and_param_count(cell):
     logits, state = m(x)
     assert logits.shape == (3, 4, 11)
     st = m.init_state(3)
-    if cell == "lstm":
+    if cell_shape(cell).cell_state:
         assert isinstance(state, tuple) and state[0].shape == (2, 3, 7) and st[1].shape == (2, 3, 7)
     else:
         assert state.shape == (2, 3, 7)
@@ -77,7 +78,7 @@ def test_state_of_the_stack_matches_layer_by_layer():
 
 
 @pytest.mark.parametrize("backend", [CpuStepper, TorchStepper])
-@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+@pytest.mark.parametrize("cell", cell_names())
 def test_stepper_matches_the_full_forward_one_token_at_a_time(cell, backend):
     torch.manual_seed(0)
     m = CharLM(13, 6, 10, 3, 0.3, cell).eval()
@@ -96,7 +97,7 @@ def test_stepper_matches_the_full_forward_one_token_at_a_time(cell, backend):
             assert isinstance(logits, np.ndarray) and logits.shape == (13,) and logits.dtype == np.float32
             torch.testing.assert_close(torch.from_numpy(logits), full[0, t], rtol=1e-5, atol=1e-6)
         joined = stepper.state()
-    if cell == "lstm":
+    if cell_shape(cell).cell_state:
         for a, b in zip(joined, full_state):
             torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
     else:

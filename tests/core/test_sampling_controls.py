@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from charlm_tui.core.cells import cell_names
 from charlm_tui.core.config import SamplingControl
 from charlm_tui.core.data.vocab import Vocab
 from charlm_tui.core.errors import ConfigError, GenerationError
@@ -176,7 +177,7 @@ def test_a_control_changed_mid_stream_applies_from_the_next_character():
         logits = stepper.step(want)
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("cell", cell_names())
 @pytest.mark.parametrize("backend", [CpuStepper, TorchStepper])
 def test_a_batched_stepper_matches_batch_one_steppers_row_by_row(cell, backend):
     m = tiny(1, cell)

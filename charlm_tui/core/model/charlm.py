@@ -7,8 +7,7 @@ from torch import nn
 
 from charlm_tui.core.config import ModelConfig, count_parameters, flops_per_char  # noqa: F401 (re-exported)
 from charlm_tui.core.errors import ConfigError
-
-CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
+from charlm_tui.core.model.cells import cell_spec
 
 
 class LockedDropout(nn.Module):
@@ -46,10 +45,12 @@ class CharLM(nn.Module):
         super().__init__()
         self.config = ModelConfig(vocab_size, cell, embed_dim, hidden_size, num_layers, dropout).validate()
         self.cell, self.num_layers, self.hidden_size = cell, num_layers, hidden_size
+        self.spec = cell_spec(cell)
+        self.has_cell_state = self.spec.shape.cell_state  # the state is (h, c), not h
         self.embed = nn.Embedding(vocab_size, embed_dim)
         self.drop = LockedDropout(dropout)
         self.layers = nn.ModuleList(
-            CELLS[cell](embed_dim if i == 0 else hidden_size, hidden_size, 1, batch_first=True)
+            self.spec.module(embed_dim if i == 0 else hidden_size, hidden_size, 1, batch_first=True)
             for i in range(num_layers)
         )
         self.head = nn.Linear(hidden_size, vocab_size)
@@ -59,10 +60,10 @@ class CharLM(nn.Module):
         return cls(cfg.vocab_size, cfg.embed_dim, cfg.hidden_size, cfg.num_layers, cfg.dropout, cfg.cell)
 
     def init_state(self, batch_size: int):
-        """Zero state on the model's device and dtype: (h, c) for LSTM, h otherwise."""
+        """Zero state on the model's device and dtype: (h, c) for a cell with a cell state (LSTM), h otherwise."""
         p = self.head.weight
         h = torch.zeros(self.num_layers, batch_size, self.hidden_size, device=p.device, dtype=p.dtype)
-        return (h, h.clone()) if self.cell == "lstm" else h
+        return (h, h.clone()) if self.has_cell_state else h
 
     @staticmethod
     def map_state(state, fn):
@@ -87,7 +88,7 @@ class CharLM(nn.Module):
         """x: (B, T) ids -> the last layer's outputs (B, T, H) (after dropout), new state."""
         if state is None:
             state = self.init_state(x.shape[0])
-        lstm = self.cell == "lstm"
+        lstm = self.has_cell_state
         h = self.drop(self.embed(x))
         hs, cs = [], []
         for i, layer in enumerate(self.layers):

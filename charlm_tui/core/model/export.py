@@ -57,7 +57,7 @@ class OneStep(nn.Module):
 
     def __init__(self, model: CharLM):
         super().__init__()
-        self.cell, self.H = model.cell, model.hidden_size
+        self.spec, self.H = model.spec, model.hidden_size
         self.embed = model.embed
         self.head = model.head
         self.w_ih = nn.ParameterList([la.weight_ih_l0 for la in model.layers])
@@ -71,24 +71,13 @@ class OneStep(nn.Module):
         for i in range(len(self.w_ih)):
             gi = x @ self.w_ih[i].t() + self.b_ih[i]
             gh = h[i] @ self.w_hh[i].t() + self.b_hh[i]
-            if self.cell == "lstm":
-                assert c is not None
-                ig, fg, gg, og = (gi + gh).chunk(4, dim=-1)
-                ci = torch.sigmoid(fg) * c[i] + torch.sigmoid(ig) * torch.tanh(gg)
-                hi = torch.sigmoid(og) * torch.tanh(ci)
+            hi, ci = self.spec.torch_step(gi, gh, h[i], c[i] if c is not None else None)
+            if ci is not None:
                 cs.append(ci)
-            elif self.cell == "gru":
-                ir, iz, in_ = gi.chunk(3, dim=-1)
-                hr, hz, hn = gh.chunk(3, dim=-1)
-                r, z = torch.sigmoid(ir + hr), torch.sigmoid(iz + hz)
-                n = torch.tanh(in_ + r * hn)
-                hi = (1 - z) * n + z * h[i]
-            else:
-                hi = torch.tanh(gi + gh)
             hs.append(hi)
             x = hi
         logits = self.head(x)
-        if self.cell == "lstm":
+        if cs:
             return logits, torch.stack(hs), torch.stack(cs)
         return logits, torch.stack(hs)
 
@@ -97,7 +86,7 @@ def export_model(model: CharLM, chars: list[str], out: Path, meta: dict) -> tupl
     """Write ``out`` (.onnx) and the JSON beside it; return both paths."""
     require("onnx")
     model = model.float().cpu().eval()
-    lstm = model.cell == "lstm"
+    lstm = model.has_cell_state
     L, H = model.num_layers, model.hidden_size
     step = OneStep(model).eval()
     token = torch.tensor([1], dtype=torch.long)
@@ -170,7 +159,7 @@ def _write_onnx(step: nn.Module, args: tuple, names_in: list[str], names_out: li
 
 def _describe(model: CharLM, chars: list[str], out: Path, meta: dict) -> dict:
     """The JSON written beside the .onnx: vocabulary, shape, inputs and outputs, and ``meta``."""
-    L, H, lstm = model.num_layers, model.hidden_size, model.cell == "lstm"
+    L, H, lstm = model.num_layers, model.hidden_size, model.has_cell_state
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -205,7 +194,7 @@ def check(model: CharLM, onnx_path: Path, n: int = CHECK_CHARS, seed: int = 0) -
     import onnxruntime as ort
 
     model = model.float().cpu().eval()
-    lstm = model.cell == "lstm"
+    lstm = model.has_cell_state
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     stepper = model.stepper()
     stepper.load(model.init_state(1))

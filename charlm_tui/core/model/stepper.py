@@ -23,13 +23,8 @@ made.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import numpy as np
 import torch
-
-STEP_CELLS: dict[str, Callable[..., Any]] = {"rnn": torch.rnn_tanh_cell, "gru": torch.gru_cell, "lstm": torch.lstm_cell}
 
 
 def make_stepper(model, batch: int = 1):
@@ -39,19 +34,11 @@ def make_stepper(model, batch: int = 1):
     return TorchStepper(model, batch)
 
 
-def _sigmoid(x: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """sigmoid(x) = (tanh(x/2) + 1) / 2: no overflow warnings for large |x|."""
-    np.multiply(x, 0.5, out=out)
-    np.tanh(out, out=out)
-    out *= 0.5
-    out += 0.5
-    return out
-
-
 class CpuStepper:
     def __init__(self, model, batch: int = 1):
         self.cell = model.cell
-        self.lstm, self.gru = model.cell == "lstm", model.cell == "gru"
+        self.spec = model.spec  # the cell's NumPy step (core.model.cells)
+        self.lstm, fold = model.has_cell_state, model.spec.fold_biases
         L, H = self.num_layers, self.H = model.num_layers, model.hidden_size
         with torch.no_grad():
 
@@ -59,11 +46,11 @@ class CpuStepper:
                 return t.detach().to("cpu", torch.float32, copy=True)
 
             layers = model.layers
-            # biases: the GRU's n gate needs W_hn h + b_hn on its own; otherwise both fold into one
-            b_in = [f32(la.bias_ih_l0 if self.gru else la.bias_ih_l0 + la.bias_hh_l0) for la in layers]
+            # biases: both fold into one, unless the cell needs the hidden one alone (the GRU's n gate)
+            b_in = [f32(la.bias_ih_l0 + la.bias_hh_l0 if fold else la.bias_ih_l0) for la in layers]
             self.table = torch.addmm(b_in[0], f32(model.embed.weight), f32(layers[0].weight_ih_l0).t()).numpy()
             self.b_in = [b.numpy() for b in b_in]
-            self.b_hh = [f32(la.bias_hh_l0).numpy() for la in layers] if self.gru else []
+            self.b_hh = [None if fold else f32(la.bias_hh_l0).numpy() for la in layers]
             self.w_hh = torch.stack([f32(la.weight_hh_l0).t() for la in layers]).contiguous()  # (L, H, G)
             self.w_ih = [None] + [f32(la.weight_ih_l0).t().contiguous() for la in layers[1:]]  # (H, G)
             self.head_w = f32(model.head.weight).t().contiguous()  # (H, V)
@@ -102,7 +89,7 @@ class CpuStepper:
     @torch.inference_mode()
     def step(self, token) -> np.ndarray:
         """Feed ``token`` (batch 1) or tokens (B,); returns float32 logits (V,) or (B, V)."""
-        H, s, one = self.H, self.scratch, self.batch == 1
+        H, s, one, step = self.H, self.scratch, self.batch == 1, self.spec.numpy_step
         if one and isinstance(token, np.ndarray):  # a batch of one, from a batched caller: (1, V)
             return self.step(int(token[0]))[None, :]
         torch.bmm(self.h_t, self.w_hh, out=self.gh_t)  # every layer's recurrent product at once
@@ -114,27 +101,7 @@ class CpuStepper:
                 gi = self.gi
                 gi += self.b_in[i]
             g, h, c = (self.gh[i, 0], self.h[i, 0], self.c[i, 0]) if one else (self.gh[i], self.h[i], self.c[i])
-            if self.lstm:  # gates i, f, g, o
-                g += gi
-                _sigmoid(g, s)
-                gg = g[..., 2 * H : 3 * H]
-                np.tanh(gg, out=gg)
-                c *= s[..., H : 2 * H]
-                c += s[..., :H] * gg
-                np.tanh(c, out=h)
-                h *= s[..., 3 * H :]
-            elif self.gru:  # gates r, z, n: h' = (1 - z) n + z h = n + z (h - n)
-                g += self.b_hh[i]
-                rz = _sigmoid(gi[..., : 2 * H] + g[..., : 2 * H], s[..., : 2 * H])
-                n = g[..., 2 * H :] * rz[..., :H]
-                n += gi[..., 2 * H :]
-                np.tanh(n, out=n)
-                h -= n
-                h *= rz[..., H:]
-                h += n
-            else:  # rnn, tanh
-                g += gi
-                np.tanh(g, out=h)
+            step(g, gi, h, c, s, self.b_hh[i], H)
         torch.mm(self.h_t[-1], self.head_w, out=self.logits_t)
         return (self.logits_t.numpy()[0] if one else self.logits_t.numpy()) + self.head_b
 
@@ -145,8 +112,8 @@ class TorchStepper:
     def __init__(self, model, batch: int = 1):
         self.model = model
         self.batch = batch
-        self.lstm = model.cell == "lstm"
-        self.fn = STEP_CELLS[model.cell]
+        self.lstm = model.has_cell_state
+        self.fn = model.spec.aten_step
         self.weights = [(la.weight_ih_l0, la.weight_hh_l0, la.bias_ih_l0, la.bias_hh_l0) for la in model.layers]
         self.layers: list = []
 

@@ -123,4 +123,4 @@ def _load(tr: Trainer, tensors: dict[str, torch.Tensor], meta: dict) -> tuple[Pr
     torch.set_rng_state(tensors["rng.cpu"].cpu())
     if "rng.cuda" in tensors and tr.device.type == "cuda":
         torch.cuda.set_rng_state(tensors["rng.cuda"].cpu(), tr.device)
-    return progress, None if not hidden else (tuple(hidden) if tr.model.cell == "lstm" else hidden[0])
+    return progress, None if not hidden else (tuple(hidden) if tr.model.has_cell_state else hidden[0])

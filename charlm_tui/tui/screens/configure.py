@@ -14,8 +14,8 @@ from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, Select, Static
 
 from charlm_tui import formatting
+from charlm_tui.core.cells import cell_names
 from charlm_tui.core.config import (
-    CELL_NAMES,
     LR_SCHEDULES,
     PARTITIONS,
     PRECISIONS,
@@ -89,7 +89,7 @@ class ConfigureScreen(AppScreen):
                 yield Label("preset")
                 yield Select([(p, p) for p in PRESETS], value="default", allow_blank=False, id="preset")
                 yield Label("cell")
-                yield Select([(c, c) for c in CELL_NAMES], value="lstm", allow_blank=False, id="cell")
+                yield Select([(c, c) for c in cell_names()], value="lstm", allow_blank=False, id="cell")
                 yield Label("device")
                 yield Select(
                     [(d, d) for d in ("auto", "cpu", "cuda", "mps")], value="auto", allow_blank=False, id="device"
