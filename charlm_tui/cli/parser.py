@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+import typing
 
 from charlm_tui import __version__
-from charlm_tui.core.cells import cell_names
-from charlm_tui.core.config import PRESETS
+from charlm_tui.core.config import PRESETS, ModelConfig, TrainConfig
 
 PROG = "charlm-tui"
 
@@ -89,6 +89,34 @@ def _float(s: str) -> float:
     return v
 
 
+def add_settings(group, cls) -> None:
+    """One option per setting of ``cls`` that has a flag; a bound or choice is checked as core checks it."""
+    from charlm_tui.core.settings import field_types, flag_of, parse_text, settings_of
+
+    types_ = field_types(cls)
+    for name, s in settings_of(cls).items():
+        flag = flag_of(name, s)
+        if flag is None:
+            continue
+        if types_[name] is bool:  # a switch: --log-to tensorboard
+            group.add_argument(flag, dest=name, choices=[name], action="append", help=s.help or None)
+            continue
+        opts = s.options()
+        if opts is not None:
+            group.add_argument(flag, dest=name, choices=list(opts), help=s.help or None)
+            continue
+
+        def parse(text: str, name: str = name) -> object:
+            try:
+                return parse_text(cls, name, text)
+            except ValueError as e:
+                raise argparse.ArgumentTypeError(str(e)) from None
+
+        parse.__name__ = s.label  # argparse names the type in its messages
+        whole = int in typing.get_args(types_[name]) or types_[name] is int
+        group.add_argument(flag, dest=name, type=parse, metavar="N" if whole else "F", help=s.help or None)
+
+
 def _add_home(p: argparse.ArgumentParser, top: bool = False) -> None:
     # subcommands suppress their default so a --home given before the subcommand survives
     p.add_argument(
@@ -125,65 +153,16 @@ def build_parser() -> Parser:
         choices=list(PRESETS),
         help="the preset a new run starts from (default: default, as in the app); options given as well override it",
     )
-    m = t.add_argument_group("model")
-    m.add_argument("--cell", choices=cell_names())
-    m.add_argument("--embed-dim", type=_positive_int)
-    m.add_argument("--hidden-size", type=_positive_int)
-    m.add_argument("--num-layers", type=_positive_int)
-    m.add_argument("--dropout", type=_float)
-    o = t.add_argument_group("training")
-    o.add_argument("--batch-size", type=_positive_int)
-    o.add_argument("--num-steps", type=_positive_int, help="BPTT length")
-    o.add_argument("--partition", choices=["sequential", "random"])
-    o.add_argument("--lr", type=_float)
-    o.add_argument("--clip", type=_float, help="gradient norm clipping threshold")
-    o.add_argument(
-        "--lr-schedule",
-        choices=["plateau", "cosine"],
-        help="plateau: constant LR, halved when val ppl plateaus; cosine: warmup, then cosine decay "
-        "to the end of the budget (max seconds/steps/epochs), plateau cuts on top",
-    )
-    o.add_argument("--warmup-steps", type=_nonneg_int, metavar="N", help="cosine schedule: linear warmup over N steps")
-    o.add_argument(
-        "--eval-every", type=_positive_int, metavar="N", help="evaluate every N steps (and at least once per epoch)"
-    )
-    o.add_argument("--patience", type=_positive_int, help="evaluations without improvement before stopping")
-    o.add_argument("--max-epochs", type=_positive_int)
-    o.add_argument("--max-steps", type=_positive_int)
-    o.add_argument("--max-seconds", type=_float)
-    o.add_argument("--seed", type=_seed)
-    o.add_argument("--val-fraction", type=_float)
-    o.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
-    o.add_argument(
-        "--weight-decay",
-        type=_float,
-        metavar="F",
-        help="AdamW's decoupled weight decay on every weight (0 = plain Adam, without a preset; the default and fast-cpu presets use 0.1)",
-    )
-    o.add_argument(
-        "--ema",
-        type=_float,
-        metavar="DECAY",
-        help="evaluate, and keep as best, a moving average of the weights with this decay (e.g. 0.999; 0 = off)",
-    )
-    o.add_argument(
-        "--precision",
-        choices=["auto", "fp32", "bf16"],
-        help="the training step's arithmetic: auto measures fp32 against bf16 here (about 2 s, cached) and "
-        "picks bf16 only if it is clearly faster; weights, optimizer and evaluation stay fp32",
-    )
+    # every setting of the model and training configs, from the settings beside their fields
+    # (core.settings): the flags, help, choices and bounds are core's own
+    add_settings(t.add_argument_group("model"), ModelConfig)
+    add_settings(t.add_argument_group("training"), TrainConfig)
     c = t.add_argument_group("corpus decoding")
     c.add_argument("--encoding", default="utf-8")
     c.add_argument("--normalize", choices=["NFC", "NFD", "NFKC", "NFKD"])
     c.add_argument("--lower", action="store_true", help="lower-case the text")
     t.add_argument("--json", action="store_true", help="one JSON object per evaluation, then a summary")
     t.add_argument("--quiet", action="store_true", help="no sample of the model after each evaluation")
-    t.add_argument(
-        "--log-to",
-        choices=["tensorboard"],
-        action="append",
-        help="also log each evaluation to TensorBoard event files in the run folder (the tensorboard extra)",
-    )
     t.add_argument(
         "--detach", action="store_true", help="train in a background process that outlives the terminal (SSH-safe)"
     )

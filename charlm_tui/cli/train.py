@@ -43,7 +43,7 @@ def cmd_train(args, home: Path) -> int:
     train_kw = _overrides(args, TrainConfig, train_names)
     model_kw = _overrides(args, ModelConfig, {"cell", "embed_dim", "hidden_size", "num_layers", "dropout"})
     explicit_model_kw = dict(model_kw)
-    if args.log_to:
+    if train_kw.get("tensorboard"):  # --log-to tensorboard (a list of what was asked for)
         train_kw["tensorboard"] = True
     if args.preset and args.resume:
         raise CharLMError("--preset applies to a new run; a resumed run keeps its settings")

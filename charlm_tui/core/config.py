@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass
 from typing import Literal
 
-from charlm_tui.core.cells import cell_shape
+from charlm_tui.core.cells import cell_names, cell_shape
 from charlm_tui.core.errors import ConfigError
+from charlm_tui.core.settings import bound_problems, check_types, setting
 
 DEFAULT_CORPUS = "python-docs"  # built in, no download (core.catalog)
 PARTITIONS = ("sequential", "random")
 PRECISIONS = ("auto", "fp32", "bf16")  # core.training.precision
+DEVICES = ("auto", "cpu", "cuda", "mps")
 LR_SCHEDULES = ("plateau", "cosine")
 COSINE_FLOOR = 0.02  # the cosine schedule ends at this fraction of the peak LR
 LN2 = math.log(2.0)
@@ -33,24 +35,6 @@ MAX_SEED = 2**63 - 1
 MAX_LR = 1.0
 MAX_CLIP = 1e12  # 1e9 is how a script says "no clipping"
 MAX_SECONDS = 366 * 24 * 3600
-_TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
-
-
-def check_types(cfg) -> None:
-    """Each field of a config dataclass holds its declared type (a JSON file or a form may hold
-    anything): whole numbers are ints (not bools), numbers are finite."""
-    for f in fields(cfg):
-        v = getattr(cfg, f.name)
-        kinds = [k.strip() for k in str(f.type).split("|")]
-        if v is None and "None" in kinds:
-            continue
-        want = [t for k in kinds for t in _TYPES.get(k, ())]
-        bad = not isinstance(v, tuple(want)) or (isinstance(v, bool) and "bool" not in kinds)
-        if not bad and isinstance(v, float) and not math.isfinite(v):
-            bad = True
-        if bad:
-            what = "a whole number" if "int" in kinds else "a number" if "float" in kinds else "text"
-            raise ConfigError(f"{f.name.replace('_', ' ')} must be {what}, got {v!r}"[:160])
 
 
 def training_bytes(model: ModelConfig, batch_size: int, num_steps: int) -> int:
@@ -101,29 +85,34 @@ def check_loads(model: ModelConfig, what: str, available: int | None = None) -> 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    vocab_size: int
-    cell: str = "lstm"
-    embed_dim: int = 64
-    hidden_size: int = 256
-    num_layers: int = 2
-    dropout: float = 0.2
+    vocab_size: int = setting(
+        MISSING,
+        "vocabulary size",
+        lo=2,
+        hi=MAX_VOCAB,
+        flag=None,
+        form=False,
+        internal="the corpus's characters, plus <unk>",
+    )
+    cell: str = setting("lstm", "cell", choices=cell_names, help="the recurrent cell")
+    embed_dim: int = setting(64, "embedding", lo=1, hi=MAX_WIDTH, help="embedding size")
+    hidden_size: int = setting(256, "hidden", lo=1, hi=MAX_WIDTH, help="hidden units per layer")
+    num_layers: int = setting(2, "layers", lo=1, hi=MAX_LAYERS, help="recurrent layers")
+    dropout: float = setting(
+        0.2,
+        "dropout",
+        lo=0.0,
+        hi=1.0,
+        hi_open=True,
+        help="locked dropout on the embeddings, between layers and before the output",
+    )
 
     def validate(self) -> ModelConfig:
         check_types(self)
         cell_shape(self.cell)  # ConfigError naming the cells there are
-        for name, most in (
-            ("vocab_size", MAX_VOCAB),
-            ("embed_dim", MAX_WIDTH),
-            ("hidden_size", MAX_WIDTH),
-            ("num_layers", MAX_LAYERS),
-        ):
-            v = getattr(self, name)
-            if not 1 <= v <= most:
-                raise ConfigError(f"{name.replace('_', ' ')} must be between 1 and {most:,}, got {v:,}")
-        if self.vocab_size < 2:
-            raise ConfigError("the vocabulary needs at least 2 entries")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+        problems = bound_problems(self)
+        if problems:
+            raise ConfigError("; ".join(problems))
         return self
 
     def to_json(self) -> dict:
@@ -157,71 +146,95 @@ def flops_per_char(cfg: ModelConfig) -> float:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    batch_size: int = 32
-    num_steps: int = 64
-    partition: str = "sequential"
-    lr: float = 3e-3
-    clip: float = 1.0
-    eval_every: int = 200  # steps between evaluations (the trainer also evaluates at least once per epoch)
-    patience: int = 5  # evaluations without improvement before early stopping
+    batch_size: int = setting(32, "batch", lo=1, help="streams trained side by side")
+    num_steps: int = setting(64, "BPTT len", lo=1, help="BPTT length: characters per stream per step")
+    partition: str = setting(
+        "sequential",
+        "partition",
+        choices=PARTITIONS,
+        help="sequential: streams carry their state across batches; random: shuffled subsequences, state reset",
+    )
+    lr: float = setting(3e-3, "learning rate", lo=0.0, lo_open=True, hi=MAX_LR, form_label="learn rate")
+    clip: float = setting(1.0, "grad clip", lo=0.0, lo_open=True, hi=MAX_CLIP, help="gradient norm clipping threshold")
+    eval_every: int = setting(200, "eval every", lo=1, help="evaluate every N steps (and at least once per epoch)")
+    patience: int = setting(5, "patience", lo=1, help="evaluations without improvement before stopping early")
     # plateau: constant LR, cut on plateaus; cosine: linear warmup over warmup_steps, then cosine decay
     # to the end of the budget (max seconds/steps/epochs), with the plateau cuts on top
-    lr_schedule: str = "plateau"
-    warmup_steps: int = 0
-    lr_patience: int = 1  # evaluations without improvement before the LR is cut
-    lr_factor: float = 0.5
-    min_lr: float = 1e-5
-    max_epochs: int = 50
-    max_steps: int | None = None
-    max_seconds: float | None = None
-    seed: int = 1337
-    val_fraction: float = 0.1
-    device: str = "auto"
+    lr_schedule: str = setting(
+        "plateau",
+        "LR schedule",
+        choices=LR_SCHEDULES,
+        help="plateau: constant LR, halved when val ppl plateaus; cosine: warmup, then cosine decay to the end of the budget, plateau cuts on top",
+    )
+    warmup_steps: int = setting(0, "warmup steps", lo=0, help="cosine schedule: linear warmup over N steps")
+    lr_patience: int = setting(1, "LR patience", lo=0, help="evaluations without improvement before the LR is cut")
+    lr_factor: float = setting(
+        0.5, "LR factor", lo=0.0, hi=1.0, lo_open=True, hi_open=True, help="what a plateau cut multiplies the LR by"
+    )
+    min_lr: float = setting(1e-5, "minimum LR", lo=0.0, hi=MAX_LR, help="plateau cuts stop here")
+    max_epochs: int = setting(50, "max epochs", lo=1)
+    max_steps: int | None = setting(None, "max steps", lo=1)
+    max_seconds: float | None = setting(
+        None,
+        "max seconds",
+        lo=0.0,
+        lo_open=True,
+        hi=MAX_SECONDS,
+        help="the time budget (the form: max minutes; empty: none)",
+        form_label="max minutes",
+        form_scale=60.0,
+    )
+    seed: int = setting(1337, "seed", lo=0, hi=MAX_SEED)
+    val_fraction: float = setting(
+        0.1,
+        "val fraction",
+        lo=0.0,
+        hi=1.0,
+        lo_open=True,
+        hi_open=True,
+        help="the share of the corpus held out for validation (its end)",
+    )
+    device: str = setting("auto", "device", choices=DEVICES)
     # evaluate (and keep as best) an exponential moving average of the weights with this decay; 0 = off
-    ema: float = 0.0
+    ema: float = setting(
+        0.0,
+        "EMA decay",
+        lo=0.0,
+        hi=1.0,
+        hi_open=True,
+        help="evaluate, and keep as best, a moving average of the weights with this decay (e.g. 0.999; 0 = off)",
+    )
     # AdamW's decoupled weight decay (0: plain Adam): each step shrinks every weight by lr x weight_decay
-    weight_decay: float = 0.0
+    weight_decay: float = setting(
+        0.0, "weight decay", lo=0.0, hi=1.0, help="AdamW's decoupled weight decay on every weight (0 = plain Adam)"
+    )
     # the training step's arithmetic: auto measures fp32 against bf16 autocast here and picks (core.training.precision)
-    precision: str = "auto"
-    event_interval: float = 0.25  # seconds between progress events
+    precision: str = setting(
+        "auto",
+        "precision",
+        choices=PRECISIONS,
+        help="the training step's arithmetic: auto measures fp32 against bf16 here (cached) and picks bf16 only if clearly faster",
+    )
+    event_interval: float = setting(
+        0.25,
+        "event interval",
+        lo=0.0,
+        flag=None,
+        form=False,
+        internal="how often the trainer reports progress: the app and the CLI choose it, not the user",
+    )
     # also log each evaluation to TensorBoard event files in the run folder (the optional extra)
-    tensorboard: bool = False
+    tensorboard: bool = setting(
+        False,
+        "TensorBoard log",
+        flag="--log-to",
+        help="also log each evaluation to TensorBoard event files in the run folder",
+    )
 
     def validate(self) -> TrainConfig:
         """Check every setting; ConfigError naming all that are wrong (not only the first)."""
-        problems: list[str] = []
-
-        def need(ok: bool, msg: str):
-            if not ok:
-                problems.append(msg)
-
         check_types(self)
-        need(0 <= self.seed <= MAX_SEED, f"seed must be between 0 and {MAX_SEED}, got {self.seed}")
-        need(self.batch_size >= 1, f"batch size must be at least 1, got {self.batch_size}")
-        need(self.num_steps >= 1, f"BPTT length (num steps) must be at least 1, got {self.num_steps}")
-        need(self.partition in PARTITIONS, f"partition must be sequential or random, got {self.partition!r}")
-        need(0 < self.lr <= MAX_LR, f"learning rate must be above 0 and at most {MAX_LR:g}, got {self.lr:g}")
-        need(0 < self.clip <= MAX_CLIP, f"clip must be above 0 and at most {MAX_CLIP:g}, got {self.clip:g}")
-        need(0 <= self.min_lr <= MAX_LR, f"minimum LR must be between 0 and {MAX_LR:g}, got {self.min_lr:g}")
-        need(self.eval_every >= 1, f"eval interval must be at least 1 step, got {self.eval_every}")
-        need(self.patience >= 1, f"patience must be at least 1, got {self.patience}")
-        need(self.lr_schedule in LR_SCHEDULES, f"LR schedule must be plateau or cosine, got {self.lr_schedule!r}")
-        need(self.warmup_steps >= 0, f"warmup steps must be 0 or more, got {self.warmup_steps}")
-        need(self.lr_patience >= 0, f"LR patience must be 0 or more, got {self.lr_patience}")
-        need(0 < self.lr_factor < 1, f"LR factor must be in (0, 1), got {self.lr_factor}")
-        need(self.max_epochs >= 1, f"max epochs must be at least 1, got {self.max_epochs}")
-        need(self.max_steps is None or self.max_steps >= 1, f"max steps must be at least 1, got {self.max_steps}")
-        need(
-            self.max_seconds is None or 0 < self.max_seconds <= MAX_SECONDS,
-            f"max seconds must be above 0 and at most {MAX_SECONDS:,} (a year), got {self.max_seconds:g}"
-            if self.max_seconds is not None
-            else "",
-        )
-        need(self.event_interval >= 0, f"event interval must be 0 or more, got {self.event_interval:g}")
-        need(0 < self.val_fraction < 1, f"validation fraction must be in (0, 1), got {self.val_fraction}")
-        need(0 <= self.ema < 1, f"ema (the weight average's decay) must be in [0, 1), got {self.ema}")
-        need(0 <= self.weight_decay <= 1, f"weight decay must be in [0, 1], got {self.weight_decay}")
-        need(self.precision in PRECISIONS, f"precision must be auto, fp32 or bf16, got {self.precision!r}")
+        problems = bound_problems(self)
         if problems:
             raise ConfigError("; ".join(problems))
         return self

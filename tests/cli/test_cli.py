@@ -313,7 +313,9 @@ def test_float_settings_are_bounded_to_what_a_person_could_mean(tiny_file, home,
     """--lr 1e30 was accepted and trained to ppl inf."""
     from charlm_tui.cli.main import main
 
-    assert main(["train", str(tiny_file), *TINY, flag, value]) != 0
+    with pytest.raises(SystemExit) as stop:  # refused by the parser, with core's own bounds and words
+        main(["train", str(tiny_file), *TINY, flag, value])
+    assert stop.value.code == 2
     assert says in capsys.readouterr().err
     assert not (home / "runs").exists() or not list((home / "runs").iterdir())
 

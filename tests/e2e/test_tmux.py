@@ -18,7 +18,28 @@ def test_train_generate_quit_in_tmux(tmp_path):
         T.keys("Enter")  # -> configure, focus on the presets (a digit there switches screens)
         T.wait_screen("parameters")
         T.keys(*["Tab"] * 6)  # past the six drop-downs to the first number, the embedding
-        for value in ("16", "32", "1", "0", "8", "32", None, None, None, "20", "1000", None, "0.05"):
+        # the form's text boxes in their order (core.settings: the configs' field order), None: as it is
+        # embed hidden layers dropout batch BPTT lr clip eval-every patience warmup lr-patience
+        # lr-factor min-lr max-epochs max-steps max-minutes
+        for value in (
+            "16",
+            "32",
+            "1",
+            "0",
+            "8",
+            "32",
+            None,
+            None,
+            "20",
+            "1000",
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            "0.05",
+        ):
             if value is not None:
                 T.keys("End", "C-u", value)
             T.keys("Tab")

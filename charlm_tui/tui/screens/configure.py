@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
+import typing
+from dataclasses import dataclass
 
 from rich.text import Text
 from textual import on
@@ -28,6 +31,7 @@ from charlm_tui.core.config import (
     steps_per_epoch,
 )
 from charlm_tui.core.errors import ConfigError
+from charlm_tui.core.settings import field_types, parse_text, settings_of
 from charlm_tui.tui.screens.base import AppScreen
 from charlm_tui.tui.widgets.history_input import SteadyInput
 
@@ -39,23 +43,57 @@ LR_HELP = {
     "plateau": "LR plateau: constant learning rate, halved when val ppl stops improving",
     "cosine": "LR cosine: warmup, then decay until the budget runs out; halved on plateaus",
 }
-# field id -> (label, kind, section)
-FIELDS = {
-    "embed_dim": ("embedding", int, "model"),
-    "hidden_size": ("hidden", int, "model"),
-    "num_layers": ("layers", int, "model"),
-    "dropout": ("dropout", float, "model"),
-    "batch_size": ("batch", int, "train"),
-    "num_steps": ("BPTT len", int, "train"),
-    "lr": ("learn rate", float, "train"),
-    "clip": ("grad clip", float, "train"),
-    "weight_decay": ("weight decay", float, "train"),
-    "eval_every": ("eval every", int, "train"),
-    "patience": ("patience", int, "train"),
-    "max_epochs": ("max epochs", int, "train"),
-    "max_minutes": ("max minutes", float, "train"),
-    "seed": ("seed", int, "train"),
-}
+
+
+@dataclass(frozen=True)
+class FormField:
+    """A text box of the form, for one numeric setting (core.settings): the form's own id and label,
+    the config and field it sets, and the unit the form shows it in (max seconds as minutes)."""
+
+    fid: str
+    label: str
+    section: str  # "model" or "train"
+    name: str  # the config field
+    scale: float  # form value = field value / scale
+    optional: bool  # empty means None (no limit)
+
+
+def form_fields() -> dict[str, FormField]:
+    """Every numeric setting of the model and training configs that the form shows, in their order."""
+    out: dict[str, FormField] = {}
+    for section, cls in (("model", ModelConfig), ("train", TrainConfig)):
+        types_ = field_types(cls)
+        for name, st in settings_of(cls).items():
+            t = types_[name]
+            if not st.form or st.options() is not None or t is bool:
+                continue
+            fid = st.form_label.replace(" ", "_") if st.form_scale != 1.0 else name  # max_minutes
+            optional = type(None) in typing.get_args(t)
+            out[fid] = FormField(fid, st.form_label or st.label, section, name, st.form_scale, optional)
+    return out
+
+
+FIELDS = form_fields()
+
+
+def _scaled(cls, ff: FormField, raw: str) -> float:
+    """A setting the form shows in other units (max seconds as minutes): parsed and bounded in the
+    form's units, with core's bounds scaled to them, then in the field's units."""
+    try:
+        v = float(raw)
+    except ValueError:
+        raise ValueError(f"{ff.label}: expected a number, got {raw!r}") from None
+    st = settings_of(cls)[ff.name]
+    shown = dataclasses.replace(
+        st,
+        label=ff.label,
+        lo=None if st.lo is None else st.lo / ff.scale,
+        hi=None if st.hi is None else st.hi / ff.scale,
+    )
+    problem = shown.problem(v) if math.isfinite(v) else f"{ff.label}: expected a finite number, got {raw!r}"
+    if problem:
+        raise ValueError(problem)
+    return v * ff.scale
 
 
 class SaidCheckbox(Checkbox):
@@ -104,8 +142,8 @@ class ConfigureScreen(AppScreen):
             yield Static(PARTITION_HELP["sequential"], id="partition-help")
             yield Static(LR_HELP["plateau"], id="lr-help")
             with Grid(id="config-grid"):
-                for fid, (label, _kind, _sec) in FIELDS.items():
-                    yield Label(label)
+                for fid, ff in FIELDS.items():
+                    yield Label(ff.label)
                     yield SteadyInput(id=fid, classes="compact")
             yield SaidCheckbox("TensorBoard log (event files in the run folder)", id="tensorboard")
             yield Static("", id="config-summary")
@@ -136,9 +174,10 @@ class ConfigureScreen(AppScreen):
 
     def load_values(self, model_kw: dict, cfg: TrainConfig) -> None:
         values = {**model_kw, **dataclasses.asdict(cfg)}
-        values["max_minutes"] = "" if cfg.max_seconds is None else f"{cfg.max_seconds / 60:g}"
-        for fid in FIELDS:
-            v = values.get(fid, "")
+        for fid, ff in FIELDS.items():
+            v = values.get(ff.name)
+            if isinstance(v, (int, float)) and ff.scale != 1.0:
+                v = v / ff.scale
             self.query_one(f"#{fid}", Input).value = "" if v is None else f"{v:g}" if isinstance(v, float) else str(v)
         self.query_one("#cell", Select).value = model_kw.get("cell", "lstm")
         self.query_one("#partition", Select).value = cfg.partition
@@ -154,33 +193,29 @@ class ConfigureScreen(AppScreen):
 
     def read_values(self) -> tuple[dict, TrainConfig]:
         """Parse and validate the form; raise ConfigError naming the field."""
-        parsed: dict = {}
-        bad: list[str] = []  # every field that does not parse, not only the first
-        for fid, (label, kind, _sec) in FIELDS.items():
+        values: dict[str, dict] = {"model": {}, "train": {}}
+        bad: list[str] = []  # every field that is wrong, not only the first
+        for fid, ff in FIELDS.items():
             box = self.query_one(f"#{fid}", Input)
             raw = box.value.strip()
-            if fid == "max_minutes" and raw == "":
-                parsed[fid] = None
-                box.remove_class("-invalid")
-                continue
             try:
-                parsed[fid] = kind(raw)
+                if raw == "" and ff.optional:
+                    v = None
+                else:
+                    # the form's units to the field's, then core's own parsing and bounds
+                    cls = ModelConfig if ff.section == "model" else TrainConfig
+                    v = parse_text(cls, ff.name, raw) if ff.scale == 1.0 else _scaled(cls, ff, raw)
+                values[ff.section][ff.name] = v
                 box.remove_class("-invalid")
-            except ValueError:
+            except ValueError as e:
                 box.add_class("-invalid")
-                bad.append(f"{label}: {raw!r} is not a {'whole number' if kind is int else 'number'}")
+                bad.append(str(e))
         if bad:
             raise ConfigError("; ".join(bad))
-        model_kw = {k: parsed[k] for k, (_l, _k, sec) in FIELDS.items() if sec == "model"}
-        model_kw["cell"] = self._choice("cell")
-        mm = parsed.pop("max_minutes")
-        train = {k: parsed[k] for k, (_l, _k, sec) in FIELDS.items() if sec == "train" and k != "max_minutes"}
-        if mm is not None and mm <= 0:
-            raise ConfigError("max minutes must be positive (or empty for no time limit)")
+        model_kw = {**values["model"], "cell": self._choice("cell")}
         cfg = dataclasses.replace(
             self.app.training.config,
-            **train,
-            max_seconds=None if mm is None else mm * 60,
+            **values["train"],
             partition=self._choice("partition"),
             device=self._choice("device"),
             precision=self._choice("precision"),
