@@ -102,3 +102,24 @@ def test_check_types_reads_optional_unions_and_literals():
             check_types(bad)
     with pytest.raises(ConfigError, match="max steps must be a whole number or none, got 2.5"):
         TrainConfig(max_steps=2.5).validate()  # type: ignore[arg-type]
+
+
+def test_every_sampling_control_is_settable_from_sample_and_the_generate_line():
+    from charlm_tui.core.config import SamplingControl
+    from charlm_tui.tui.controllers.generation import CONTROL_FIELDS, SETTINGS
+
+    sample = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices["sample"]
+    options = {s: a for a in sample._actions for s in a.option_strings}
+    on_the_line = set(CONTROL_FIELDS.values()) | {"stop"}  # stop: typed with ctrl+t, walked with PgUp/PgDn
+    assert {name for name, _ in SETTINGS} >= set(CONTROL_FIELDS)
+    for name, s in settings_of(SamplingControl).items():
+        flag = flag_of(name, s) or "--" + name  # stop's flag is written by hand (repeatable)
+        assert flag in options, f"sample has no {flag}"
+        assert name in on_the_line, f"the Generate settings line cannot set {name}"
+    # the fast path follows the settings: every setting with a neutral value is a filter it checks
+    for name, s in settings_of(SamplingControl).items():
+        if s.neutral is not None:
+            lo = s.lo if s.lo is not None and not s.lo_open else (s.lo or 0) + 0.5
+            other = lo if lo != s.neutral else (s.hi if s.hi is not None and not s.hi_open else 0.5)
+            assert not SamplingControl(**{name: other}).neutral_filters, name
+    assert SamplingControl().neutral_filters

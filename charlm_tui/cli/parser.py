@@ -8,7 +8,7 @@ import sys
 import typing
 
 from charlm_tui import __version__
-from charlm_tui.core.config import PRESETS, ModelConfig, TrainConfig
+from charlm_tui.core.config import PRESETS, ModelConfig, SamplingControl, TrainConfig
 
 PROG = "charlm-tui"
 
@@ -191,32 +191,8 @@ def build_parser() -> Parser:
         help="the prompt from a UTF-8 file ('-': standard input), as nanoGPT's start=FILE:",
     )
     s.add_argument("--length", type=_positive_int, default=500)
-    s.add_argument("--temperature", type=_temperature, default=0.8, help="0 = greedy, up to 5")
-    s.add_argument("--top-k", type=_nonneg_int, default=0, help="keep the K likeliest characters (0 = all)")
-    s.add_argument(
-        "--top-p",
-        type=_in_range(0, 1, "top-p", lo_open=True),
-        default=1.0,
-        help="nucleus: keep the likeliest characters until their probabilities sum to P (1 = off)",
-    )
-    s.add_argument(
-        "--min-p",
-        type=_in_range(0, 1, "min-p", hi_open=True),
-        default=0.0,
-        help="keep characters at least P times as likely as the likeliest (0 = off)",
-    )
-    s.add_argument(
-        "--repetition-penalty",
-        type=_in_range(1, 10, "the repetition penalty"),
-        default=1.0,
-        help="divide the probability of recently seen characters by this (1 = off)",
-    )
-    s.add_argument(
-        "--repetition-window",
-        type=lambda v: _whole(v, 1, 10_000, "the window is 1 to 10,000 characters, got {v}"),
-        default=64,
-        help="how many of the last characters the penalty looks at (default 64)",
-    )
+    # the sampling controls, from the settings beside their fields (core.settings), with core's bounds
+    add_settings(s.add_argument_group("sampling"), SamplingControl)
     s.add_argument(
         "--stop",
         type=_stop,

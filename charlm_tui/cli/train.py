@@ -213,15 +213,8 @@ def cmd_sample(args, home: Path) -> int:
         print(
             f"note: {enc.unknown_count} prompt character(s) the model never saw were replaced: {chars}", file=sys.stderr
         )
-    control = SamplingControl(
-        temperature=args.temperature,
-        top_k=args.top_k or None,
-        top_p=args.top_p,
-        min_p=args.min_p,
-        repetition_penalty=args.repetition_penalty,
-        repetition_window=args.repetition_window,
-        stop=tuple(args.stop),
-    )
+    given = _overrides(args, SamplingControl, {f.name for f in fields(SamplingControl)} - {"stop"})
+    control = SamplingControl(**given, stop=tuple(args.stop))
     out = sys.stdout
     # to a terminal, what would act on it (an ESC the model learned from its corpus) shows as a
     # stand-in; to a file or a pipe the text goes as generated

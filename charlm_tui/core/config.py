@@ -10,7 +10,7 @@ from typing import Literal
 
 from charlm_tui.core.cells import cell_names, cell_shape
 from charlm_tui.core.errors import ConfigError
-from charlm_tui.core.settings import bound_problems, check_types, setting
+from charlm_tui.core.settings import bound_problems, check_types, setting, settings_of
 
 DEFAULT_CORPUS = "python-docs"  # built in, no download (core.catalog)
 PARTITIONS = ("sequential", "random")
@@ -429,13 +429,48 @@ class SamplingControl:
     purpose: the REPL changes it while a stream runs). The neutral value of each filter turns it
     off; the order they apply in is written in ``charlm_tui.core.model.sampling``."""
 
-    temperature: float = 0.8  # 0 = greedy (argmax)
-    top_k: int | None = None  # None or 0 = no top-k cut
-    top_p: float = 1.0  # nucleus: keep the likeliest characters whose probabilities sum to top_p; 1 = off
-    min_p: float = 0.0  # keep characters at least min_p times as likely as the likeliest; 0 = off
-    repetition_penalty: float = 1.0  # divide the probability of characters seen recently by this; 1 = off
-    repetition_window: int = 64  # ... seen in the last this many characters (prompt included)
-    stop: tuple[str, ...] = ()  # the stream ends when one of these appears in the generated text
+    temperature: float = setting(
+        0.8, "temperature", lo=0.0, hi=TEMPERATURE_MAX, help="0 = greedy (the likeliest character), up to 5"
+    )
+    top_k: int | None = setting(None, "top-k", lo=0, help="keep the K likeliest characters (0 = all)")
+    top_p: float = setting(
+        1.0,
+        "top-p",
+        lo=0.0,
+        lo_open=True,
+        hi=1.0,
+        neutral=1.0,
+        help="nucleus: keep the likeliest characters until their probabilities sum to P (1 = off)",
+    )
+    min_p: float = setting(
+        0.0,
+        "min-p",
+        lo=0.0,
+        hi=1.0,
+        hi_open=True,
+        neutral=0.0,
+        help="keep characters at least P times as likely as the likeliest (0 = off)",
+    )
+    repetition_penalty: float = setting(
+        1.0,
+        "repetition penalty",
+        lo=1.0,
+        hi=REPETITION_PENALTY_MAX,
+        neutral=1.0,
+        help="divide the probability of recently seen characters by this (1 = off)",
+    )
+    repetition_window: int = setting(
+        64,
+        "repetition window",
+        lo=1,
+        hi=REPETITION_WINDOW_MAX,
+        help="how many of the last characters the penalty looks at",
+    )
+    # the stream ends when one of these appears in the generated text (its flag is written by hand:
+    # repeatable, with \n for a newline)
+    stop: tuple[str, ...] = setting(
+        (), "stop", flag=None, help="end the text where this appears (repeatable; \\n is a newline)"
+    )
 
     def __post_init__(self):
         self.set_temperature(self.temperature)
@@ -446,24 +481,24 @@ class SamplingControl:
         return self.temperature
 
     def check(self) -> None:
-        """Raise ConfigError for a value the sampler cannot use (the CLI and the REPL clamp first)."""
-        if self.top_k is not None and (int(self.top_k) != self.top_k or self.top_k < 0):
-            raise ConfigError(f"top-k must be a whole number >= 0, not {self.top_k!r}")
-        if not (0.0 < self.top_p <= 1.0):
-            raise ConfigError(f"top-p must be in (0, 1], not {self.top_p!r}")
-        if not (0.0 <= self.min_p < 1.0):
-            raise ConfigError(f"min-p must be in [0, 1), not {self.min_p!r}")
-        if not (1.0 <= self.repetition_penalty <= REPETITION_PENALTY_MAX):
-            raise ConfigError(
-                f"the repetition penalty must be in [1, {REPETITION_PENALTY_MAX:g}], not {self.repetition_penalty!r}"
-            )
-        if not (1 <= self.repetition_window <= REPETITION_WINDOW_MAX):
-            raise ConfigError(f"the repetition window must be 1 to {REPETITION_WINDOW_MAX:,} characters")
+        """Raise ConfigError for a value the sampler cannot use (the CLI and the REPL clamp first);
+        the bounds are the fields' own (core.settings)."""
+        if isinstance(self.top_k, float) and self.top_k.is_integer():
+            self.top_k = int(self.top_k)  # 3.0 typed or computed: the whole number it is
+        check_types(self)
+        problems = bound_problems(self)
+        if problems:
+            raise ConfigError("; ".join(problems))
         for s in self.stop:
             if not s or len(s) > STOP_MAX_CHARS:
                 raise ConfigError(f"a stop string must be 1 to {STOP_MAX_CHARS} characters, not {s!r}")
 
     @property
     def neutral_filters(self) -> bool:
-        """No filter beyond temperature and top-k is on: the sampler takes its fast path."""
-        return self.top_p >= 1.0 and self.min_p <= 0.0 and self.repetition_penalty <= 1.0
+        """No filter beyond temperature and top-k is on: the sampler takes its fast path. Every
+        setting with a neutral value is such a filter: a new one is counted without a word here."""
+        return all(
+            getattr(self, name) == s.neutral
+            for name, s in settings_of(SamplingControl).items()
+            if s.neutral is not None
+        )

@@ -36,6 +36,7 @@ class Setting:
     internal: str = ""  # why neither the CLI nor the form sets it (then flag is None and form False)
     form_label: str = ""  # the form's shorter label, or its label in other units (max seconds: "max minutes")
     form_scale: float = 1.0  # form value = value / form_scale
+    neutral: Any = None  # a sampling filter: the value that turns it off (the sampler's fast path needs all off)
 
     def options(self) -> tuple[str, ...] | None:
         return self.choices() if callable(self.choices) else self.choices

@@ -7,18 +7,18 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from charlm_tui.core.config import (
     MAX_BEST_OF,
     MAX_SEED,
-    TEMPERATURE_MAX,
     SamplingControl,
     new_seed,
     stop_from_text,
     stop_to_text,
 )
 from charlm_tui.core.errors import CharLMError, ConfigError
+from charlm_tui.core.settings import parse_text
 from charlm_tui.tui.controllers.base import Controller
 from charlm_tui.tui.messages import BestOfFound, BestOfReady, Generated, StreamChars, StreamEnded, StreamStarted
 
@@ -56,6 +56,17 @@ SETTINGS = (
     ("confidence", "colours"),
     ("weights", "weights"),
 )
+
+
+# the settings line's names of the sampling controls, and their fields
+CONTROL_FIELDS = {
+    "temperature": "temperature",
+    "top_k": "top_k",
+    "top_p": "top_p",
+    "min_p": "min_p",
+    "penalty": "repetition_penalty",
+    "window": "repetition_window",
+}
 
 
 def _walk(ladder: tuple, value, step: int):
@@ -152,23 +163,13 @@ class GenerationSettings:
                 return None
             if name in ("confidence", "weights"):
                 return "this one has two values: PgUp/PgDn switch it"
+            if name in CONTROL_FIELDS:  # a sampling control: core's parsing and bounds (core.settings)
+                attr = CONTROL_FIELDS[name]
+                value = parse_text(SamplingControl, attr, text)
+                setattr(c, attr, (value or None) if attr == "top_k" else value)
+                return None
             value = float(text)
-            if name == "temperature":
-                if not 0 <= value <= TEMPERATURE_MAX:
-                    return f"a temperature is 0 (greedy) to {TEMPERATURE_MAX:g}"
-                c.set_temperature(value)
-            elif name == "top_k":
-                if value != int(value) or value < 0:
-                    return "top-k is a whole number, 0 for off"
-                c.top_k = int(value) or None
-            elif name in ("top_p", "min_p", "penalty", "window"):
-                attr = {"penalty": "repetition_penalty", "window": "repetition_window"}.get(name, name)
-                if name == "window" and value != int(value):
-                    return "the window is a whole number of characters"
-                change: dict[str, Any] = {attr: int(value) if name == "window" else value}
-                replace(c, **change)  # checks it (ConfigError)
-                setattr(c, attr, change[attr])
-            elif name == "length":
+            if name == "length":
                 if value != int(value) or not LENGTHS[0] <= value <= LENGTHS[1]:
                     return f"the length is {LENGTHS[0]:,} to {LENGTHS[1]:,} characters"
                 self.length = int(value)
