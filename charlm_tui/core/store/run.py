@@ -14,10 +14,8 @@ Every file is written atomically; readers never need the lock.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import secrets
 import socket
 import time
 from collections.abc import Callable
@@ -25,21 +23,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from charlm_tui.core.atomic import write_bytes, write_json
-from charlm_tui.core.bounded_read import read_bounded, read_text_bounded
 from charlm_tui.core.config import TrainEvent
 from charlm_tui.core.errors import CharLMError, CheckpointError, RunError
 from charlm_tui.core.lifecycle import status_for
 from charlm_tui.core.store import checkpoint
-from charlm_tui.core.store.process import holder_alive, identity, identity_of
 from charlm_tui.core.store.progress import Progress
-from charlm_tui.core.store.run_files import read_config, read_json, read_lock, read_metrics, read_status
+from charlm_tui.core.store.run_control import CONTROL_POLL_S, ControlChannel
+from charlm_tui.core.store.run_files import read_config, read_json, read_metrics, read_status
+from charlm_tui.core.store.run_lock import RunLock, heartbeat_age  # noqa: F401 (re-exported)
 
 if TYPE_CHECKING:
     from charlm_tui.core.model.charlm import CharLM
 
 STATUS_HEARTBEAT_S = 5.0
 STALLED_AFTER_S = 4 * STATUS_HEARTBEAT_S  # a running run whose status is older than this is "stalled"
-UNCHECKABLE_LOCK_STALE_S = 600.0
 RUN_FILES = (
     "config.json",
     "vocab.json",
@@ -50,34 +47,10 @@ RUN_FILES = (
     "lock",
     "control.json",
 )
-CONTROL_POLL_S = 0.2
-CONTROL_COMMANDS = ("pause", "resume", "stop")
 
 
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
-
-
-def _link_exclusive(tmp: Path, lock: Path, data: bytes) -> None:
-    """Put ``tmp`` in place as ``lock``; FileExistsError if a lock exists."""
-    try:
-        os.link(tmp, lock)
-    except FileExistsError:
-        raise
-    except OSError:  # a filesystem without hard links: create exclusively, then fill
-        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def heartbeat_age(st: dict) -> float:
-    try:
-        return max(0.0, time.time() - float(st["heartbeat"]))
-    except (KeyError, TypeError, ValueError):
-        return 0.0
 
 
 class Trainee(Protocol):
@@ -99,12 +72,12 @@ class Run:
     def __init__(self, path: Path):
         self.path = path
         self.id = path.name
-        self._locked = False
+        self.lock = RunLock(path, self.id, self.status)  # the one writer
+        self.control = ControlChannel(path)  # commands from other processes
         self.metrics_skipped = 0
         self._last_status_write = 0.0
         self._status: dict | None = None
         self._last_poll = 0.0
-        self._control_seen: str | None = None
 
     # ---------------------------------------------------------------- files
     @property
@@ -269,130 +242,18 @@ class Run:
             if p.exists() and not p.is_file():
                 raise RunError(f"{p} is not a file (a folder or device in its place); remove it, or delete the run")
 
-    # ---------------------------------------------------------------- lock (one writer)
+    # ---------------------------------------------------------------- lock (core.store.run_lock)
     def acquire_lock(self, pid: int | None = None) -> None:
-        """Take the run's lock, or raise RunError naming who holds it. The lock appears whole or not
-        at all (written to a temp file, then hard-linked into place, which fails if one exists), and
-        names this process by pid, start time and boot id, so a later process with the same pid is
-        never mistaken for it. With ``pid``: taken for that (child) process, which finds the lock
-        already its own when it takes it (``train --detach`` holds a new run for its trainer while
-        that starts, so the run is never listed as damaged or deleted meanwhile)."""
-        lock = self.path / "lock"
-        who = identity() if pid is None else {**identity_of(pid), "by": os.getpid()}
-        data = json.dumps({**who, "since": _now(), "t": time.time()}).encode()
-        for _ in range(3):
-            tmp = self.path / f".lock.tmp-{os.getpid()}-{secrets.token_hex(3)}"
-            try:
-                with open(tmp, "wb") as f:
-                    f.write(data)
-                    f.flush()
-                    os.fsync(f.fileno())
-                _link_exclusive(tmp, lock, data)
-            except FileExistsError:
-                holder = self.lock_holder()
-                if holder is None:  # stale: its process is gone
-                    self._remove_lock()
-                    continue
-                if pid is None and self._taken_for_me():  # by its parent: now this process's own
-                    os.replace(tmp, lock)
-                    self._locked = True
-                    return
-                raise RunError(
-                    f"run {self.id} is being trained by pid {holder.get('pid')} on "
-                    f"{holder.get('host')}; stop it first ('charlm-tui runs stop {self.id}')"
-                ) from None
-            finally:
-                with contextlib.suppress(OSError):
-                    tmp.unlink()
-            self._locked = True
-            return
-        raise RunError(f"run {self.id}: could not take the lock; try again")
-
-    def _taken_for_me(self) -> bool:
-        """The lock names this process and was written by another one (``acquire_lock(pid=...)``)."""
-        try:
-            raw = json.loads(read_bounded(self.path / "lock", 64 << 10))
-        except (OSError, ValueError):
-            return False
-        me = identity()
-        return (
-            isinstance(raw, dict)
-            and raw.get("pid") == me["pid"]
-            and raw.get("start") == me["start"]
-            and isinstance(raw.get("by"), int)
-            and raw.get("by") != me["pid"]
-        )
+        self.lock.acquire(pid)
 
     def lock_holder(self) -> dict | None:
-        """Who holds the lock, or None if nobody alive does (no lock, a damaged lock, or one whose
-        process is gone or whose pid now belongs to another process)."""
-        try:
-            info = read_lock(self.path / "lock")
-        except RunError:
-            return None  # empty or torn (an older version's lock when the disk filled): nobody holds it
-        if info is None:
-            return None
-        alive = holder_alive(info.pid, info.host, info.start, info.boot)
-        if alive is False:
-            return None
-        if alive and info.start is None and min(heartbeat_age(self.status()), info.age) > UNCHECKABLE_LOCK_STALE_S:
-            # no start time to compare (an older version's lock, or no /proc): a live pid that has not
-            # beaten for this long was reused by another process
-            return None
-        return info.to_json()
+        return self.lock.holder()
 
     def break_lock(self, force: bool = False, confirm: Callable[[str], bool] | None = None) -> str:
-        """Remove a lock that no live process holds; with ``force``, also one this machine cannot
-        check (another host), and one whose pid is alive here once ``confirm`` (asked a question
-        that names the process) says yes: the pid may have been reused by another program, which a
-        lock without a start time cannot rule out."""
-        try:
-            info = read_lock(self.path / "lock")
-        except RunError as e:
-            self._remove_lock()
-            return f"removed a damaged lock ({e})"
-        if info is None:
-            return "it has no lock"
-        alive = self.lock_holder() is not None and holder_alive(info.pid, info.host, info.start, info.boot)
-        if alive:
-            sure = "" if info.start is None else " (its start time matches the lock's)"
-            question = (
-                f"pid {info.pid} is alive{sure} and may be training run {self.id}; removing its lock lets "
-                "another process write the same run. Remove it anyway?"
-            )
-            if not (force and confirm is not None and confirm(question)):
-                raise RunError(
-                    f"pid {info.pid} is alive and holds run {self.id}; stop it with "
-                    f"'charlm-tui runs stop {self.id}' (or kill {info.pid}) instead"
-                    + (
-                        ""
-                        if force
-                        else f", or if that pid is another program now, 'charlm-tui runs unlock {self.id} --force'"
-                    )
-                )
-            self._remove_lock()
-            return f"removed the lock of live pid {info.pid} on {info.host}, as confirmed"
-        if alive is None and self.lock_holder() is not None and not force:
-            raise RunError(
-                f"run {self.id} is locked by pid {info.pid} on {info.host}, which this machine cannot "
-                "check; if that process is gone, run again with --force"
-            )
-        self._remove_lock()
-        return f"removed the lock of pid {info.pid} on {info.host} (since {info.since or '?'})"
-
-    def _remove_lock(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            (self.path / "lock").unlink()
+        return self.lock.break_lock(force, confirm)
 
     def release_lock(self) -> None:
-        if self._locked:
-            self._locked = False
-            try:
-                mine = read_lock(self.path / "lock")
-            except RunError:
-                mine = None
-            if mine is not None and mine.pid == os.getpid():
-                self._remove_lock()
+        self.lock.release()
 
     # ---------------------------------------------------------------- checkpoints
     def save_best(self, trainer: Trainee) -> None:
@@ -456,45 +317,32 @@ class Run:
         write_json(self.path / "vocab.json", vocab_json)
         write_json(self.path / "config.json", config)
 
-    # ---------------------------------------------------------------- control from other processes
+    # ---------------------------------------------------------------- control (core.store.run_control)
     def send_control(self, command: str) -> None:
-        """Ask the process training this run to pause, resume or stop (it checks every ~0.2 s)."""
-        if command not in CONTROL_COMMANDS:
-            raise RunError(f"unknown command {command!r}; use {', '.join(CONTROL_COMMANDS)}")
-        write_json(
-            self.path / "control.json",
-            {"command": command, "id": secrets.token_hex(4), "time": _now(), "pid": os.getpid()},
-        )
+        self.control.send(command)
 
     def read_control(self) -> dict | None:
-        try:
-            c = json.loads(read_text_bounded(self.path / "control.json", 64 << 10))
-            return c if isinstance(c, dict) else None
-        except (OSError, ValueError):
-            return None
+        return self.control.read()
+
+    def ignore_pending_control(self) -> None:
+        self.control.ignore_pending()
 
     def poll(self, trainer: Trainee) -> None:
+        """Between steps: obey a command from another process, and keep the heartbeat going."""
         now = time.monotonic()
         if now - self._last_poll < CONTROL_POLL_S:
             return
         self._last_poll = now
-        c = self.read_control()
-        if c is not None and c.get("id") != self._control_seen:
-            self._control_seen = c.get("id")
-            if c.get("command") == "pause":
-                trainer.pause()
-            elif c.get("command") == "resume":
-                trainer.resume()
-            elif c.get("command") == "stop":
-                trainer.resume()
-                trainer.request_stop("stopped")
+        command = self.control.take_new()
+        if command == "pause":
+            trainer.pause()
+        elif command == "resume":
+            trainer.resume()
+        elif command == "stop":
+            trainer.resume()
+            trainer.request_stop("stopped")
         if now - self._last_status_write > STATUS_HEARTBEAT_S:
             self.write_status()  # heartbeat, also while paused
-
-    def ignore_pending_control(self) -> None:
-        """A new training process must not obey a command meant for an earlier one."""
-        c = self.read_control()
-        self._control_seen = c.get("id") if c else None
 
     # ---------------------------------------------------------------- trainer sink
     def on_event(self, ev: TrainEvent) -> None:
