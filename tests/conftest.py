@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -62,14 +63,48 @@ def tiny_file(tmp_path) -> Path:
     return p
 
 
-def cli(*args: str, env: dict | None = None, timeout: float = 120):
-    """Run the installed CLI in a subprocess (python -m, so it is the code under test)."""
+# commands that must run in a process of their own: a server
+OWN_PROCESS = ("serve",)
+
+
+def cli(*args: str, env: dict | None = None, timeout: float = 120, process: bool = False):
+    """Run the CLI and return (returncode, stdout, stderr) as a CompletedProcess. In this process
+    (``main([...])`` with its output captured: fast, and one torch thread like every test), unless
+    ``process`` or the command needs a process of its own; then ``python -m charlm_tui``, the code
+    under test, in a subprocess (a few tests keep that path on purpose)."""
     import subprocess
 
-    return subprocess.run(
-        [sys.executable, "-m", "charlm_tui", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-    )
+    if process or any(a in OWN_PROCESS for a in args[:1]):
+        return subprocess.run(
+            [sys.executable, "-m", "charlm_tui", *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, **(env or {})},
+        )
+    return _in_process(list(args), env or {})
+
+
+def _in_process(args: list[str], env: dict) -> subprocess.CompletedProcess:
+    import contextlib
+    import io
+    import subprocess
+
+    from charlm_tui.cli.main import main
+
+    out, err = io.StringIO(), io.StringIO()
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(args)
+            except SystemExit as e:  # argparse: bad arguments, --help
+                code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return subprocess.CompletedProcess(["charlm-tui", *args], code, out.getvalue(), err.getvalue())

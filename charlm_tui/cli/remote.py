@@ -74,11 +74,12 @@ def detach_train(argv: list[str], home: Path, run_id: str | None, resume: str | 
     return 0
 
 
-def watch(home: Path, run_id: str, as_json: bool = False, poll_s: float = 0.5, out=sys.stdout) -> int:
+def watch(home: Path, run_id: str, as_json: bool = False, poll_s: float = 0.5, out=None) -> int:
     """Print each evaluation of a run as it is written, until the run ends."""
     from charlm_tui.core.config import TrainEvent
     from charlm_tui.core.store.run_store import open_run, run_info
 
+    out = out or sys.stdout  # read when called: whoever captures stdout then gets the lines
     run = open_run(home, run_id)
     offset, last_state = 0, None
     while True:

@@ -9,7 +9,7 @@ TINY = TINY_CLI + ["--max-steps", "10", "--seed", "1"]
 
 
 def train_json(tiny_file, home):
-    r = cli("train", str(tiny_file), "--home", str(home), "--json", *TINY)
+    r = cli("train", str(tiny_file), "--home", str(home), "--json", *TINY, process=True)  # the real entry point
     assert r.returncode == 0, r.stderr
     lines = [json.loads(x) for x in r.stdout.splitlines()]
     return lines
