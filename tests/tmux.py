@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 
 
-def wait(cond, timeout: float = 60.0, what: str = "condition", context=lambda: ""):
-    """Poll ``cond`` until it returns something truthy (returned); fail naming ``what`` and ``context()``."""
+def wait(cond, timeout: float = 180.0, what: str = "condition", context=lambda: ""):
+    """Poll ``cond`` until it returns something truthy (returned); fail naming ``what`` and ``context()``.
+    The timeouts are generous: a wait ends as soon as its condition holds, and a loaded machine
+    (the suite beside two CPU-bound processes) starts the app and its training several times slower."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         v = cond()
@@ -58,7 +60,7 @@ class Tmux:
             self.run("send-keys", "-t", self.session, key)
             time.sleep(0.12)
 
-    def wait_screen(self, text: str, timeout: float = 60.0) -> str:
+    def wait_screen(self, text: str, timeout: float = 180.0) -> str:
         return self.wait(lambda: text in self.screen(), timeout, f"{text!r} on screen")
 
     def wait(self, cond, timeout: float, what: str):

@@ -45,14 +45,14 @@ def test_train_generate_quit_in_tmux(tmp_path):
             T.keys("Tab")
         T.wait_screen("steps/epoch")
         T.keys("C-s")  # start training
-        T.wait_screen("reached the time budget", timeout=90)
+        T.wait_screen("reached the time budget", timeout=240)
         T.keys("F5")  # generate
         T.wait_screen("temp 0.80")
         time.sleep(0.5)  # the prompt input takes focus once the screen is mounted
         T.keys("T", "h", "e", "Space", "PageUp")  # a real terminal's PgUp reaches the setting, not the box
         T.wait_screen("temp 0.90")
         T.keys("Enter")
-        T.wait_screen("» The ", timeout=60)
+        T.wait_screen("» The ", timeout=180)
         time.sleep(1)
         T.keys("C-q")
         for _ in range(100):

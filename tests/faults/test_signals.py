@@ -25,7 +25,7 @@ def test_sigterm_to_the_app_saves_stops_and_restores_the_terminal(home):
         t.wait_screen("parameters")
         t.keys(*["Tab"] * 6, "End", "C-u", "16", "Tab", "End", "C-u", "32")  # from the presets to the embedding
         t.keys("C-s")
-        t.wait(lambda: list_runs(home) and list_runs(home)[0].steps > 0, 90, "training to start")
+        t.wait(lambda: list_runs(home) and list_runs(home)[0].steps > 0, 240, "training to start")
         info = list_runs(home)[0]
         run = open_run(home, info.id)
         pid = run.status()["pid"]

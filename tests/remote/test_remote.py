@@ -118,7 +118,7 @@ def test_sighup_under_the_tui_saves_and_marks_hangup(home, tmp_path):
         t.wait_screen("parameters")  # the form has focus only once the screen is up: type after it
         t.keys(*["Tab"] * 6, "End", "C-u", "16", "Tab", "End", "C-u", "32")  # from the presets to the embedding
         t.keys("C-s")
-        t.wait(lambda: list_runs(home) and list_runs(home)[0].steps > 0, 90, "training to start")
+        t.wait(lambda: list_runs(home) and list_runs(home)[0].steps > 0, 240, "training to start")
     finally:
         t.kill()  # SIGHUP to the app
     info = list_runs(home)[0]

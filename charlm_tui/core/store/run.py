@@ -23,12 +23,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from charlm_tui.core.atomic import write_bytes, write_json
-from charlm_tui.core.config import TrainEvent
 from charlm_tui.core.errors import CharLMError, CheckpointError, RunError
-from charlm_tui.core.lifecycle import status_for
 from charlm_tui.core.store import checkpoint
 from charlm_tui.core.store.progress import Progress
-from charlm_tui.core.store.run_control import CONTROL_POLL_S, ControlChannel
+from charlm_tui.core.store.run_control import ControlChannel
 from charlm_tui.core.store.run_files import read_config, read_json, read_metrics, read_status
 from charlm_tui.core.store.run_lock import RunLock, heartbeat_age  # noqa: F401 (re-exported)
 
@@ -75,9 +73,8 @@ class Run:
         self.lock = RunLock(path, self.id, self.status)  # the one writer
         self.control = ControlChannel(path)  # commands from other processes
         self.metrics_skipped = 0
-        self._last_status_write = 0.0
+        self.last_status_write = 0.0
         self._status: dict | None = None
-        self._last_poll = 0.0
 
     # ---------------------------------------------------------------- files
     @property
@@ -233,7 +230,7 @@ class Run:
         st.update(changes, updated=_now(), heartbeat=time.time(), pid=os.getpid(), host=socket.gethostname())
         self._status = st
         write_json(self.path / "status.json", st)
-        self._last_status_write = time.monotonic()
+        self.last_status_write = time.monotonic()
 
     def check_writable(self) -> None:
         """Refuse to train into a folder whose files cannot be written (one replaced by a folder)."""
@@ -326,63 +323,3 @@ class Run:
 
     def ignore_pending_control(self) -> None:
         self.control.ignore_pending()
-
-    def poll(self, trainer: Trainee) -> None:
-        """Between steps: obey a command from another process, and keep the heartbeat going."""
-        now = time.monotonic()
-        if now - self._last_poll < CONTROL_POLL_S:
-            return
-        self._last_poll = now
-        command = self.control.take_new()
-        if command == "pause":
-            trainer.pause()
-        elif command == "resume":
-            trainer.resume()
-        elif command == "stop":
-            trainer.resume()
-            trainer.request_stop("stopped")
-        if now - self._last_status_write > STATUS_HEARTBEAT_S:
-            self.write_status()  # heartbeat, also while paused
-
-    # ---------------------------------------------------------------- trainer sink
-    def on_event(self, ev: TrainEvent) -> None:
-        if ev.kind == "eval":
-            rec = {
-                "step": ev.step,
-                "epoch": ev.epoch,
-                "train_loss": ev.train_loss,
-                "val_nll": ev.val_nll,
-                "val_ppl": ev.val_ppl,
-                "val_bpc": ev.val_bpc,
-                "lr": ev.lr,
-                "chars_per_s": ev.chars_per_s,
-                "elapsed": round(ev.elapsed, 3),
-                "patience_left": ev.patience_left,
-                "lr_cut_from": ev.lr_cut_from,
-                "time": _now(),
-            }
-            with open(self.path / "metrics.jsonl", "a", encoding="utf-8") as f:
-                f.write(json.dumps(rec) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
-        common = {
-            "steps": ev.step,
-            "best_val_nll": ev.best_val_nll,
-            "best_val_ppl": ev.best_val_ppl,
-            "best_val_bpc": ev.best_val_bpc,
-            "epoch": ev.epoch,
-            "total_steps": ev.total_steps,
-            "budget": ev.budget,
-            "time_budget": ev.time_budget,
-        }
-        if ev.kind == "start":
-            self.write_status(status="running", reason=None, **common)
-        elif ev.kind == "paused":
-            self.write_status(status="paused", reason=None, **common)
-        elif ev.kind in ("resumed", "eval"):
-            self.write_status(status="running", **common)
-        elif ev.kind == "done":
-            status = status_for(ev.reason)
-            self.write_status(status=status, reason=ev.reason, message=ev.message, **common)
-        elif time.monotonic() - self._last_status_write > STATUS_HEARTBEAT_S:
-            self.write_status(**common)  # heartbeat with fresh numbers

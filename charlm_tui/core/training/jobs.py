@@ -21,6 +21,7 @@ from charlm_tui.core.lifecycle import FINISHED_REASONS
 from charlm_tui.core.model.charlm import CharLM, ModelConfig, resolve_device
 from charlm_tui.core.store.metrics_log import require_tensorboard
 from charlm_tui.core.store.run import Run
+from charlm_tui.core.store.run_sink import RunSink
 from charlm_tui.core.store.run_store import create_run, open_run
 from charlm_tui.core.training import budget, calibration
 from charlm_tui.core.training.budget import Round
@@ -103,10 +104,15 @@ def new_job(
         else None
     )
     trainer = Trainer(
-        model, train, val, cfg, device, callback=callback, sink=run, dist=dist, precision=prec,
+        model, train, val, cfg, device, callback=callback, sink=_sink(run), dist=dist, precision=prec,
         sinks=[*sinks, *_loggers(run, cfg)],
     )  # fmt: skip
     return TrainingJob(run, trainer, corpus, _calibrated(home, prec, mcfg, cfg, device, dist))
+
+
+def _sink(run: Run | None) -> RunSink | None:
+    """The run folder as the trainer's sink (None on ranks > 0, which write nothing)."""
+    return RunSink(run) if run is not None else None
 
 
 def _loggers(run: Run | None, cfg: TrainConfig) -> list:
@@ -239,7 +245,7 @@ def resume_job(
     try:
         train, val = _split(corpus, cfg, dist)
         trainer = Trainer(
-            _fresh_model(mcfg, cfg), train, val, cfg, device, callback=callback, sink=run, dist=dist, precision=prec,
+            _fresh_model(mcfg, cfg), train, val, cfg, device, callback=callback, sink=_sink(run), dist=dist, precision=prec,
             sinks=[*sinks, *_loggers(run, cfg)],
         )  # fmt: skip
         if state is not None:
