@@ -204,3 +204,14 @@ async def test_enter_in_the_delete_question_keeps_the_run_and_y_deletes_it(home,
         await pilot.press("y")
         await wait_for(pilot, lambda: list_runs(home) == [])
     assert not run.path.exists()
+
+
+async def test_a_late_message_for_a_screen_that_is_gone_is_dropped(home):
+    """Under load a worker's result (reference figures) arrived while the app was closing: telling
+    the Train screen raised KeyError ('No screen called train installed') and failed the app."""
+    from textual.message import Message
+
+    app = make_app(home)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        assert app.runs.tell("no-such-screen", Message()) is False

@@ -17,7 +17,10 @@ class Controller:
     def tell(self, screen_name: str, message: Message, only_if_shown: bool = False) -> bool:
         """Post ``message`` to the named screen if it is mounted (and, with ``only_if_shown``, on
         screen: a hidden screen redraws from the state when it is shown again)."""
-        screen = self.app.get_screen(screen_name)
+        try:
+            screen = self.app.get_screen(screen_name)
+        except KeyError:  # not installed (any more): a worker's late message while the app closes
+            return False
         if not screen.is_mounted or (only_if_shown and self.app.screen is not screen):
             return False
         screen.post_message(message)
