@@ -42,30 +42,6 @@ def _seed(s: str) -> int:
     return _whole(s, 0, MAX_SEED, f"a seed is between 0 and {MAX_SEED}, got {{v}}")
 
 
-def _nonneg_int(s: str) -> int:
-    return _whole(s, 0, math.inf, "must not be negative, got {v}")
-
-
-def _temperature(s: str) -> float:
-    v = _float(s)
-    if not 0 <= v <= 5:
-        raise argparse.ArgumentTypeError(f"a temperature is between 0 (greedy) and 5, got {s!r}")
-    return v
-
-
-def _in_range(lo: float, hi: float, what: str, lo_open: bool = False, hi_open: bool = False):
-    """A float argument in [lo, hi] (an end excluded when open), told as ``what``."""
-
-    def check(s: str) -> float:
-        v = _float(s)
-        if v < lo or v > hi or (lo_open and v == lo) or (hi_open and v == hi):
-            left, right = "(" if lo_open else "[", ")" if hi_open else "]"
-            raise argparse.ArgumentTypeError(f"{what} is in {left}{lo:g}, {hi:g}{right}, got {s!r}")
-        return v
-
-    return check
-
-
 def _stop(s: str) -> str:
     from charlm_tui.core.config import STOP_MAX_CHARS, stop_from_text
 
