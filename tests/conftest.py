@@ -39,6 +39,9 @@ def _fp32_unless_asked(monkeypatch):
     """auto precision measures the machine and may pick bf16: tests train in fp32 unless they ask
     (tests/core/test_precision.py does)."""
     monkeypatch.setenv("CHARLM_TUI_PRECISION", "fp32")
+    # fit to budget (the default preset) sizes the model from this assumed speed instead of timing
+    # the machine (tests/core/test_sizing.py measures with fake clocks)
+    monkeypatch.setenv("CHARLM_TUI_SPEEDS", "flops:1.6e11")
 
 
 @pytest.fixture(autouse=True)

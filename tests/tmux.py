@@ -5,6 +5,8 @@ the user would have seen."""
 
 from __future__ import annotations
 
+import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -44,9 +46,25 @@ class Tmux:
         return subprocess.run(["tmux", *args], capture_output=True, text=True, check=False).stdout
 
     def start(self, command: str, width: int = 100, height: int = 30) -> None:
+        """Run ``command`` in a new session, with this test's CHARLM_TUI_* settings (a tmux server
+        started earlier, outside the test, would otherwise give the app its own environment: then
+        fit to budget timed the machine and auto precision measured it, under a loaded suite)."""
         self.kill()
+        pinned = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(os.environ.items()) if k.startswith("CHARLM_TUI_"))
         subprocess.run(
-            ["tmux", "new-session", "-d", "-s", self.session, "-x", str(width), "-y", str(height), command], check=True
+            [
+                "tmux",
+                "new-session",
+                "-d",
+                "-s",
+                self.session,
+                "-x",
+                str(width),
+                "-y",
+                str(height),
+                f"env {pinned} sh -c {shlex.quote(command)}",
+            ],
+            check=True,
         )
 
     def kill(self) -> None:

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from charlm_tui.cli.export import cmd_export
+from charlm_tui.cli.inspect import cmd_inspect
 from charlm_tui.cli.parser import PROG, build_parser
 from charlm_tui.cli.remote import cmd_serve, cmd_watch
 from charlm_tui.cli.store import cmd_corpora, cmd_runs
@@ -24,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
         "train": cmd_train,
         "sample": cmd_sample,
         "eval": cmd_eval,
+        "inspect": cmd_inspect,
         "runs": cmd_runs,
         "corpora": cmd_corpora,
         "watch": cmd_watch,

@@ -8,7 +8,7 @@ import sys
 import typing
 
 from charlm_tui import __version__
-from charlm_tui.core.config import PRESETS, ModelConfig, SamplingControl, TrainConfig
+from charlm_tui.core.config import DEFAULT_PRESET, PRESET_NAMES, ModelConfig, SamplingControl, TrainConfig
 
 PROG = "charlm-tui"
 
@@ -49,6 +49,23 @@ def _stop(s: str) -> str:
     if not 1 <= len(v) <= STOP_MAX_CHARS:
         raise argparse.ArgumentTypeError(f"a stop string is 1 to {STOP_MAX_CHARS} characters, got {s!r}")
     return v
+
+
+def _duration(s: str) -> float:
+    from charlm_tui.core.errors import ConfigError
+    from charlm_tui.core.sizing import parse_duration
+
+    try:
+        return parse_duration(s)
+    except ConfigError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _unit(s: str) -> tuple[int, int]:
+    layer, sep, index = s.partition(":")
+    if not sep or not layer.isdigit() or not index.isdigit():
+        raise argparse.ArgumentTypeError(f"a unit is LAYER:INDEX, e.g. 1:117, got {s!r}")
+    return int(layer), int(index)
 
 
 def _port(s: str) -> int:
@@ -126,8 +143,15 @@ def build_parser() -> Parser:
     _add_home(t)
     t.add_argument(
         "--preset",
-        choices=list(PRESETS),
-        help="the preset a new run starts from (default: default, as in the app); options given as well override it",
+        choices=list(PRESET_NAMES),
+        help=f"the preset a new run starts from (default: {DEFAULT_PRESET}: the model sized to the budget, the corpus "
+        "and this machine's measured speed, as in the app); options given as well override it",
+    )
+    t.add_argument(
+        "--budget",
+        type=_duration,
+        metavar="TIME",
+        help="the time to train, e.g. 90s, 30m or 2h (the model is fitted to it unless --preset names a fixed one)",
     )
     # every setting of the model and training configs, from the settings beside their fields
     # (core.settings): the flags, help, choices and bounds are core's own
@@ -205,6 +229,24 @@ def build_parser() -> Parser:
     e.add_argument("--last", action="store_true")
     e.add_argument("--json", action="store_true")
     _add_home(e)
+
+    i = sub.add_parser(
+        "inspect",
+        help="look inside a run: the bits it pays for each character, what a hidden unit tracks (terminal, JSON, HTML)",
+    )
+    i.add_argument("run")
+    i.add_argument(
+        "--text", metavar="FILE", help="inspect this UTF-8 file ('-': standard input) instead of the validation text"
+    )
+    which = i.add_mutually_exclusive_group()
+    which.add_argument("--unit", type=_unit, metavar="L:I", help="colour by hidden unit I of layer L (from 0)")
+    which.add_argument("--discover", action="store_true", help="rank every unit by how well it tracks simple features")
+    i.add_argument("--html", metavar="OUT.html", help="also write a self-contained page with the same pictures")
+    i.add_argument("--json", action="store_true", help="the per-character values as JSON")
+    i.add_argument("--chars", type=_positive_int, default=2000, help="characters shown in the terminal (default 2000)")
+    i.add_argument("--color", choices=["auto", "always", "never"], default="auto")
+    i.add_argument("--last", action="store_true", help="the latest weights instead of the best")
+    _add_home(i)
 
     r = sub.add_parser("runs", help="list runs; show, compare, delete, rename or unlock them")
     r.add_argument(

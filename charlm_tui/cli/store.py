@@ -200,6 +200,33 @@ def ask_yes_no(question: str) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
+def _sizing_rows(sizing: dict) -> list[tuple[str, str]]:
+    """How the model was fitted to the budget (config.json's sizing record, maybe hand-edited)."""
+    if not sizing:
+        return []
+    rows = []
+    if isinstance(sizing.get("reason"), str):
+        rows.append(("fitted", formatting.printable(sizing["reason"][:300])))
+    speeds = sizing.get("speeds")
+    if isinstance(speeds, dict):
+        parts = []
+        for name, sp in list(speeds.items())[:12]:
+            if not isinstance(sp, dict):
+                continue
+            got = [
+                f"{p} {v / 1000:,.1f}k"
+                for p in ("bf16", "fp32")
+                if isinstance(v := sp.get(p), (int, float)) and not isinstance(v, bool) and v > 0
+            ]
+            if got:
+                parts.append(
+                    f"{formatting.printable(str(name)[:20])} {' '.join(got)} ({formatting.printable(str(sp.get('source', '?'))[:12])})"
+                )
+        if parts:
+            rows.append(("speeds", "chars/s: " + "; ".join(parts)))
+    return rows
+
+
 def show_text(info: dict) -> str:
     """``runs show`` for a person: what the run is, how far it got, how good it is, where it lives
     (``--json`` gives every field)."""
@@ -241,6 +268,7 @@ def show_text(info: dict) -> str:
         )
     if _section(cfg, "precision"):
         rows.append(("precision", str(_section(cfg, "precision").get("used", "?"))))
+    rows.extend(_sizing_rows(_section(cfg, "sizing")))
     rows.append(("steps", f"{info.get('steps') or 0:,}"))
     if info.get("best_val_ppl") is not None:
         rows.append(

@@ -13,7 +13,7 @@ from pathlib import Path
 from charlm_tui import formatting
 from charlm_tui.cli.output import format_eval, say
 from charlm_tui.cli.parser import PROG
-from charlm_tui.core.config import DEFAULT_PRESET, PRESETS
+from charlm_tui.core.config import DEFAULT_PRESET, FIT_PRESET, FIXED_DEFAULT, PRESETS
 from charlm_tui.core.errors import CharLMError
 
 
@@ -47,9 +47,21 @@ def cmd_train(args, home: Path) -> int:
         train_kw["tensorboard"] = True
     if args.preset and args.resume:
         raise CharLMError("--preset applies to a new run; a resumed run keeps its settings")
+    if args.budget is not None:
+        if "max_seconds" in train_kw:
+            raise CharLMError("give either --budget or --max-seconds, not both")
+        train_kw["max_seconds"] = args.budget
+    fit = False
     if not args.resume:  # a new run starts from a preset: the one named, else the app's default
-        pm, pt = PRESETS[args.preset or DEFAULT_PRESET]
-        model_kw, train_kw = {**pm, **model_kw}, {**pt, **train_kw}
+        preset = args.preset or DEFAULT_PRESET
+        if preset == FIT_PRESET and args.init_from:
+            if args.preset:
+                raise CharLMError("a fine-tuned run keeps its parent's shape: --preset fit does not apply to it")
+            preset = FIXED_DEFAULT
+        fit = preset == FIT_PRESET  # sized once the corpus is read (_train)
+        if not fit:
+            pm, pt = PRESETS[preset]
+            model_kw, train_kw = {**pm, **model_kw}, {**pt, **train_kw}
     if args.init_from:
         if args.resume:
             raise CharLMError("--init-from starts a new run from another run's weights; --resume continues a run")
@@ -58,7 +70,7 @@ def cmd_train(args, home: Path) -> int:
         raise CharLMError("--last goes with --init-from RUN (fine-tune from RUN's latest weights)")
     dist = from_env(args.device or "auto")  # torchrun: join the process group; else a world of one
     try:
-        rc = _train(args, home, dist, model_kw, train_kw)
+        rc = _train(args, home, dist, model_kw, train_kw, fit)
     except BaseException:
         shutdown(dist, finished=False)
         raise
@@ -74,7 +86,33 @@ def cmd_train(args, home: Path) -> int:
     return rc
 
 
-def _train(args, home: Path, dist, model_kw: dict, train_kw: dict) -> int:
+def _fitted(args, home: Path, dist, corpus, model_kw: dict, train_kw: dict):
+    """The model and training settings fitted to the budget (max seconds, five minutes when none is
+    given), this corpus and this machine (core.training.fit), with the options given on top; the
+    choice's record for config.json, and the precision its measurement settled."""
+    from charlm_tui.core.config import TrainConfig
+    from charlm_tui.core.sizing import DEFAULT_BUDGET_S
+    from charlm_tui.core.training.fit import fit_to_budget, precision_of
+    from charlm_tui.core.training.jobs import device_for
+
+    base = TrainConfig(**{k: v for k, v in train_kw.items() if k in ("device", "precision", "val_fraction")})
+    budget = train_kw.get("max_seconds") or DEFAULT_BUDGET_S
+    device = device_for(base, dist)
+    train_chars = corpus.split_sizes(base.val_fraction)[0]
+    if dist.is_main and not args.json:
+        print(f"fit to budget: sizing the model for {formatting.duration(budget)} of training here...", flush=True)
+    choice = fit_to_budget(budget, corpus.vocab.size, train_chars, base.precision, device, home, dist=dist)
+    fitted_model, fitted_train = choice.model_kw(), choice.train_kw()
+    prec = None
+    same_shape = all(model_kw.get(k, v) == v for k, v in fitted_model.items() if k != "dropout")
+    if same_shape and all(train_kw.get(k, fitted_train[k]) == fitted_train[k] for k in ("batch_size", "num_steps")):
+        prec = precision_of(choice, base.precision, device)
+    if dist.is_main and not args.json:
+        print(f"fit to budget: {choice.reason()}", flush=True)
+    return {**fitted_model, **model_kw}, {**fitted_train, **train_kw}, choice.record(), prec
+
+
+def _train(args, home: Path, dist, model_kw: dict, train_kw: dict, fit: bool = False) -> int:
     from charlm_tui.core.data.corpus import TextOptions
     from charlm_tui.core.training.jobs import another_round, new_job, resume_job
     from charlm_tui.core.training.trainer import TrainConfig
@@ -111,6 +149,12 @@ def _train(args, home: Path, dist, model_kw: dict, train_kw: dict) -> int:
         if not args.corpus:
             raise CharLMError("name a corpus to train on (e.g. 'charlm-tui train python-docs'), or --resume RUN")
         opts = TextOptions(args.encoding, args.normalize, args.lower)
+        corpus, sizing, prec = None, None, None
+        if fit:
+            from charlm_tui.core.data.catalog import resolve
+
+            corpus = resolve(args.corpus, home, opts)
+            model_kw, train_kw, sizing, prec = _fitted(args, home, dist, corpus, model_kw, train_kw)
         cfg = TrainConfig(**train_kw)
         parent = None
         if args.init_from:
@@ -120,7 +164,18 @@ def _train(args, home: Path, dist, model_kw: dict, train_kw: dict) -> int:
             if parent.note and dist.is_main:
                 print(f"note: {parent.note}", file=sys.stderr, flush=True)
         job = new_job(
-            home, args.corpus, model_kw, cfg, opts=opts, callback=callback, run_id=args.run_id, dist=dist, parent=parent
+            home,
+            args.corpus,
+            model_kw,
+            cfg,
+            opts=opts,
+            corpus=corpus,
+            callback=callback,
+            run_id=args.run_id,
+            dist=dist,
+            parent=parent,
+            sizing=sizing,
+            precision=prec,
         )
         if parent is not None and dist.is_main and not args.json:
             print(

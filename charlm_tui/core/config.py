@@ -15,10 +15,17 @@ from charlm_tui.core.settings import bound_problems, check_types, setting, setti
 DEFAULT_CORPUS = "python-docs"  # built in, no download (core.catalog)
 PARTITIONS = ("sequential", "random")
 PRECISIONS = ("auto", "fp32", "bf16")  # core.training.precision
+BF16_MIN_SPEEDUP = 1.15  # auto picks bf16 only when it trains at least this much faster
 DEVICES = ("auto", "cpu", "cuda", "mps")
 LR_SCHEDULES = ("plateau", "cosine")
 COSINE_FLOOR = 0.02  # the cosine schedule ends at this fraction of the peak LR
 LN2 = math.log(2.0)
+
+
+def decide(fp32_chars_per_s: float, bf16_chars_per_s: float) -> str:
+    """What auto precision trains in, from the two measured speeds: bf16 only when it is clearly
+    faster (a small gain is not worth its rounding)."""
+    return "bf16" if bf16_chars_per_s >= BF16_MIN_SPEEDUP * fp32_chars_per_s else "fp32"
 
 
 def perplexity(nll: float) -> float:
@@ -354,7 +361,14 @@ PRESETS: dict[str, tuple[dict, dict]] = {
     ),
 }
 
-DEFAULT_PRESET = "default"  # what a new run trains with unless told otherwise: the app's form and `train` alike
+# "fit to budget": the model sized to the budget (max seconds), the corpus and this machine's measured
+# speed (core.sizing, core.training.fit); what a new run trains with unless told otherwise, in the
+# app's form and in `train` alike
+FIT_PRESET = "fit"
+DEFAULT_PRESET = FIT_PRESET
+PRESET_NAMES = (FIT_PRESET, *PRESETS)
+PRESET_LABELS = {FIT_PRESET: "fit to budget"}  # how the form names a preset, where not by its name
+FIXED_DEFAULT = "default"  # the fixed preset where fitting does not apply (fine-tuning keeps its parent's shape)
 
 # Effective training FLOP/s assumed for time estimates before this machine has been measured
 # (a 2-core AVX-512 CPU reaches about 1.6e11 on the default model).

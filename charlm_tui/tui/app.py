@@ -28,6 +28,7 @@ from charlm_tui.tui.messages import (
     CorpusLoaded,
     CorpusProgress,
     CorpusReferencesReady,
+    FitDone,
     Generated,
     RunReferencesReady,
     TrainFailed,
@@ -174,6 +175,9 @@ class CharLMApp(App):
 
     def on_corpus_loaded(self, msg: CorpusLoaded) -> None:
         self.corpora.on_loaded(msg)
+
+    def on_fit_done(self, msg: FitDone) -> None:
+        self.training.on_fit_done(msg)
 
     def on_corpus_references_ready(self, msg: CorpusReferencesReady) -> None:
         self.corpora.on_references(msg)

@@ -10,6 +10,7 @@ from textual.message import Message
 if TYPE_CHECKING:
     from charlm_tui.core.config import TrainEvent
     from charlm_tui.core.data.corpus import Corpus
+    from charlm_tui.core.sizing import Choice
 
 
 @dataclass
@@ -144,3 +145,21 @@ class CorpusFailed(Message):
 @dataclass
 class CorpusAdded(Message):
     name: str
+
+
+@dataclass
+class FitDone(Message):
+    """Fit to budget's choice for the settings in ``key`` (worker -> app -> training controller)."""
+
+    key: tuple
+    choice: Choice | None
+    error: str | None = None
+
+
+@dataclass
+class FitShown(Message):
+    """The choice to show on the Configure screen (or why there is none)."""
+
+    choice: Choice | None
+    error: str | None = None
+    busy: str | None = None  # what fitting is doing now, when it has not finished

@@ -339,16 +339,28 @@ def _finished(home, tiny_file, capsys, *extra):
 def test_train_starts_from_the_apps_default_preset_and_prints_a_sample_at_each_evaluation(home, tiny_file, capsys):
     """train without --preset trained the dataclass defaults (plateau, no weight decay, no time
     limit) while the app trained the default preset; char-rnn users expect a sample per evaluation."""
-    from charlm_tui.core.config import DEFAULT_PRESET, PRESETS
+    from charlm_tui.core import sizing
+    from charlm_tui.core.config import DEFAULT_PRESET, FIT_PRESET
     from charlm_tui.core.store.run_store import open_run
 
+    assert DEFAULT_PRESET == FIT_PRESET
     out = _finished(home, tiny_file, capsys).out
     samples = [line for line in out.splitlines() if line.startswith("  sample: ")]
     assert len(samples) == 2 and all(len(s) > len("  sample: ") for s in samples)  # steps 5 and 10
-    cfg = open_run(home, "latest").config["train"]
-    preset = PRESETS[DEFAULT_PRESET][1]
-    assert cfg["lr_schedule"] == preset["lr_schedule"] and cfg["weight_decay"] == preset["weight_decay"]
-    assert cfg["max_seconds"] == preset["max_seconds"] and cfg["eval_every"] == 5  # a flag overrides the preset
+    config = open_run(home, "latest").config
+    cfg = config["train"]
+    assert cfg["lr_schedule"] == "cosine" and cfg["weight_decay"] == sizing.WEIGHT_DECAY
+    assert cfg["max_seconds"] == sizing.DEFAULT_BUDGET_S and cfg["eval_every"] == 5  # a flag overrides the fit
+    # the tiny corpus gets the smallest shape (parameters at most 4 per training character)
+    fitted = [line for line in out.splitlines() if line.startswith("fit to budget: 1 x 64 LSTM")]
+    assert fitted and config["sizing"]["reason"] == fitted[0].removeprefix("fit to budget: ")
+    assert config["sizing"]["budget_s"] == 300 and config["sizing"]["chosen"] == "1x64"
+    assert config["model"]["hidden_size"] == 16 and config["train"]["batch_size"] == 4  # the options given win
+    from charlm_tui.cli.main import main
+
+    assert main(["runs", "show", "latest"]) == 0
+    shown = capsys.readouterr().out
+    assert "fitted    1 x 64 LSTM" in shown and "speeds    chars/s: 1x64 fp32 " in shown
     quiet = _finished(home, tiny_file, capsys, "--quiet").out
     assert "sample:" not in quiet and "step" in quiet
 

@@ -12,9 +12,11 @@ from charlm_tui.core.store.run_store import open_run
 from charlm_tui.core.training import calibration as P
 from charlm_tui.core.training.jobs import new_job, resume_job
 from charlm_tui.core.training.precision import Precision
+from charlm_tui.core.training.speed import Measured
 
 MODEL = {"cell": "lstm", "embed_dim": 8, "hidden_size": 16, "num_layers": 2, "dropout": 0.0}
 CPU = torch.device("cpu")
+IDLE = lambda: 0.0  # noqa: E731  the machine's load, as measuring sees it: nothing else running
 
 
 class FakeClock:
@@ -37,7 +39,7 @@ class FakeClock:
 )
 def test_auto_picks_bf16_only_when_it_is_clearly_faster(fp32_s, bf16_s, want):
     clock = FakeClock(fp32_s, bf16_s)
-    f, b = P.measure(clock.step, 1000, clock=clock)
+    f, b = P.measure(clock.step, 1000, clock=clock, load=IDLE)
     assert f == pytest.approx(1000 / fp32_s) and b == pytest.approx(1000 / bf16_s)
     assert P.decide(f, b) == want  # the bar is 1.15x: 0.01 / 0.0086 = 1.163, 0.01 / 0.0087 = 1.149
     # a warm-up step each, then alternated rounds, neither precision always first
@@ -52,10 +54,63 @@ def test_auto_picks_bf16_only_when_it_is_clearly_faster(fp32_s, bf16_s, want):
     )
 
 
-def test_measuring_stays_within_its_budget():
-    clock = FakeClock(0.4, 0.3)  # a big model: 0.7 s per pair of steps
-    P.measure(clock.step, 1000, clock=clock, budget_s=2.0)
-    assert clock.t <= 2.0 and len(clock.calls) == 4  # warm-ups and one timed round: a second would end at 2.1 s
+def test_measuring_stays_within_its_budget_after_the_two_rounds_a_spread_needs():
+    clock = FakeClock(0.2, 0.15)  # 0.35 s per pair of steps
+    P.measure(clock.step, 1000, clock=clock, budget_s=1.5, load=IDLE)
+    assert len(clock.calls) == 8 and clock.t <= 1.5  # warm-ups and three rounds: a fourth would end at 1.75 s
+    big = FakeClock(0.4, 0.3)  # a big model: 0.7 s per pair; two rounds are the least a spread can be read from
+    P.measure(big.step, 1000, clock=big, budget_s=2.0, load=IDLE)
+    assert len(big.calls) == 6
+
+
+class Disturbed(FakeClock):
+    """bf16 steps take ``slow`` seconds while other work loads the machine: during the rounds
+    listed in ``busy`` (counted over the timed bf16 steps, after the warm-up)."""
+
+    def __init__(self, fp32_s, bf16_s, slow, busy):
+        super().__init__(fp32_s, bf16_s)
+        self.slow, self.busy, self.bf16_steps = slow, set(busy), -1
+
+    def step(self, p):
+        if p == "bf16":
+            self.bf16_steps += 1
+            if self.bf16_steps in self.busy:
+                self.calls.append(p)
+                self.t += self.slow
+                return
+        super().step(p)
+
+
+def test_rounds_that_disagree_are_taken_again_and_a_calm_second_take_counts():
+    clock = Disturbed(0.01, 0.005, slow=0.5, busy=[2])  # the second timed bf16 step hit other work
+    m = P.measure_checked(clock.step, 1000, clock=clock, load=IDLE)
+    assert not m.spoiled and m.speeds["bf16"] == pytest.approx(200_000) and m.speeds["fp32"] == pytest.approx(100_000)
+    assert len(clock.calls) == 2 + 6 + 2 + 6  # warm-ups and three rounds, twice
+
+
+@pytest.mark.parametrize(
+    "clock",
+    [
+        Disturbed(0.01, 0.005, slow=0.5, busy=[2, 6]),  # both takes disturbed
+        FakeClock(0.01, 0.5),  # calm rounds, but bf16 at 0.02x fp32: what a loaded AMX machine showed
+    ],
+)
+def test_a_spoiled_measurement_decides_this_run_and_is_never_cached(home, monkeypatch, clock):
+    monkeypatch.delenv(P.ENV)
+    cfg = ModelConfig(vocab_size=20, **MODEL)
+    m = P.measure_checked(clock.step, 1000, clock=clock, load=IDLE)
+    assert m.spoiled
+    got = P.resolve("auto", cfg, 4, 10, CPU, home, measure_fn=lambda: m)
+    assert got.source == "measured" and got.used == "fp32"
+    assert not (home / P.CACHE_FILE).exists()
+
+
+def test_calm_rounds_taken_while_other_work_loads_the_machine_are_not_cached():
+    """Everything measured on a busy machine is slow together: the spread cannot tell, the load can."""
+    clock = FakeClock(0.01, 0.005)
+    loads = iter([0.1, 0.9])  # busy by the end of the timing
+    assert P.measure_checked(clock.step, 1000, clock=clock, load=lambda: next(loads)).spoiled
+    assert not P.measure_checked(clock.step, 1000, clock=clock, load=IDLE).spoiled
 
 
 def test_auto_is_measured_once_per_machine_and_shape_then_cached(home, monkeypatch):
@@ -65,7 +120,7 @@ def test_auto_is_measured_once_per_machine_and_shape_then_cached(home, monkeypat
 
     def fake():
         calls.append(1)
-        return 1000.0, 2500.0
+        return Measured({"fp32": 1000.0, "bf16": 2500.0}, 1.0, False)
 
     a = P.resolve("auto", cfg, 4, 10, CPU, home, measure_fn=fake)
     assert (a.used, a.source, a.fp32_chars_per_s, a.bf16_chars_per_s) == ("bf16", "measured", 1000.0, 2500.0)
@@ -175,7 +230,8 @@ def test_a_trained_run_reviews_the_calibration_it_used(home, tiny_file, monkeypa
     """The tiny model trains at thousands of characters per second: a calibration that recorded 10
     (a machine busy with other work) is forgotten after the run, one that recorded more stays."""
     monkeypatch.delenv(P.ENV)
-    monkeypatch.setattr(P, "measure", lambda step, chars, **kw: (recorded, recorded))  # fp32: not 1.15x
+    same = Measured({"fp32": recorded, "bf16": recorded}, 1.0, False)  # fp32: not 1.15x
+    monkeypatch.setattr(P, "measure_checked", lambda step, chars, **kw: same)
     job, _ = train(home, tiny_file, "auto", P.REVIEW_MIN_STEPS)
     assert job.trainer.precision.source == "measured" and job.trainer.precision.used == "fp32"
     entries = json.loads((home / P.CACHE_FILE).read_text())["entries"]

@@ -465,3 +465,33 @@ async def test_the_tensorboard_checkbox_reaches_the_run(home, corpus_file):
         [info] = list_runs(home)
         run = open_run(home, info.id)
         assert run.config["train"]["tensorboard"] is True and any((run.path / "tensorboard").iterdir())
+
+
+async def test_fit_to_budget_is_the_default_and_refits_for_a_new_budget_until_the_user_takes_over(home):
+    """The Configure screen opens on fit to budget with its reason; a longer budget gives a larger
+    model (speeds assumed here: CHARLM_TUI_SPEEDS); a setting typed by hand is then kept; the run
+    records the choice."""
+    app = make_app(home, corpus_spec="python-docs")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.corpora.corpus is not None, "the corpus to load")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.current_mode == "configure", "the Configure screen")
+        screen = app.screen
+        reason = screen.query_one("#fit-reason")
+        await wait_for(pilot, lambda: "fit to budget: 2 x 256 LSTM" in shown(reason), "the five-minute choice")
+        assert "in 5 minutes" in shown(reason) and screen.query_one("#hidden_size", Input).value == "256"
+        screen.query_one("#max_minutes", Input).value = "120"
+        await wait_for(pilot, lambda: "in 2 hours" in shown(reason), "the two-hour choice")
+        # the same width (a 418k-char corpus caps it), regularised for its hundreds of epochs
+        assert (
+            screen.query_one("#hidden_size", Input).value == "256"
+            and screen.query_one("#dropout", Input).value == "0.3"
+        )
+        assert screen.query_one("#max_minutes", Input).value == "120"
+        screen.query_one("#hidden_size", Input).value = "48"
+        await pilot.pause()
+        screen.query_one("#max_minutes", Input).value = "30"
+        await wait_for(pilot, lambda: "typed by hand are kept" in shown(reason), "the hand-typed note")
+        assert screen.query_one("#hidden_size", Input).value == "48"
+        app.training.model_kw, app.training.config = screen.read_values()
+        assert app.training.sizing_for(app.training.model_kw, app.training.config) == (None, None)

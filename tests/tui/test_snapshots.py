@@ -153,6 +153,12 @@ def test_configure_screen(snap_compare, snap_home, size):
     async def go(pilot):
         await _corpus_ready(pilot)
         await pilot.press("2")
+        for _ in range(600):  # fit to budget (the default preset) has sized the model: its reason shows
+            if pilot.app.training.fitted is not None:
+                break
+            await pilot.pause(0.05)
+        else:
+            raise AssertionError("waited 30 s for fit to budget's choice")
         await _steady(pilot)
 
     assert snap_compare(make_app(snap_home), terminal_size=size, run_before=go)
@@ -222,3 +228,68 @@ def test_help_screen_at_80x24_wraps_under_each_column(snap_compare, snap_home):
         await pilot.pause()
 
     assert snap_compare(make_app(snap_home), terminal_size=(80, 24), run_before=go)
+
+
+QUOTES = 'She said "hello (world)" and left.\n  He said "bye [now]".\n' * 60
+
+
+@pytest.fixture
+def inspected_run(snap_home, tmp_path):
+    """A tiny model trained (seeded, fp32, one thread: the same weights every time) on a text with
+    quotes and brackets, under a fixed run id."""
+    from charlm_tui.cli.main import main
+
+    corpus = tmp_path / "quotes.txt"
+    corpus.write_text(QUOTES, encoding="utf-8")
+    args = ["train", str(corpus), "--home", str(snap_home), "--run-id", "quotes-demo", "--quiet", "--seed", "5"]
+    args += "--max-steps 40 --eval-every 20 --hidden-size 24 --embed-dim 8 --batch-size 4 --num-steps 32".split()
+    assert main(args) == 0
+    return "quotes-demo"
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_inspect_screen(snap_compare, snap_home, inspected_run, size):
+    """The surprisal view with the cursor on a character (its top predictions below) at 100x30 and
+    80x24; then, in the second picture, the cell view of a unit found by discovery."""
+
+    async def go(pilot):
+        from charlm_tui.tui.screens.inspect import InspectScreen
+
+        app = pilot.app
+        app.sub_title = SHOWN_HOME
+        await app.push_screen(InspectScreen(inspected_run))
+        for _ in range(1200):
+            if app.screen.inspection is not None:
+                break
+            await pilot.pause(0.05)
+        else:
+            raise AssertionError("waited 60 s for the text to be scored")
+        await pilot.press("down", "right", "right", "right")
+        await _steady(pilot)
+
+    assert snap_compare(make_app(snap_home), terminal_size=size, run_before=go)
+
+
+def test_inspect_cell_view_after_discovery(snap_compare, snap_home, inspected_run):
+    async def go(pilot):
+        from charlm_tui.tui.screens.inspect import InspectScreen
+
+        app = pilot.app
+        app.sub_title = SHOWN_HOME
+        await app.push_screen(InspectScreen(inspected_run))
+        for _ in range(1200):
+            if app.screen.inspection is not None:
+                break
+            await pilot.pause(0.05)
+        await pilot.press("d")
+        for _ in range(1200):
+            if app.screen.discovery is not None:
+                break
+            await pilot.pause(0.05)
+        else:
+            raise AssertionError("waited 60 s for discovery")
+        await pilot.pause()
+        await pilot.press("enter")  # the best match opens in the cell view
+        await _steady(pilot)
+
+    assert snap_compare(make_app(snap_home), terminal_size=(100, 30), run_before=go)

@@ -248,10 +248,12 @@ def create_run(
     world_size: int = 1,
     precision: dict | None = None,
     parent: dict | None = None,
+    sizing: dict | None = None,
 ) -> Run:
     """A new run folder; ``run_id`` names it (a detached trainer gets its id from the parent);
     ``precision`` is what its training step runs in (core.training.precision.Precision as JSON);
-    ``parent``: the run it was fine-tuned from (core.training.finetune.Parent as JSON)."""
+    ``parent``: the run it was fine-tuned from (core.training.finetune.Parent as JSON);
+    ``sizing``: how its model was fitted to the budget (core.sizing.Choice.record)."""
     root = runs_dir(home)
     root.mkdir(parents=True, exist_ok=True)
     if run_id is not None:
@@ -283,6 +285,7 @@ def create_run(
             "world_size": world_size,
             **({"precision": precision} if precision is not None else {}),
             **({"parent": parent} if parent is not None else {}),
+            **({"sizing": sizing} if sizing is not None else {}),
         },
     )
     run.write_status(status="created", reason=None, created=_now(), steps=0)

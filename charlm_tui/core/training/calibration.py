@@ -24,6 +24,7 @@ from charlm_tui.core.atomic import write_json
 from charlm_tui.core.bounded_read import read_text_bounded
 from charlm_tui.core.config import ModelConfig
 from charlm_tui.core.training.precision import Precision, autocast, bf16_dtype, check, decide
+from charlm_tui.core.training.speed import Measured, StepFn, machine_load, measure_shapes
 from charlm_tui.core.training.trainer import make_adam, token_loss
 
 CALIBRATION_BUDGET_S = 2.0  # the most auto spends measuring (both ways, warm-up included)
@@ -38,7 +39,19 @@ REVIEW_FACTOR = 1.5
 REVIEW_MIN_STEPS = 50  # fewer steps than this say too little about the speed
 
 
-StepFn = Callable[[str], None]  # runs one training step in the given precision ("fp32" | "bf16")
+def measure_checked(
+    step: StepFn,
+    chars_per_step: int,
+    clock: Callable[[], float] = time.perf_counter,
+    budget_s: float = CALIBRATION_BUDGET_S,
+    rounds: int = CALIBRATION_ROUNDS,
+    load: Callable[[], float] = machine_load,
+) -> Measured:
+    """fp32 and bf16 speeds of ``step``: one warm-up step each, then timed steps alternated
+    (fp32, bf16, bf16, fp32, ...: neither always goes first) until ``rounds`` each or the budget is
+    spent; the median of each counts, and a measurement other work disturbed says so
+    (``speed.measure_shapes``)."""
+    return measure_shapes({0: step}, {0: chars_per_step}, ("fp32", "bf16"), clock, rounds, budget_s, load)[0]
 
 
 def measure(
@@ -47,23 +60,11 @@ def measure(
     clock: Callable[[], float] = time.perf_counter,
     budget_s: float = CALIBRATION_BUDGET_S,
     rounds: int = CALIBRATION_ROUNDS,
+    load: Callable[[], float] = machine_load,
 ) -> tuple[float, float]:
-    """(fp32, bf16) characters per second of ``step``: one warm-up step each, then timed steps
-    alternated (fp32, bf16, bf16, fp32, ...: neither always goes first) until ``rounds`` each or the
-    budget is spent; the fastest step of each counts (the least disturbed by other work)."""
-    start = clock()
-    for p in ("fp32", "bf16"):
-        step(p)  # warm-up: first-call allocation and kernel selection
-    best = {"fp32": float("inf"), "bf16": float("inf")}
-    for r in range(rounds):
-        r0 = clock()
-        for p in ("fp32", "bf16") if r % 2 == 0 else ("bf16", "fp32"):
-            t0 = clock()
-            step(p)
-            best[p] = min(best[p], clock() - t0)
-        if clock() + (clock() - r0) - start > budget_s:  # another round would end past the budget
-            break
-    return chars_per_step / max(best["fp32"], 1e-12), chars_per_step / max(best["bf16"], 1e-12)
+    """(fp32, bf16) characters per second of ``step`` (``measure_checked``)."""
+    m = measure_checked(step, chars_per_step, clock, budget_s, rounds, load)
+    return m.speeds["fp32"], m.speeds["bf16"]
 
 
 def training_step_fn(model_cfg: ModelConfig, batch_size: int, num_steps: int, device: torch.device) -> StepFn:
@@ -151,7 +152,7 @@ def resolve(
     num_steps: int,
     device: torch.device,
     cache_dir: Path | None = None,
-    measure_fn: Callable[[], tuple[float, float]] | None = None,
+    measure_fn: Callable[[], Measured] | None = None,
 ) -> Precision:
     """The precision a run trains in. fp32 and bf16 are taken as asked; auto is measured (or read
     from the cache in ``cache_dir``). ``measure_fn`` replaces the measurement (tests)."""
@@ -176,20 +177,35 @@ def resolve(
             return got
     if measure_fn is None:
         step = training_step_fn(model_cfg, batch_size, num_steps, device)
-        f, b = measure(step, batch_size * num_steps)
+        m = measure_checked(step, batch_size * num_steps)
     else:
-        f, b = measure_fn()
+        m = measure_fn()
+    f, b = m.speeds["fp32"], m.speeds["bf16"]
     used = low if decide(f, b) == "bf16" else "fp32"
     got = Precision("auto", used, round(f, 1), round(b, 1), "measured")
-    if path is not None:
-        entries = dict(cache.get("entries", {}))
-        entries[key] = {
-            "used": used,
-            "fp32_chars_per_s": got.fp32_chars_per_s,
-            "bf16_chars_per_s": got.bf16_chars_per_s,
-        }
-        _write_cache(path, entries)
+    if cache_dir is not None and not m.spoiled:  # a disturbed measurement decides this run, never the next
+        remember(cache_dir, model_cfg, batch_size, num_steps, device, m)
     return got
+
+
+def read_entries(cache_dir: Path) -> dict:
+    """The cache's entries (cache key -> record), {} when missing or damaged."""
+    entries = _read_cache(cache_dir / CACHE_FILE).get("entries", {})
+    return entries if isinstance(entries, dict) else {}
+
+
+def remember(
+    cache_dir: Path, model_cfg: ModelConfig, batch_size: int, num_steps: int, device: torch.device, m: Measured
+) -> None:
+    """Keep a calm measurement of a shape (both precisions: it settles auto; one: it sizes a model)."""
+    f, b = m.speeds.get("fp32"), m.speeds.get("bf16")
+    entry: dict = {"fp32_chars_per_s": f and round(f, 1), "bf16_chars_per_s": b and round(b, 1)}
+    if f and b:
+        low, _ = bf16_dtype(device)
+        entry["used"] = low if decide(f, b) == "bf16" else "fp32"
+    entries = dict(read_entries(cache_dir))
+    entries[cache_key(model_cfg, batch_size, num_steps, device)] = entry
+    _write_cache(cache_dir / CACHE_FILE, entries)
 
 
 def _write_cache(path: Path, entries: dict) -> None:

@@ -78,14 +78,18 @@ def new_job(
     dist: Dist = SINGLE,
     parent: Parent | None = None,
     sinks: Sequence[EventSink] = (),
+    sizing: dict | None = None,
+    precision: Precision | None = None,
 ) -> TrainingJob:
     """A new run; with ``parent``, one fine-tuned from that run's weights (its shape, the union of
     the vocabularies: see ``core.training.finetune``). Everything is checked before anything is
-    written."""
+    written. ``sizing``: how the model was fitted to the budget (core.sizing.Choice.record), kept in
+    config.json; ``precision``: the precision that fitting measured for this shape (no second
+    calibration)."""
     cfg = cfg.validate()
     if cfg.tensorboard:
         require_tensorboard()  # before anything is written
-    device = _device(cfg, dist)
+    device = device_for(cfg, dist)
     corpus = corpus or resolve(corpus_spec, home, opts, progress)
     if parent is not None:
         check_shape(parent, model_kw)
@@ -95,11 +99,15 @@ def new_job(
     train, val = _split(corpus, cfg, dist)
     mcfg = ModelConfig(vocab_size=corpus.vocab.size, **model_kw).validate()
     _check_memory(mcfg, cfg, device)
-    prec = _agree(calibration.resolve(cfg.precision, mcfg, cfg.batch_size, cfg.num_steps, device, home), dist, device)
+    if precision is None or cfg.precision != "auto":
+        precision = calibration.resolve(cfg.precision, mcfg, cfg.batch_size, cfg.num_steps, device, home)
+    prec = _agree(precision, dist, device)
     model = _fresh_model(mcfg, cfg) if parent is None else adopt(parent, corpus.vocab, mcfg.dropout)
     lineage = parent.to_json() if parent is not None else None
     run = (
-        create_run(home, corpus, mcfg, cfg, stored_spec(corpus_spec, home), run_id, dist.world, prec.to_json(), lineage)
+        create_run(
+            home, corpus, mcfg, cfg, stored_spec(corpus_spec, home), run_id, dist.world, prec.to_json(), lineage, sizing
+        )
         if dist.is_main
         else None
     )
@@ -173,7 +181,8 @@ def _fresh_model(mcfg: ModelConfig, cfg: TrainConfig) -> CharLM:
     return CharLM.from_config(mcfg)
 
 
-def _device(cfg: TrainConfig, dist: Dist):
+def device_for(cfg: TrainConfig, dist: Dist = SINGLE) -> torch.device:
+    """The device a run with these settings trains on (under torchrun: this rank's GPU)."""
     device = resolve_device(cfg.device)
     if dist.enabled and device.type == "cuda":
         return torch.device("cuda", dist.local_rank)
@@ -231,7 +240,7 @@ def resume_job(
     corpus = _in_run_vocab(run, corpus)
     # a run killed before its first save has no state yet: it starts again from step 0, as new
     state = run.load_last_state()
-    device = _device(cfg, dist)
+    device = device_for(cfg, dist)
     _check_memory(mcfg, cfg, device)
     prec = _agree(_resumed_precision(home, run, cfg, stored, mcfg, device), dist, device)
     if not dist.is_main:  # ranks > 0 read the run, never write it

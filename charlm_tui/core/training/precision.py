@@ -13,10 +13,8 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from charlm_tui.core.config import PRECISIONS
+from charlm_tui.core.config import BF16_MIN_SPEEDUP, PRECISIONS, decide  # noqa: F401 (re-exported)
 from charlm_tui.core.errors import ConfigError
-
-BF16_MIN_SPEEDUP = 1.15  # auto picks bf16 only when it trains at least this much faster
 
 
 @dataclass(frozen=True)
@@ -76,8 +74,3 @@ def autocast(used: str, device: torch.device) -> contextlib.AbstractContextManag
         return contextlib.nullcontext()
     dtype = torch.float16 if used == "fp16" else torch.bfloat16
     return torch.autocast(device_type=device.type, dtype=dtype)
-
-
-def decide(fp32_chars_per_s: float, bf16_chars_per_s: float) -> str:
-    """bf16 only when it is clearly faster: a small gain is not worth its rounding."""
-    return "bf16" if bf16_chars_per_s >= BF16_MIN_SPEEDUP * fp32_chars_per_s else "fp32"

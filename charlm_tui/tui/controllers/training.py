@@ -10,16 +10,34 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from charlm_tui import formatting
-from charlm_tui.core.config import ASSUMED_FLOPS, DEFAULT_PRESET, PRESETS, TrainConfig, TrainEvent, flops_per_char
+from charlm_tui.core.config import (
+    ASSUMED_FLOPS,
+    DEFAULT_PRESET,
+    FIT_PRESET,
+    FIXED_DEFAULT,
+    PRESETS,
+    TrainConfig,
+    TrainEvent,
+    flops_per_char,
+)
 from charlm_tui.core.errors import CharLMError
 from charlm_tui.core.lifecycle import TERMINAL_STATUSES, RunStatus, status_for
 from charlm_tui.tui.controllers.base import Controller
-from charlm_tui.tui.messages import ChartsDue, LiveRunChanged, SampleChanged, TrainFailed, TrainUpdate
+from charlm_tui.tui.messages import (
+    ChartsDue,
+    FitDone,
+    FitShown,
+    LiveRunChanged,
+    SampleChanged,
+    TrainFailed,
+    TrainUpdate,
+)
 
 if TYPE_CHECKING:
     from textual.notifications import SeverityLevel
     from textual.timer import Timer
 
+    from charlm_tui.core.sizing import Choice
     from charlm_tui.core.store.run import Run
     from charlm_tui.core.training.jobs import TrainingJob
     from charlm_tui.tui.app import CharLMApp
@@ -71,9 +89,15 @@ class LiveRun:
 class TrainingController(Controller):
     def __init__(self, app: CharLMApp):
         super().__init__(app)
-        mk, tk = PRESETS[DEFAULT_PRESET]
-        self.model_kw: dict = dict(mk)  # what the next run trains with (the Configure screen sets them)
+        # what the next run trains with (the Configure screen sets them): the fixed default's until
+        # fit to budget (the default preset) has sized the model for the corpus picked
+        self.preset = DEFAULT_PRESET
+        mk, tk = PRESETS[FIXED_DEFAULT]
+        self.model_kw: dict = dict(mk)
         self.config = TrainConfig(**tk)
+        self.fitted: Choice | None = None  # fit to budget's last choice, and the settings it was for
+        self._fitted_key: tuple | None = None
+        self._fitting_key: tuple | None = None
         self.measured_flops: float = ASSUMED_FLOPS  # this machine's training speed, for the Configure estimate
         self.fine_tune: str | None = None  # the run the next run is fine-tuned from (Runs screen, f)
         self.fine_tune_chars: frozenset[str] = frozenset()  # and that run's characters
@@ -102,6 +126,65 @@ class TrainingController(Controller):
     @property
     def training(self) -> bool:
         return self.job is not None and self.live.state in ACTIVE
+
+    # ------------------------------------------------------------------ fit to budget
+    def fit(self, budget_s: float, precision: str, device: str, val_fraction: float) -> FitShown | None:
+        """Size the next run's model for this budget and the corpus picked, in a worker (timing a few
+        shapes on a cold cache takes seconds): the Configure screen hears FitShown when it is done.
+        What to show until then (or at once, when nothing needs to run) is returned."""
+        corpus = self.app.corpora.corpus
+        if corpus is None:
+            return FitShown(None, "pick a corpus first (1)")
+        key = (self.app.corpora.spec, corpus.stats.chars, budget_s, precision, device, val_fraction)
+        if key == self._fitted_key and self.fitted is not None:
+            return FitShown(self.fitted)
+        busy = FitShown(None, busy="measuring this machine's speed of a few model shapes...")
+        if key == self._fitting_key:
+            return busy  # under way
+        self._fitting_key = key
+        train_chars, vocab, home = corpus.split_sizes(val_fraction)[0], corpus.vocab.size, self.app.home
+
+        def work() -> None:  # in a worker thread
+            try:
+                from charlm_tui.core.training.fit import fit_to_budget
+                from charlm_tui.core.training.jobs import device_for
+
+                dev = device_for(TrainConfig(device=device))
+                choice = fit_to_budget(budget_s, vocab, train_chars, precision, dev, home)
+                self.app.post_message(FitDone(key, choice))
+            except CharLMError as e:
+                self.app.post_message(FitDone(key, None, str(e)))
+            except Exception as e:  # the form must hear of any failure, not wait for ever
+                self.app.post_message(FitDone(key, None, f"{type(e).__name__}: {e}"))
+
+        self.app.run_worker(work, thread=True, exclusive=True, group="fit", exit_on_error=False)
+        return busy
+
+    def on_fit_done(self, msg: FitDone) -> None:
+        if msg.key != self._fitting_key:
+            return  # settings changed since: a later fit is under way
+        self._fitting_key = None
+        if msg.choice is not None:
+            self.fitted, self._fitted_key = msg.choice, msg.key
+        self.tell("configure", FitShown(msg.choice, msg.error))
+
+    def sizing_for(self, model_kw: dict, cfg: TrainConfig):
+        """(config.json's sizing record, the precision its measurement settled) when the next run
+        trains the fitted model as chosen; (None, None) for a fixed preset or a shape typed by hand."""
+        c = self.fitted
+        if self.preset != FIT_PRESET or c is None or self.fine_tune is not None:
+            return None, None
+        if (
+            any(model_kw.get(k) != v for k, v in c.model_kw().items() if k != "dropout")
+            or cfg.max_seconds != c.budget_s
+        ):
+            return None, None
+        from charlm_tui.core.training.fit import precision_of
+        from charlm_tui.core.training.jobs import device_for
+
+        same_batch = (cfg.batch_size, cfg.num_steps) == (c.train_kw()["batch_size"], c.train_kw()["num_steps"])
+        prec = precision_of(c, cfg.precision, device_for(cfg)) if same_batch else None
+        return c.record(), prec
 
     # ------------------------------------------------------------------ start, resume
     def start(self) -> None:
@@ -207,9 +290,18 @@ class TrainingController(Controller):
             if resume_id is None:
                 cfg = replace(self.config, event_interval=max(self.config.event_interval, UI_EVENT_INTERVAL_S))
                 corpora = app.corpora
+                sizing, prec = self.sizing_for(self.model_kw, cfg)
                 parent, self.fine_tune = self._parent(self.fine_tune), None  # the next run is a new one again
                 job = new_job(
-                    app.home, corpora.spec, self.model_kw, cfg, corpus=corpora.corpus, callback=post, parent=parent
+                    app.home,
+                    corpora.spec,
+                    self.model_kw,
+                    cfg,
+                    corpus=corpora.corpus,
+                    callback=post,
+                    parent=parent,
+                    sizing=sizing,
+                    precision=prec,
                 )
             else:
                 # a run that ended at a limit gets another round of it; an unfinished one just goes on

@@ -19,9 +19,12 @@ from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, Sele
 from charlm_tui import formatting
 from charlm_tui.core.cells import cell_names
 from charlm_tui.core.config import (
+    FIT_PRESET,
     LR_SCHEDULES,
     PARTITIONS,
     PRECISIONS,
+    PRESET_LABELS,
+    PRESET_NAMES,
     PRESETS,
     ModelConfig,
     TrainConfig,
@@ -32,6 +35,8 @@ from charlm_tui.core.config import (
 )
 from charlm_tui.core.errors import ConfigError
 from charlm_tui.core.settings import field_types, parse_text, settings_of
+from charlm_tui.core.sizing import DEFAULT_BUDGET_S
+from charlm_tui.tui.messages import FitShown
 from charlm_tui.tui.screens.base import AppScreen
 from charlm_tui.tui.widgets.history_input import SteadyInput
 
@@ -125,7 +130,12 @@ class ConfigureScreen(AppScreen):
             yield Static("", id="config-corpus")
             with Horizontal(classes="config-selects"):
                 yield Label("preset")
-                yield Select([(p, p) for p in PRESETS], value="default", allow_blank=False, id="preset")
+                yield Select(
+                    [(PRESET_LABELS.get(p, p), p) for p in PRESET_NAMES],
+                    value=self.app.training.preset,
+                    allow_blank=False,
+                    id="preset",
+                )
                 yield Label("cell")
                 yield Select([(c, c) for c in cell_names()], value="lstm", allow_blank=False, id="cell")
                 yield Label("device")
@@ -147,20 +157,81 @@ class ConfigureScreen(AppScreen):
                     yield SteadyInput(id=fid, classes="compact")
             yield SaidCheckbox("TensorBoard log (event files in the run folder)", id="tensorboard")
             yield Static("", id="config-summary")
+            yield Static("", id="fit-reason")
             yield Static("", id="config-error")
             yield Button("Start training (ctrl+s)", id="start", variant="success")
         yield Footer(compact=True, show_command_palette=False)  # ctrl+p still opens it; ? says so
 
     def on_mount(self) -> None:
+        self._fit_budget: float | None = None  # the budget the last fit was asked for
+        self._loaded: dict[str, str] = {}  # what load_values put in each box (a change to another value is the user's)
+        self._by_hand = False  # a setting typed since fit to budget chose: a new budget does not overwrite it
         self.load_values(self.app.training.model_kw, self.app.training.config)
         # the presets first: not a text box, so a digit pressed on arrival switches screens instead of
         # replacing a field's selected value (2 then 3 set the embedding to 3); Tab walks the form
         self.query_one("#preset", Select).focus()
+        self._refit()
 
     def on_screen_resume(self) -> None:
         if self.app.training.fine_tune is not None or self.query_one("#cell", Select).disabled:
             self.load_values(self.app.training.model_kw, self.app.training.config)
         self.update_summary()
+        self._refit()  # the corpus may have changed
+
+    # ------------------------------------------------------------------ fit to budget
+    def _fitting(self) -> bool:
+        return self._choice("preset") == FIT_PRESET
+
+    def _budget(self) -> float | None:
+        """The budget the form gives (max minutes), in seconds; None when it is not a number."""
+        raw = self.query_one("#max_minutes", Input).value.strip()
+        if not raw:
+            return DEFAULT_BUDGET_S
+        try:
+            v = float(raw) * 60.0
+        except ValueError:
+            return None
+        return v if math.isfinite(v) and v > 0 else None
+
+    def _refit(self) -> None:
+        """Ask for the choice for the form's budget, corpus, precision and device (fit to budget only)."""
+        reason = self.query_one("#fit-reason", Static)
+        if not self._fitting():
+            reason.update("")
+            return
+        if self._by_hand:
+            reason.update(
+                Text(
+                    "fit to budget: settings typed by hand are kept (choose the preset again to refit)", style="italic"
+                )
+            )
+            return
+        budget = self._budget()
+        if budget is None:
+            reason.update(Text("fit to budget: type the minutes to train in max minutes", style="yellow"))
+            return
+        self._fit_budget = budget
+        cfg = self.app.training.config
+        now = self.app.training.fit(budget, self._choice("precision"), self._choice("device"), cfg.val_fraction)
+        if now is not None:
+            self.on_fit_shown(now)
+
+    def on_fit_shown(self, msg: FitShown) -> None:
+        reason = self.query_one("#fit-reason", Static)
+        if not self._fitting():
+            return
+        if msg.busy:
+            reason.update(Text(f"fit to budget: {msg.busy}", style="italic"))
+            return
+        if msg.choice is None:
+            reason.update(Text(f"fit to budget: {msg.error or 'no choice'}", style="bold red"))
+            return
+        c = msg.choice
+        if c.budget_s != self._fit_budget or self._by_hand:
+            return  # the budget was changed since (its own fit follows), or the user took over
+        mk = c.model_kw() if self.app.training.fine_tune is None else self.app.training.model_kw
+        self.load_values(mk, self._preset_config(c.train_kw()))
+        reason.update(Text(formatting.printable(f"fit to budget: {c.reason()}"), style="bold"))
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         if action == "new_run":
@@ -178,7 +249,9 @@ class ConfigureScreen(AppScreen):
             v = values.get(ff.name)
             if isinstance(v, (int, float)) and ff.scale != 1.0:
                 v = v / ff.scale
-            self.query_one(f"#{fid}", Input).value = "" if v is None else f"{v:g}" if isinstance(v, float) else str(v)
+            shown = "" if v is None else f"{v:g}" if isinstance(v, float) else str(v)
+            self._loaded[fid] = shown
+            self.query_one(f"#{fid}", Input).value = shown
         self.query_one("#cell", Select).value = model_kw.get("cell", "lstm")
         self.query_one("#partition", Select).value = cfg.partition
         self.query_one("#device", Select).value = cfg.device
@@ -268,12 +341,29 @@ class ConfigureScreen(AppScreen):
         self.query_one("#config-summary", Static).update(txt)
 
     @on(Input.Changed)
-    def _changed(self, _event) -> None:
+    def _changed(self, event: Input.Changed) -> None:
         self.update_summary()
+        fid = event.input.id or ""
+        if fid in self._loaded and event.value == self._loaded[fid]:
+            return  # load_values put it there
+        if fid == "max_minutes":
+            if self._fitting() and self._budget() != self._fit_budget:
+                self._refit()  # a new budget: a new choice
+        elif fid not in ("seed", "val_fraction") and self._fitting() and not self._by_hand:
+            self._by_hand = True
+            self._refit()
 
     @on(Select.Changed)
     def _select_changed(self, event: Select.Changed) -> None:
-        if event.select.id == "preset" and event.value in PRESETS:
+        if event.select.id == "preset":
+            self.app.training.preset = str(event.value)
+        if event.select.id == "preset" and event.value == FIT_PRESET:
+            self._fit_budget, self._by_hand = None, False
+            self._refit()
+        elif event.select.id in ("precision", "device") and self._fitting():
+            self._refit()
+        elif event.select.id == "preset" and event.value in PRESETS:
+            self.query_one("#fit-reason", Static).update("")
             mk, tk = PRESETS[event.value]
             if self.app.training.fine_tune is not None:  # a preset's training options; the shape stays the parent's
                 mk = self.app.training.model_kw
@@ -310,7 +400,7 @@ class ConfigureScreen(AppScreen):
 
     def action_cycle_preset(self) -> None:
         sel = self.query_one("#preset", Select)
-        names = list(PRESETS)
+        names = list(PRESET_NAMES)
         sel.value = names[(names.index(self._choice("preset")) + 1) % len(names)]
 
     @on(Button.Pressed, "#start")

@@ -48,6 +48,9 @@ class GenerateScreen(AppScreen):
         Binding("ctrl+o", "best_of", "Best-of-N", priority=True, tooltip="best-of-N, keep one"),
         Binding("ctrl+s", "save_text", "Save", tooltip="save the text"),
         Binding("ctrl+l", "clear", "Clear", show=False, tooltip="clear"),
+        Binding(
+            "f9", "inspect", "Inspect", show=False, priority=True, tooltip="look inside: the transcript's surprisal"
+        ),
         Binding("enter", "focus_prompt", "Prompt", show=False),
         Binding("left_square_bracket", "temperature(-0.1)", "Temp -", show=False, tooltip="temperature -/+ (no box)"),
         Binding("right_square_bracket", "temperature(0.1)", "Temp +", show=False, tooltip="temperature -/+ (no box)"),
@@ -258,6 +261,16 @@ class GenerateScreen(AppScreen):
 
     def action_clear(self) -> None:
         self.query_one(Transcript).clear()
+
+    def action_inspect(self) -> None:
+        """The transcript in the Inspect screen, scored by the run it came from."""
+        rid = self.app.generation.settings.run_id
+        if rid is None:
+            self.notify("Pick a run first.", severity="warning")
+            return
+        from charlm_tui.tui.screens.inspect import InspectScreen
+
+        self.app.push_screen(InspectScreen(rid, "transcript", self.query_one(Transcript).text.plain))
 
 
 class BestOfScreen(ModalScreen[int | None]):

@@ -29,8 +29,9 @@ class RunsScreen(AppScreen):
         Binding("r", "resume", "Resume", tooltip="resume"),
         Binding("f", "fine_tune", "Fine-tune", tooltip="fine-tune on the corpus picked in Corpus"),
         Binding("w", "watch", "Watch", tooltip="watch live (also runs of other processes)"),
+        Binding("i", "inspect", "Inspect", tooltip="look inside: surprisal per character, cells, discovery"),
         Binding("d", "delete", "Delete", tooltip="delete"),
-        Binding("e", "rename", "Rename", tooltip="rename"),
+        Binding("e", "rename", "Rename", show=False, tooltip="rename"),  # in the help: the footer fits 80 columns
         Binding(
             "ctrl+r", "refresh", "Refresh", show=False, tooltip="refresh"
         ),  # it refreshes by itself every REFRESH_S
@@ -237,6 +238,13 @@ class RunsScreen(AppScreen):
         if rid:
             self.app.generation.settings.run_id = rid
             self.app.switch_mode("generate")
+
+    def action_inspect(self) -> None:
+        rid = self.selected_id()
+        if rid:
+            from charlm_tui.tui.screens.inspect import InspectScreen
+
+            self.app.push_screen(InspectScreen(rid))
 
     def action_watch(self) -> None:
         rid = self.selected_id()

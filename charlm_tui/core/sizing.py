@@ -1,0 +1,280 @@
+"""The model for the user's minutes: a shape and its training settings chosen from the budget,
+the corpus's training characters and this machine's measured speed of each candidate shape.
+
+No torch here (the Configure form uses it live); the speeds come from
+``core.training.fit`` (measured, cached per machine like the precision) or, in tests, are given.
+
+The rule, and where each number comes from (benchmarks/sizing.py; the raw lines are in
+benchmarks/results/sizing-*.jsonl, README "Performance" has the table):
+
+1. A candidate trains ``budget x speed`` characters. The largest candidate that still gets at
+   least ``CHARS_PER_PARAM`` characters per parameter wins. In five minutes on tiny Shakespeare
+   2 x 256 (25 chars per parameter), 2 x 384 (5.4) and 2 x 512 (2.0) end within 0.005 nats of
+   each other (1.408 / 1.413 / 1.410, README), so the bar sits above 5.4: the smaller model, as
+   good and cheaper to sample, is kept there. In 30 minutes the wide model at 12 chars per
+   parameter beats the 2 x 256 one, which has by then seen its corpus 100 times (the sweep).
+2. A model never gets more than ``MAX_PARAMS_PER_CHAR`` parameters per training character of the
+   corpus (char-rnn's advice: parameters of the order of the dataset's characters; a 20 KB text
+   gets a small model however long the budget), nor more memory than the device has.
+3. Regularisation follows the epochs the budget means (Muennighoff et al. 2023: up to ~4 epochs
+   repeated data is as good as new, its value fades by ~16): dropout rises with the epochs
+   (``DROPOUT_BY_EPOCHS``); AdamW's weight decay 0.1 throughout (1.447 -> 1.408 on tiny
+   Shakespeare in five minutes, the biggest gain of the five-minute sweeps).
+4. The schedule: linear warmup, cosine decay to the end of the budget (the time limit), as the
+   presets; the LR falls with the width (2e-3 at 2 x 512: 1.410 against 1.412 at 3e-3).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from charlm_tui.core.config import MAX_SECONDS, ModelConfig, count_parameters, decide, flops_per_char, training_bytes
+from charlm_tui.core.errors import ConfigError
+
+DEFAULT_BUDGET_S = 300.0  # five minutes, as the presets
+BATCH, BPTT = 32, 64  # the five-minute sweeps: batch 16 and 48-128 lost, BPTT 48 tied, 100 lost
+CHARS_PER_PARAM = 8.0
+MAX_PARAMS_PER_CHAR = 4.0
+WEIGHT_DECAY = 0.1
+WARMUP_STEPS = 100
+# (epochs at most, dropout): the first row whose epochs are >= the budget's
+DROPOUT_BY_EPOCHS: tuple[tuple[float, float], ...] = ((2.0, 0.0), (30.0, 0.1), (80.0, 0.25), (math.inf, 0.3))
+# a real run's characters per second against the measured median speed of a cold step: a warm run
+# is faster than the few steps timed on a fresh model, evaluations cost less than that gains (the
+# default preset on tiny Shakespeare in 300 s: 10,836 steps in bf16 where 69.3k chars/s predict
+# 10,151, 1.07x; 5,939 in fp32 where 35.6k predict 5,215, 1.14x)
+EFFICIENCY = 1.1
+MEMORY_SHARE = 0.8  # the most of the device's memory a choice may plan to use
+
+
+@dataclass(frozen=True)
+class Candidate:
+    layers: int
+    hidden: int
+    embed: int
+    lr: float
+
+    @property
+    def name(self) -> str:
+        return f"{self.layers}x{self.hidden}"
+
+    def model_config(self, vocab: int, dropout: float = 0.0) -> ModelConfig:
+        return ModelConfig(
+            vocab_size=vocab,
+            cell="lstm",
+            embed_dim=self.embed,
+            hidden_size=self.hidden,
+            num_layers=self.layers,
+            dropout=dropout,
+        )
+
+    def params(self, vocab: int) -> int:
+        return count_parameters(self.model_config(vocab))
+
+
+# LSTM only: in the five-minute sweeps a GRU 2 x 256 trained at 26k chars/s against the LSTM's 38k
+# here and ended 0.005 worse at best (README); depth past 2 lost (3 x 256 1.453, 3 x 384 1.485)
+CANDIDATES: tuple[Candidate, ...] = (
+    Candidate(1, 64, 16, 3e-3),
+    Candidate(1, 128, 32, 3e-3),
+    Candidate(2, 128, 64, 3e-3),
+    Candidate(2, 256, 64, 3e-3),
+    Candidate(2, 384, 64, 2.5e-3),
+    Candidate(2, 512, 64, 2e-3),
+    Candidate(2, 768, 96, 1.5e-3),
+    Candidate(2, 1024, 128, 1e-3),
+    Candidate(2, 1536, 128, 7e-4),
+    Candidate(2, 2048, 128, 5e-4),
+)
+
+
+@dataclass(frozen=True)
+class Speed:
+    """A candidate's measured training speed in characters per second, by precision."""
+
+    fp32: float | None = None
+    bf16: float | None = None
+    source: str = "measured"  # measured | cached | spoiled (measured on a busy machine) | assumed
+
+    def pick(self, precision: str) -> tuple[str, float]:
+        """(the precision a run of this shape trains in, its speed) for the ``precision`` setting."""
+        if precision == "fp32" or (precision == "auto" and not self.bf16):
+            return "fp32", self.fp32 or 0.0
+        if precision == "bf16" or not self.fp32:
+            return "bf16", self.bf16 or 0.0
+        used = decide(self.fp32, self.bf16 or 0.0)
+        return used, (self.bf16 if used == "bf16" else self.fp32) or 0.0
+
+    def to_json(self) -> dict:
+        return {"fp32": self.fp32, "bf16": self.bf16, "source": self.source}
+
+
+@dataclass(frozen=True)
+class Choice:
+    candidate: Candidate
+    precision: str  # what it trains in (fp32 | bf16)
+    chars_per_s: float
+    budget_s: float
+    train_chars: int
+    dropout: float
+    speeds: dict[str, Speed] = field(default_factory=dict)
+
+    @property
+    def chars(self) -> float:
+        return self.budget_s * self.chars_per_s * EFFICIENCY
+
+    @property
+    def epochs(self) -> float:
+        return self.chars / max(1, self.train_chars)
+
+    @property
+    def steps(self) -> int:
+        return int(self.chars // (BATCH * BPTT))
+
+    def model_kw(self) -> dict:
+        c = self.candidate
+        return {
+            "cell": "lstm",
+            "embed_dim": c.embed,
+            "hidden_size": c.hidden,
+            "num_layers": c.layers,
+            "dropout": self.dropout,
+        }
+
+    def train_kw(self) -> dict:
+        return {
+            "batch_size": BATCH,
+            "num_steps": BPTT,
+            "lr": self.candidate.lr,
+            "lr_schedule": "cosine",
+            "warmup_steps": WARMUP_STEPS,
+            # about 25 evaluations in the budget, never more often than every 200 steps
+            "eval_every": max(200, int(round(self.steps / 25, -2))),
+            "max_seconds": self.budget_s,
+            "weight_decay": WEIGHT_DECAY,
+        }
+
+    def reason(self) -> str:
+        """One line: what was chosen and why."""
+        c = self.candidate
+        speed = self.speeds.get(c.name)
+        how = {
+            "cached": "measured earlier",
+            "assumed": "assumed, not measured",
+            "spoiled": "measured on a busy machine",
+        }
+        return (
+            f"{c.layers} x {c.hidden} LSTM, batch {BATCH}, dropout {self.dropout:g}, weight decay {WEIGHT_DECAY:g}: "
+            f"about {_epochs_text(self.epochs)} of this corpus in {_budget_text(self.budget_s)} at "
+            f"{self.chars_per_s / 1000:,.1f}k chars/s, {self.precision} "
+            f"{how.get(speed.source if speed else 'assumed', 'measured')}"
+        )
+
+    def record(self) -> dict:
+        """What config.json keeps of the choice."""
+        return {
+            "budget_s": self.budget_s,
+            "train_chars": self.train_chars,
+            "chosen": self.candidate.name,
+            "precision": self.precision,
+            "chars_per_s": round(self.chars_per_s, 1),
+            "epochs": round(self.epochs, 2),
+            "reason": self.reason(),
+            "speeds": {k: v.to_json() for k, v in self.speeds.items()},
+        }
+
+
+def _epochs_text(e: float) -> str:
+    if e < 1:
+        return f"{e:.1f} epochs"
+    return f"{e:,.0f} epoch" + ("s" if round(e) != 1 else "")
+
+
+def _budget_text(s: float) -> str:
+    if s < 120:
+        return f"{s:g} seconds"
+    if s < 2 * 3600:
+        return f"{s / 60:g} minutes"
+    return f"{s / 3600:g} hours"
+
+
+def dropout_for(epochs: float) -> float:
+    return next(d for e, d in DROPOUT_BY_EPOCHS if epochs <= e)
+
+
+def feasible(vocab: int, train_chars: int, memory: int) -> list[Candidate]:
+    """The candidates this corpus and this device allow, smallest first (never empty: the
+    smallest always stays, the corpus checks refuse a text too small for anything)."""
+    out: list[Candidate] = []
+    for c in CANDIDATES:
+        if c.params(vocab) > MAX_PARAMS_PER_CHAR * max(1, train_chars) and out:
+            break
+        if training_bytes(c.model_config(vocab), BATCH, BPTT) > MEMORY_SHARE * memory and out:
+            break
+        out.append(c)
+    return out
+
+
+def choose(
+    budget_s: float,
+    train_chars: int,
+    vocab: int,
+    speeds: Mapping[str, Speed],
+    memory: int,
+    precision: str = "auto",
+    candidates: Sequence[Candidate] | None = None,
+) -> Choice:
+    """The largest candidate (of those with a speed in ``speeds``, among ``candidates`` or all the
+    feasible ones) that trains at least CHARS_PER_PARAM characters per parameter in the budget;
+    the smallest measured one when none does. Deterministic in its inputs; more budget never gives
+    a smaller model (the characters grow with it)."""
+    pool = [c for c in (candidates or feasible(vocab, train_chars, memory)) if c.name in speeds]
+    if not pool:
+        raise ConfigError("no candidate shape has a measured speed")
+    best = pool[0]
+    for c in pool:
+        _, cps = speeds[c.name].pick(precision)
+        if budget_s * cps * EFFICIENCY >= CHARS_PER_PARAM * c.params(vocab):
+            best = c
+    used, cps = speeds[best.name].pick(precision)
+    epochs = budget_s * cps * EFFICIENCY / max(1, train_chars)
+    return Choice(best, used, cps, budget_s, train_chars, dropout_for(epochs), dict(speeds))
+
+
+def to_measure(budget_s: float, train_chars: int, vocab: int, memory: int, flops_per_s: float) -> list[Candidate]:
+    """Which candidates to time: the choice an estimate of the speed (``flops_per_s`` over each
+    candidate's FLOPs per character) makes, and its neighbours on either side."""
+    pool = feasible(vocab, train_chars, memory)
+    guess = {c.name: Speed(flops_per_s / flops_per_char(c.model_config(vocab)), None, "assumed") for c in pool}
+    i = pool.index(choose(budget_s, train_chars, vocab, guess, memory, "fp32", pool).candidate)
+    return pool[max(0, i - 1) : i + 2]
+
+
+def next_to_measure(
+    choice: Choice, speeds: Mapping[str, Speed], vocab: int, train_chars: int, memory: int
+) -> Candidate | None:
+    """After a choice from measured speeds: the next larger candidate, when the choice is the
+    largest measured one (a larger one might pass too), else None."""
+    pool = feasible(vocab, train_chars, memory)
+    i = pool.index(choice.candidate)
+    if i + 1 < len(pool) and pool[i + 1].name not in speeds:
+        return pool[i + 1]
+    return None
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|secs|seconds?|m|min|mins|minutes?|h|hr|hrs|hours?)?\s*$", re.I)
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in '90s', '30m', '2h', '1.5h' or a plain number of minutes."""
+    m = _DURATION.match(text or "")
+    if not m:
+        raise ConfigError(f"a budget is a time such as 90s, 30m or 2h, not {text!r}")
+    value, unit = float(m.group(1)), (m.group(2) or "m").lower()
+    seconds = value * (1 if unit.startswith("s") else 3600 if unit.startswith("h") else 60)
+    if not 1 <= seconds <= MAX_SECONDS:
+        raise ConfigError(f"a budget must be between 1 second and a year, not {text!r}")
+    return seconds

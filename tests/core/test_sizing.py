@@ -1,0 +1,199 @@
+"""Fit to budget: the rule with given speeds (no timing), and the measurement around it with fake
+timings (which shapes are timed, what is cached, what a busy machine changes)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from charlm_tui.core import sizing
+from charlm_tui.core.config import training_bytes
+from charlm_tui.core.errors import ConfigError
+from charlm_tui.core.sizing import CANDIDATES, Speed, choose, feasible, parse_duration
+from charlm_tui.core.training import calibration, fit
+from charlm_tui.core.training.speed import Measured
+
+GIB = 1 << 30
+SHAKESPEARE = 1_003_854  # tiny Shakespeare's training characters (90%)
+# medians of alternated steps on the 2-core Xeon with AMX (benchmarks/sizing.py's speeds), chars/s
+AMX = {
+    "1x64": Speed(400_000, 420_000),
+    "1x128": Speed(250_000, 300_000),
+    "2x128": Speed(95_700, 121_500),
+    "2x256": Speed(35_600, 69_300),
+    "2x384": Speed(15_800, 34_000),
+    "2x512": Speed(9_300, 21_000),
+    "2x768": Speed(4_700, 9_500),
+    "2x1024": Speed(2_600, 5_400),
+    "2x1536": Speed(1_200, 2_500),
+    "2x2048": Speed(700, 1_400),
+}
+
+
+def pick(budget_s, train_chars=SHAKESPEARE, speeds=None, memory=24 * GIB, precision="auto", vocab=65):
+    return choose(budget_s, train_chars, vocab, speeds or AMX, memory, precision)
+
+
+def test_the_rule_is_deterministic_and_says_why():
+    a, b = pick(1800), pick(1800)
+    assert a == b and a.candidate.name == "2x512" and a.precision == "bf16"
+    assert a.reason() == (
+        "2 x 512 LSTM, batch 32, dropout 0.25, weight decay 0.1: about 41 epochs of this corpus in 30 minutes "
+        "at 21.0k chars/s, bf16 measured"
+    )
+    assert a.train_kw()["max_seconds"] == 1800 and a.train_kw()["lr"] == 2e-3
+    assert a.record()["speeds"]["2x256"] == {"fp32": 35_600, "bf16": 69_300, "source": "measured"}
+
+
+def test_five_minutes_on_tiny_shakespeare_is_the_tuned_default():
+    """Where the five-minute sweeps tuned the default preset (2 x 256, dropout 0.1, weight decay 0.1),
+    the rule lands on it."""
+    c = pick(300)
+    assert (c.candidate.name, c.dropout) == ("2x256", 0.1)
+    assert c.model_kw() == {"cell": "lstm", "embed_dim": 64, "hidden_size": 256, "num_layers": 2, "dropout": 0.1}
+
+
+def test_forcing_fp32_changes_the_choice_where_the_speed_says_so():
+    assert pick(1800, precision="fp32").candidate.name == "2x384"  # fp32: 2x512 trains too few characters
+    assert pick(1800).candidate.name == "2x512"
+    assert pick(1800, precision="fp32").precision == "fp32"
+
+
+@given(st.lists(st.floats(10, 1e6), min_size=2, max_size=6), st.integers(10_000, 50_000_000))
+def test_more_budget_never_gives_a_smaller_model(budgets, train_chars):
+    order = [c.name for c in CANDIDATES]
+    chosen = [order.index(pick(b, train_chars).candidate.name) for b in sorted(budgets)]
+    assert chosen == sorted(chosen)
+
+
+def test_a_small_corpus_gets_a_small_model_however_long_the_budget():
+    c = pick(24 * 3600, train_chars=18_000)  # a 20 KB text, a day to train
+    assert c.candidate.name == "1x64" and c.candidate.params(65) <= sizing.MAX_PARAMS_PER_CHAR * 18_000
+    assert c.dropout == 0.3  # thousands of epochs
+
+
+def test_the_choice_fits_the_memory():
+    big = pick(10 * 24 * 3600, train_chars=500_000_000)
+    assert big.candidate.name == "2x2048"
+    memory = 2 * training_bytes(CANDIDATES[5].model_config(65), 32, 64)  # room for 2 x 512, not for 2 x 768
+    small = pick(10 * 24 * 3600, train_chars=500_000_000, memory=memory)
+    assert small.candidate.name == "2x512"
+    assert training_bytes(small.candidate.model_config(65), 32, 64) <= sizing.MEMORY_SHARE * memory
+
+
+def test_regularisation_follows_the_epochs():
+    assert [sizing.dropout_for(e) for e in (0.5, 2, 3, 30, 31, 80, 500)] == [0.0, 0.0, 0.1, 0.1, 0.25, 0.25, 0.3]
+
+
+@pytest.mark.parametrize(
+    "text, seconds", [("90s", 90), ("30m", 1800), ("2h", 7200), ("1.5h", 5400), ("45", 2700), (" 10 min ", 600)]
+)
+def test_a_budget_reads_as_a_person_writes_it(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "soon", "-5m", "0s", "2 weeks", "400d", "1e9h"])
+def test_a_budget_that_is_not_one_is_refused(text):
+    with pytest.raises(ConfigError, match="budget"):
+        parse_duration(text)
+
+
+# ---------------------------------------------------------------- measuring (fake timings)
+
+
+class FakeMeasure:
+    """Times shapes by the table above (the AMX machine), records what it was asked to time."""
+
+    def __init__(self, table=AMX, spoil=()):
+        self.table, self.spoil, self.calls = table, set(spoil), []
+
+    def __call__(self, cfgs, precisions):
+        names = [f"{c.num_layers}x{c.hidden_size}" for c in cfgs]
+        self.calls.append(names)
+        out = {}
+        for n in names:
+            sp = self.table[n]
+            speeds = {p: getattr(sp, p) for p in precisions}
+            out[n] = Measured(speeds, 1.0, n in self.spoil)
+        return out
+
+
+@pytest.fixture
+def measured(monkeypatch):
+    monkeypatch.delenv(fit.ENV)
+    monkeypatch.delenv(calibration.ENV)
+
+
+def test_a_cold_fit_times_a_few_shapes_together_and_a_warm_one_times_nothing(home, measured):
+    m = FakeMeasure()
+    c = fit.fit_to_budget(1800, 65, SHAKESPEARE, "auto", "cpu", home, measure=m)
+    assert c.candidate.name == "2x512"
+    # the estimate's choice and its neighbours, together; nothing past 2 x 512 suits a 1 MB corpus
+    assert m.calls == [["2x256", "2x384", "2x512"]]
+    m2 = FakeMeasure()
+    big = fit.fit_to_budget(7200, 65, 10 * SHAKESPEARE, "auto", "cpu", home / "other", measure=m2)
+    assert big.candidate.name == "2x768" and m2.calls[-1] == ["2x1024"]  # the largest timed passed: one more
+    again = FakeMeasure()
+    c2 = fit.fit_to_budget(1800, 65, SHAKESPEARE, "auto", "cpu", home, measure=again)
+    assert again.calls == [] and c2.candidate == c.candidate
+    assert c2.speeds["2x512"].source == "cached" and "measured earlier" in c2.reason()
+    # each shape timed in both precisions settles auto precision too: the run does not measure again
+    prec = calibration.resolve("auto", c.candidate.model_config(65), 32, 64, torch.device("cpu"), home)
+    assert prec.source == "cached" and prec.used == "bf16"
+
+
+def test_a_spoiled_measurement_decides_now_and_is_not_cached(home, measured):
+    m = FakeMeasure(spoil={"2x512", "2x384", "2x256", "2x768"})
+    c = fit.fit_to_budget(1800, 65, SHAKESPEARE, "auto", "cpu", home, measure=m)
+    assert c.speeds[c.candidate.name].source == "spoiled" and "busy machine" in c.reason()
+    entries = calibration.read_entries(home)
+    assert all("2x512" not in k and "2x384" not in k for k in entries)
+
+
+def test_the_cache_is_forgotten_as_the_precision_cache_is(home, measured):
+    """A run that trains 1.5x faster than the speed recorded for its shape drops the entry
+    (calibration.review): the next fit times that shape again."""
+    fit.fit_to_budget(300, 65, SHAKESPEARE, "auto", "cpu", home, measure=FakeMeasure())
+    cfg = CANDIDATES[3].model_config(65)  # 2 x 256, the choice
+    key = calibration.cache_key(cfg, 32, 64, torch.device("cpu"))
+    prec = calibration.resolve("auto", cfg, 32, 64, torch.device("cpu"), home)
+    assert calibration.review(home, key, prec, 100, 2.0 * 69_300)
+    m = FakeMeasure()
+    fit.fit_to_budget(300, 65, SHAKESPEARE, "auto", "cpu", home, measure=m)
+    assert [n for x in m.calls for n in x] == ["2x256"]
+
+
+def test_forced_fp32_times_fp32_only(home, measured):
+    m = FakeMeasure()
+    seen = []
+
+    def spy(cfgs, precisions):
+        seen.append(precisions)
+        return m(cfgs, precisions)
+
+    c = fit.fit_to_budget(1800, 65, SHAKESPEARE, "fp32", "cpu", home, measure=spy)
+    assert set(seen) == {("fp32",)} and c.precision == "fp32" and c.candidate.name == "2x384"
+
+
+def test_assumed_speeds_replace_the_measurement(home, monkeypatch):
+    monkeypatch.setenv(fit.ENV, "flops:1.6e11")
+    c = fit.fit_to_budget(300, 65, SHAKESPEARE, "auto", "cpu", home, measure=lambda *a: pytest.fail("timed"))
+    assert c.speeds[c.candidate.name].source == "assumed" and "assumed, not measured" in c.reason()
+    assert not (home / calibration.CACHE_FILE).exists()
+    monkeypatch.setenv(fit.ENV, "fast")
+    with pytest.raises(ConfigError, match="CHARLM_TUI_SPEEDS"):
+        fit.fit_to_budget(300, 65, SHAKESPEARE, "auto", "cpu", home)
+
+
+def test_the_cache_file_holds_what_a_person_can_read(home, measured):
+    fit.fit_to_budget(300, 65, SHAKESPEARE, "auto", "cpu", home, measure=FakeMeasure())
+    data = json.loads((home / calibration.CACHE_FILE).read_text())
+    assert all(set(v) >= {"fp32_chars_per_s", "bf16_chars_per_s"} for v in data["entries"].values())
+
+
+def test_feasible_keeps_the_smallest_shape_for_any_corpus():
+    assert [c.name for c in feasible(65, 10, 1 << 20)] == ["1x64"]
