@@ -100,7 +100,7 @@ def _fitted(args, home: Path, dist, corpus, model_kw: dict, train_kw: dict):
     device = device_for(base, dist)
     train_chars = corpus.split_sizes(base.val_fraction)[0]
     if dist.is_main and not args.json:
-        print(f"fit to budget: sizing the model for {formatting.duration(budget)} of training here...", flush=True)
+        say(f"fit to budget: sizing the model for {formatting.duration(budget)} of training here...")
     choice = fit_to_budget(budget, corpus.vocab.size, train_chars, base.precision, device, home, dist=dist)
     fitted_model, fitted_train = choice.model_kw(), choice.train_kw()
     prec = None
@@ -108,7 +108,7 @@ def _fitted(args, home: Path, dist, corpus, model_kw: dict, train_kw: dict):
     if same_shape and all(train_kw.get(k, fitted_train[k]) == fitted_train[k] for k in ("batch_size", "num_steps")):
         prec = precision_of(choice, base.precision, device)
     if dist.is_main and not args.json:
-        print(f"fit to budget: {choice.reason()}", flush=True)
+        say(f"fit to budget: {choice.reason()}")
     return {**fitted_model, **model_kw}, {**fitted_train, **train_kw}, choice.record(), prec
 
 
@@ -143,7 +143,7 @@ def _train(args, home: Path, dist, model_kw: dict, train_kw: dict, fit: bool = F
             if rnd is not None:
                 train_kw = {**rnd.overrides, **train_kw}
                 if dist.is_main and not args.json:
-                    print(f"resuming: {formatting.another_round(rnd)}", flush=True)
+                    say(f"resuming: {formatting.another_round(rnd)}")
         job = resume_job(home, args.resume, train_kw, callback=callback, dist=dist)
     else:
         if not args.corpus:
@@ -190,13 +190,12 @@ def _train(args, home: Path, dist, model_kw: dict, train_kw: dict, fit: bool = F
     run = job.run
     assert run is not None  # rank 0 (or the only process) writes the run
     if not args.json:
-        print(
+        say(
             f"run {run.id}: corpus {job.corpus.name} ({job.corpus.stats.chars:,} chars, "
-            f"vocab {job.corpus.vocab.size}) -> {run.path}",
-            flush=True,
+            f"vocab {job.corpus.vocab.size}) -> {run.path}"
         )
         if job.trainer.cfg.tensorboard:
-            print(f"TensorBoard: tensorboard --logdir {run.path / 'tensorboard'}", flush=True)
+            say(f"TensorBoard: tensorboard --logdir {run.path / 'tensorboard'}")
 
     def on_signal(signum, _frame):
         name = {signal.SIGINT: "interrupt", signal.SIGTERM: "terminated"}.get(signum, "hangup")

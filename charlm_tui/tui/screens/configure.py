@@ -35,7 +35,6 @@ from charlm_tui.core.config import (
 )
 from charlm_tui.core.errors import ConfigError
 from charlm_tui.core.settings import field_types, parse_text, settings_of
-from charlm_tui.core.sizing import DEFAULT_BUDGET_S
 from charlm_tui.tui.messages import FitShown
 from charlm_tui.tui.screens.base import AppScreen
 from charlm_tui.tui.widgets.history_input import SteadyInput
@@ -186,7 +185,7 @@ class ConfigureScreen(AppScreen):
         """The budget the form gives (max minutes), in seconds; None when it is not a number."""
         raw = self.query_one("#max_minutes", Input).value.strip()
         if not raw:
-            return DEFAULT_BUDGET_S
+            return None
         try:
             v = float(raw) * 60.0
         except ValueError:
@@ -208,7 +207,13 @@ class ConfigureScreen(AppScreen):
             return
         budget = self._budget()
         if budget is None:
-            reason.update(Text("fit to budget: type the minutes to train in max minutes", style="yellow"))
+            reason.update(
+                Text(
+                    "fit to budget needs a budget: type the minutes to train in max minutes "
+                    "(a fixed preset trains until early stopping without one)",
+                    style="yellow",
+                )
+            )
             return
         self._fit_budget = budget
         cfg = self.app.training.config

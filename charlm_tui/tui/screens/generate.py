@@ -48,9 +48,7 @@ class GenerateScreen(AppScreen):
         Binding("ctrl+o", "best_of", "Best-of-N", priority=True, tooltip="best-of-N, keep one"),
         Binding("ctrl+s", "save_text", "Save", tooltip="save the text"),
         Binding("ctrl+l", "clear", "Clear", show=False, tooltip="clear"),
-        Binding(
-            "f9", "inspect", "Inspect", show=False, priority=True, tooltip="look inside: the transcript's surprisal"
-        ),
+        Binding("f9", "inspect", "Inspect", show=False, priority=True, tooltip="inspect the text"),
         Binding("enter", "focus_prompt", "Prompt", show=False),
         Binding("left_square_bracket", "temperature(-0.1)", "Temp -", show=False, tooltip="temperature -/+ (no box)"),
         Binding("right_square_bracket", "temperature(0.1)", "Temp +", show=False, tooltip="temperature -/+ (no box)"),
