@@ -109,11 +109,12 @@ class FakeMeasure:
     """Times shapes by the table above (the AMX machine), records what it was asked to time."""
 
     def __init__(self, table=AMX, spoil=()):
-        self.table, self.spoil, self.calls = table, set(spoil), []
+        self.table, self.spoil, self.calls, self.precisions = table, set(spoil), [], []
 
     def __call__(self, cfgs, precisions):
         names = [f"{c.num_layers}x{c.hidden_size}" for c in cfgs]
         self.calls.append(names)
+        self.precisions.append(tuple(precisions))
         out = {}
         for n in names:
             sp = self.table[n]
@@ -132,8 +133,9 @@ def test_a_cold_fit_times_a_few_shapes_together_and_a_warm_one_times_nothing(hom
     m = FakeMeasure()
     c = fit.fit_to_budget(1800, 65, SHAKESPEARE, "auto", "cpu", home, measure=m)
     assert c.candidate.name == "2x512"
-    # the estimate's choice and its neighbours, together; nothing past 2 x 512 suits a 1 MB corpus
-    assert m.calls == [["2x256", "2x384", "2x512"]]
+    # the estimate's choice and its neighbours: the smallest in both arithmetics, then (bf16 being
+    # clearly faster) the others together in bf16 alone; nothing past 2 x 512 suits a 1 MB corpus
+    assert m.calls == [["2x256"], ["2x384", "2x512"]] and m.precisions == [("fp32", "bf16"), ("bf16",)]
     m2 = FakeMeasure()
     big = fit.fit_to_budget(7200, 65, 10 * SHAKESPEARE, "auto", "cpu", home / "other", measure=m2)
     assert big.candidate.name == "2x768" and m2.calls[-1] == ["2x1024"]  # the largest timed passed: one more
@@ -141,9 +143,12 @@ def test_a_cold_fit_times_a_few_shapes_together_and_a_warm_one_times_nothing(hom
     c2 = fit.fit_to_budget(1800, 65, SHAKESPEARE, "auto", "cpu", home, measure=again)
     assert again.calls == [] and c2.candidate == c.candidate
     assert c2.speeds["2x512"].source == "cached" and "measured earlier" in c2.reason()
-    # each shape timed in both precisions settles auto precision too: the run does not measure again
-    prec = calibration.resolve("auto", c.candidate.model_config(65), 32, 64, torch.device("cpu"), home)
-    assert prec.source == "cached" and prec.used == "bf16"
+    # the run trains in what the timing found (no second calibration), and a shape timed in both
+    # arithmetics settles auto precision for a fixed preset of that shape too
+    prec = fit.precision_of(c2, "auto", torch.device("cpu"))
+    assert prec is not None and (prec.used, prec.source, prec.bf16_chars_per_s) == ("bf16", "cached", 21_000)
+    both = calibration.resolve("auto", CANDIDATES[3].model_config(65), 32, 64, torch.device("cpu"), home)
+    assert both.source == "cached" and both.used == "bf16"
 
 
 def test_a_spoiled_measurement_decides_now_and_is_not_cached(home, measured):

@@ -195,11 +195,20 @@ def read_entries(cache_dir: Path) -> dict:
 
 
 def remember(
-    cache_dir: Path, model_cfg: ModelConfig, batch_size: int, num_steps: int, device: torch.device, m: Measured
+    cache_dir: Path,
+    model_cfg: ModelConfig,
+    batch_size: int,
+    num_steps: int,
+    device: torch.device,
+    m: Measured,
+    auto_alone: str | None = None,
 ) -> None:
-    """Keep a calm measurement of a shape (both precisions: it settles auto; one: it sizes a model)."""
+    """Keep a calm measurement of a shape (both precisions: it settles auto; one: it sizes a model,
+    ``auto_alone`` saying when auto timed only that one because it clearly wins here)."""
     f, b = m.speeds.get("fp32"), m.speeds.get("bf16")
     entry: dict = {"fp32_chars_per_s": f and round(f, 1), "bf16_chars_per_s": b and round(b, 1)}
+    if auto_alone:
+        entry["auto_alone"] = auto_alone
     if f and b:
         low, _ = bf16_dtype(device)
         entry["used"] = low if decide(f, b) == "bf16" else "fp32"

@@ -57,6 +57,30 @@ def _precisions(setting: str) -> tuple[str, ...]:
     return {"fp32": ("fp32",), "bf16": ("bf16",)}.get(setting, ("fp32", "bf16"))
 
 
+# a bf16/fp32 speed ratio this far from auto's bar (1.15x) on every shape timed so far settles which
+# arithmetic larger shapes train in: they are timed in that one only (2 x 1024 in fp32 alone takes
+# 0.7 s a step on the 2-core development CPU; its bf16/fp32 ratio there is 2.0-2.3 on every shape)
+CLEAR_BF16, CLEAR_FP32 = 1.5, 0.9
+
+
+def _clear_winner(speeds: Mapping[str, Speed]) -> str | None:
+    ratios = [s.bf16 / s.fp32 for s in speeds.values() if s.fp32 and s.bf16]
+    if ratios and min(ratios) >= CLEAR_BF16:
+        return "bf16"
+    if ratios and max(ratios) <= CLEAR_FP32:
+        return "fp32"
+    return None
+
+
+def _timing(setting: str, speeds: Mapping[str, Speed]) -> tuple[str, ...]:
+    """The precisions to time a new shape in: the one asked for, or under auto the clear winner
+    so far, else both."""
+    if setting != "auto":
+        return _precisions(setting)
+    winner = _clear_winner(speeds)
+    return (winner,) if winner else ("fp32", "bf16")
+
+
 def _measure(device: torch.device) -> Measure:
     def run(cfgs: list[ModelConfig], precisions: tuple[str, ...]) -> dict[str, Measured]:
         steps: dict[Hashable, StepFn] = {
@@ -93,19 +117,24 @@ def fit_to_budget(
     if precision == "bf16" or (precision == "auto" and device.type not in ("cpu", "cuda")):
         precision = "fp32" if device.type not in ("cpu", "cuda") else precision
     measure = measure or _measure(device)
+    auto = precision == "auto"
     speeds = _cached(pool, vocab, device, cache_dir, precision)
     # estimate the rest from what is known (the fastest known shape's FLOP/s), else the assumption
     known = [(c, speeds[c.name].pick(precision)[1]) for c in pool if c.name in speeds]
     estimate = max((cps * flops_per_char(c.model_config(vocab)) for c, cps in known), default=ASSUMED_FLOPS)
     first = [c for c in sizing.to_measure(budget_s, train_chars, vocab, memory, estimate) if c.name not in speeds]
+    if first and precision == "auto" and _clear_winner(speeds) is None:
+        # which arithmetic wins is not clear yet: the smallest shape in both, first
+        speeds.update(_timed(first[:1], vocab, device, cache_dir, ("fp32", "bf16"), measure))
+        first = first[1:]
     if first:
-        speeds.update(_timed(first, vocab, device, cache_dir, precision, measure))
+        speeds.update(_timed(first, vocab, device, cache_dir, _timing(precision, speeds), measure, auto))
     choice = sizing.choose(budget_s, train_chars, vocab, _scaled(speeds, dist), memory, precision)
     for _ in range(MAX_EXTRA):  # the largest timed shape passed: a larger one may pass too
         nxt = sizing.next_to_measure(choice, speeds, vocab, train_chars, memory)
         if nxt is None:
             break
-        speeds.update(_timed([nxt], vocab, device, cache_dir, precision, measure))
+        speeds.update(_timed([nxt], vocab, device, cache_dir, _timing(precision, speeds), measure, auto))
         choice = sizing.choose(budget_s, train_chars, vocab, _scaled(speeds, dist), memory, precision)
     return _agree(choice, pool, dist)
 
@@ -139,8 +168,11 @@ def _cached(
         if not isinstance(hit, dict):
             continue
         f, b = _num(hit.get("fp32_chars_per_s")), _num(hit.get("bf16_chars_per_s"))
-        need = _precisions(precision)
-        if ("fp32" in need and not f) or ("bf16" in need and not b):
+        if precision == "auto":
+            # both, or the one auto timed alone because it clearly wins (not one forced by a setting)
+            if not (f and b) and hit.get("auto_alone") not in (("fp32" if f else "bf16"),):
+                continue
+        elif (precision == "fp32" and not f) or (precision == "bf16" and not b):
             continue
         out[c.name] = Speed(f, b, "cached")
     return out
@@ -151,15 +183,22 @@ def _num(v) -> float | None:
 
 
 def _timed(
-    cands: list[Candidate], vocab: int, device: torch.device, cache_dir: Path | None, precision: str, measure: Measure
+    cands: list[Candidate],
+    vocab: int,
+    device: torch.device,
+    cache_dir: Path | None,
+    precisions: tuple[str, ...],
+    measure: Measure,
+    auto: bool = False,
 ) -> dict[str, Speed]:
-    got = measure([c.model_config(vocab) for c in cands], _precisions(precision))
+    got = measure([c.model_config(vocab) for c in cands], precisions)
+    alone = precisions[0] if len(precisions) == 1 and auto else None
     out = {}
     for c in cands:
         m = got[c.name]
         out[c.name] = Speed(m.speeds.get("fp32"), m.speeds.get("bf16"), "spoiled" if m.spoiled else "measured")
         if cache_dir is not None and not m.spoiled:
-            calibration.remember(cache_dir, c.model_config(vocab), BATCH, BPTT, device, m)
+            calibration.remember(cache_dir, c.model_config(vocab), BATCH, BPTT, device, m, alone)
     return out
 
 

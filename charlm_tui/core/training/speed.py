@@ -22,21 +22,31 @@ ROUNDS = 3  # timed steps per shape and precision, at most
 MIN_ROUNDS = 2  # a spread needs two
 WILD_SPREAD = 2.0  # the slowest round this many times the fastest: other work got in the way
 PLAUSIBLE_RATIO = 8.0  # bf16 this many times faster or slower than fp32: seen only on a loaded machine
-# other work keeps this many of the CPUs busy (the 1-minute load average, before and after timing):
-# speeds that are calm but slow, all of them, and so not for a cache
+# other work keeps this share of the CPUs running (runnable tasks besides this process's, sampled
+# before timing): speeds that are calm but slow, all of them, and so not for a cache
 BUSY_LOAD = 0.5
+LOAD_SAMPLES = 5
 
 
-def machine_load() -> float:
-    """Runnable work per CPU (the 1-minute load average over the CPUs this process may use)."""
+def machine_load(samples: int = LOAD_SAMPLES, gap_s: float = 0.01) -> float:
+    """Runnable tasks other than this one, per CPU: the median of a few samples of the running
+    count in /proc/loadavg (instantaneous: the 1-minute average would count this process's own
+    timing a minute later). 0 where the platform does not say."""
     try:
         cpus = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         cpus = os.cpu_count() or 1
-    try:
-        return os.getloadavg()[0] / max(1, cpus)
-    except (AttributeError, OSError):
-        return 0.0
+    counts = []
+    for i in range(samples):
+        try:
+            with open("/proc/loadavg", encoding="ascii") as f:
+                running = int(f.read().split()[3].split("/")[0])
+        except (OSError, ValueError, IndexError):
+            return 0.0
+        counts.append(max(0, running - 1))  # less this thread, which is reading
+        if i + 1 < samples:
+            time.sleep(gap_s)
+    return statistics.median(counts) / max(1, cpus)
 
 
 @dataclass(frozen=True)
@@ -105,7 +115,7 @@ def measure_shapes(
 ) -> dict[Hashable, Measured]:
     """Each shape's speed in each precision. The shapes whose rounds disagree (or whose ratio is
     implausible) are timed once more, alone; still so, they come back ``spoiled``, as all do when
-    other work kept the machine busy (``load``, per CPU, before or after)."""
+    other work kept the machine busy (``load``: other runnable tasks per CPU, before timing)."""
     busy = load() >= BUSY_LOAD
     start = clock()
     times = _time_rounds(steps, precisions, clock, rounds, budget_s)
@@ -116,6 +126,6 @@ def measure_shapes(
         redo = _time_rounds({k: steps[k] for k in again}, precisions, clock, rounds, budget_s / 2)
         for k in again:
             out[k] = _summarise(redo[k], chars_per_step[k])
-    if busy or one_round or load() >= BUSY_LOAD:
+    if busy or one_round:
         out = {k: Measured(m.speeds, m.spread, True) for k, m in out.items()}
     return out
