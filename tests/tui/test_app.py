@@ -495,3 +495,35 @@ async def test_fit_to_budget_is_the_default_and_refits_for_a_new_budget_until_th
         assert screen.query_one("#hidden_size", Input).value == "48"
         app.training.model_kw, app.training.config = screen.read_values()
         assert app.training.sizing_for(app.training.model_kw, app.training.config) == (None, None)
+
+
+async def test_inspect_a_run_without_colour_move_the_cursor_switch_views_and_read_a_file(home, tiny_file, monkeypatch):
+    """NO_COLOR crashed the text view (a padding segment without a style under Textual's
+    monochrome filter); the cursor shows the predictions; a unit's view; a missing file is said."""
+    from charlm_tui.cli.main import main
+    from charlm_tui.tui.screens.inspect import InspectScreen
+    from tests.conftest import TINY_CLI
+
+    assert main(["train", str(tiny_file), *TINY_CLI, "--max-steps", "10", "--quiet", "--run-id", "tiny-run"]) == 0
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = make_app(home, corpus_spec="tiny")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.push_screen(InspectScreen("tiny-run"))
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.inspection is not None, "the validation text to be scored")
+        assert "bits/char" in shown(screen.query_one("#ins-headline"))
+        await pilot.press("right", "right", "down")
+        info = shown(screen.query_one("#ins-info"))
+        assert "paid" in info and "it expected" in info and "%" in info
+        await pilot.press("v")
+        await pilot.pause()
+        assert "unit 0:0, its cell state" in shown(screen.query_one("#ins-legend"))
+        assert "unit 0:0 =" in shown(screen.query_one("#ins-info"))
+        screen.query_one("#ins-input", Input).value = str(tiny_file.parent / "missing.txt")
+        screen.source = "file"
+        screen.start()
+        await pilot.pause()
+        assert "cannot read it" in shown(screen.query_one("#ins-headline"))
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, InspectScreen)

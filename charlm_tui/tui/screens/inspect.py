@@ -191,6 +191,7 @@ class InspectScreen(AppScreen):
         if self._view() == "bits":
             view.set_values(s.bits, "bits")
             legend.update(_legend())
+            self._info(view.cursor)
             return
         unit = self._unit()
         if unit is None:
@@ -205,6 +206,7 @@ class InspectScreen(AppScreen):
             f"blue -{view.scale:.2f} .. white 0 .. red +{view.scale:.2f}"
             + ("" if view.colour else " (no colour: the strongest half underlined / reversed)")
         )
+        self._info(view.cursor)
 
     def _view(self) -> str:
         return str(self.query_one("#ins-view", Select).value)

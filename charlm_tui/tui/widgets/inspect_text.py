@@ -107,7 +107,7 @@ class InspectText(ScrollView, can_focus=True):
         _sx, sy = self.scroll_offset
         row = y + sy
         if row >= len(self._starts):
-            return Strip.blank(self.size.width)
+            return Strip.blank(self.size.width, self.rich_style)
         start = self._starts[row]
         end = self._starts[row + 1] if row + 1 < len(self._starts) else len(self.text)
         segs = []
@@ -117,7 +117,8 @@ class InspectText(ScrollView, can_focus=True):
             if ch == "\n" and i != self.cursor:
                 continue
             segs.append(Segment(shown, self._style(i)))
-        return Strip(segs).adjust_cell_length(self.size.width)
+        # every segment styled: under NO_COLOR Textual's monochrome filter reads each one's style
+        return Strip(segs).adjust_cell_length(self.size.width, self.rich_style)
 
     # ------------------------------------------------------------------ the cursor
     def _row_of(self, i: int) -> int:
