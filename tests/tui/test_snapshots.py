@@ -214,7 +214,7 @@ def test_help_screen(snap_compare, snap_home):
         pilot.app.push_screen(HelpScreen(SHOWN_HOME))  # as "?" opens it, with the data dir it shows
         await pilot.pause()
 
-    assert snap_compare(make_app(snap_home), terminal_size=(100, 30), run_before=go)
+    assert snap_compare(make_app(snap_home), terminal_size=size, run_before=go)
 
 
 def test_help_screen_at_80x24_wraps_under_each_column(snap_compare, snap_home):
@@ -270,7 +270,8 @@ def test_inspect_screen(snap_compare, snap_home, inspected_run, size):
     assert snap_compare(make_app(snap_home), terminal_size=size, run_before=go)
 
 
-def test_inspect_cell_view_after_discovery(snap_compare, snap_home, inspected_run):
+@pytest.mark.parametrize("size", SIZES)
+def test_inspect_cell_view_after_discovery(snap_compare, snap_home, inspected_run, size):
     async def go(pilot):
         from charlm_tui.tui.screens.inspect import InspectScreen
 
@@ -292,4 +293,4 @@ def test_inspect_cell_view_after_discovery(snap_compare, snap_home, inspected_ru
         await pilot.press("enter")  # the best match opens in the cell view
         await _steady(pilot)
 
-    assert snap_compare(make_app(snap_home), terminal_size=(100, 30), run_before=go)
+    assert snap_compare(make_app(snap_home), terminal_size=size, run_before=go)
