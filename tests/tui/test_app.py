@@ -485,7 +485,7 @@ async def test_fit_to_budget_is_the_default_and_refits_for_a_new_budget_until_th
         # the same width (a 418k-char corpus caps it), regularised for its hundreds of epochs
         assert (
             screen.query_one("#hidden_size", Input).value == "256"
-            and screen.query_one("#dropout", Input).value == "0.3"
+            and screen.query_one("#dropout", Input).value == "0.5"
         )
         assert screen.query_one("#max_minutes", Input).value == "120"
         screen.query_one("#hidden_size", Input).value = "48"
