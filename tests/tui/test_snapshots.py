@@ -214,7 +214,7 @@ def test_help_screen(snap_compare, snap_home):
         pilot.app.push_screen(HelpScreen(SHOWN_HOME))  # as "?" opens it, with the data dir it shows
         await pilot.pause()
 
-    assert snap_compare(make_app(snap_home), terminal_size=size, run_before=go)
+    assert snap_compare(make_app(snap_home), terminal_size=(100, 30), run_before=go)
 
 
 def test_help_screen_at_80x24_wraps_under_each_column(snap_compare, snap_home):
