@@ -247,23 +247,27 @@ def inspected_run(snap_home, tmp_path):
     return "quotes-demo"
 
 
+async def _inspecting(pilot, run_id: str):
+    """The Inspect screen on ``run_id``, its validation text scored."""
+    from charlm_tui.tui.screens.inspect import InspectScreen
+
+    app = pilot.app
+    app.sub_title = SHOWN_HOME
+    await app.push_screen(InspectScreen(run_id))
+    for _ in range(1200):
+        if app.screen.inspection is not None:
+            return app
+        await pilot.pause(0.05)
+    raise AssertionError("waited 60 s for the text to be scored")
+
+
 @pytest.mark.parametrize("size", SIZES)
 def test_inspect_screen(snap_compare, snap_home, inspected_run, size):
     """The surprisal view with the cursor on a character (its top predictions below) at 100x30 and
     80x24; then, in the second picture, the cell view of a unit found by discovery."""
 
     async def go(pilot):
-        from charlm_tui.tui.screens.inspect import InspectScreen
-
-        app = pilot.app
-        app.sub_title = SHOWN_HOME
-        await app.push_screen(InspectScreen(inspected_run))
-        for _ in range(1200):
-            if app.screen.inspection is not None:
-                break
-            await pilot.pause(0.05)
-        else:
-            raise AssertionError("waited 60 s for the text to be scored")
+        await _inspecting(pilot, inspected_run)
         await pilot.press("down", "right", "right", "right")
         await _steady(pilot)
 
@@ -273,15 +277,7 @@ def test_inspect_screen(snap_compare, snap_home, inspected_run, size):
 @pytest.mark.parametrize("size", SIZES)
 def test_inspect_cell_view_after_discovery(snap_compare, snap_home, inspected_run, size):
     async def go(pilot):
-        from charlm_tui.tui.screens.inspect import InspectScreen
-
-        app = pilot.app
-        app.sub_title = SHOWN_HOME
-        await app.push_screen(InspectScreen(inspected_run))
-        for _ in range(1200):
-            if app.screen.inspection is not None:
-                break
-            await pilot.pause(0.05)
+        app = await _inspecting(pilot, inspected_run)
         await pilot.press("d")
         for _ in range(1200):
             if app.screen.discovery is not None:
