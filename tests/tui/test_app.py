@@ -497,6 +497,60 @@ async def test_fit_to_budget_is_the_default_and_refits_for_a_new_budget_until_th
         assert app.training.sizing_for(app.training.model_kw, app.training.config) == (None, None)
 
 
+async def test_inspect_scores_once_on_opening_and_a_text_left_while_scoring_never_replaces_the_next(
+    home, tiny_file, monkeypatch
+):
+    """The screen scored its text twice on opening (the source Select's first value came as a
+    change), and the first scoring's text, arriving late, blanked the colours of the second (a
+    snapshot of CI's slower machine showed the text uncoloured). Here the first scoring is held
+    until the user's next text is scored; its late text must not replace that one."""
+    import threading
+
+    from charlm_tui.cli.main import main
+    from charlm_tui.core.analysis import session
+    from charlm_tui.tui.screens.inspect import InspectScreen
+    from charlm_tui.tui.widgets.inspect_text import InspectText
+    from tests.conftest import TINY_CLI
+
+    assert main(["train", str(tiny_file), *TINY_CLI, "--max-steps", "10", "--quiet", "--run-id", "tiny-run"]) == 0
+    real, calls, done, release = session.inspect_run, [], [], threading.Event()
+
+    def held_first(home, run_id, text=None, *a, **kw):
+        calls.append(text)
+        if len(calls) == 1:
+            assert release.wait(60), "the test never released the first scoring"
+        try:
+            return real(home, run_id, text, *a, **kw)
+        finally:
+            done.append(text)
+
+    monkeypatch.setattr(session, "inspect_run", held_first)
+    app = make_app(home, corpus_spec="tiny")
+    async with app.run_test(size=(80, 24)) as pilot:
+        try:
+            await app.push_screen(InspectScreen("tiny-run"))
+            screen = app.screen
+            await wait_for(pilot, lambda: len(calls) >= 1, "the validation text's scoring to start")
+            for _ in range(5):
+                await pilot.pause()
+            assert calls == [None], "opened once, scored once"
+            screen.query_one("#ins-input", Input).value = "ab ba ab"
+            screen.source = "paste"
+            screen.start()
+            await wait_for(pilot, lambda: screen.inspection is not None, "the pasted text to be scored")
+            release.set()
+            await wait_for(pilot, lambda: len(done) == 2, "the held scoring to end")
+            for _ in range(5):
+                await pilot.pause()
+            view = screen.query_one(InspectText)
+            assert view.text == screen.inspection.scored.text == "ab ba ab"
+            assert view.values is screen.inspection.scored.bits and "the pasted text" in shown(
+                screen.query_one("#ins-headline")
+            )
+        finally:
+            release.set()  # a failed check must not leave the held scoring to time out
+
+
 async def test_inspect_a_run_without_colour_move_the_cursor_switch_views_and_read_a_file(home, tiny_file, monkeypatch):
     """NO_COLOR crashed the text view (a padding segment without a style under Textual's
     monochrome filter); the cursor shows the predictions; a unit's view; a missing file is said."""

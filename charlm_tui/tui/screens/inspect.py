@@ -132,17 +132,17 @@ class InspectScreen(AppScreen):
             self._headline("nothing to score yet: give a text of two characters or more", error=True)
             return
         self._headline(f"scoring {what or 'the validation text'} with {self.run_id}...")
-        self._score(self._token, text, what, self.query_one(InspectText))
+        self._score(self._token, text, what)
 
     @work(thread=True, exclusive=True, group="inspect", exit_on_error=False)
-    def _score(self, token: int, text: str | None, what: str | None, view: InspectText) -> None:
+    def _score(self, token: int, text: str | None, what: str | None) -> None:
         from charlm_tui.core.analysis.session import inspect_run
         from charlm_tui.core.errors import CharLMError
 
         last = [0.0]
 
         def on_text(t: str) -> None:
-            self.app.call_from_thread(view.set_text, t)  # once: the text shows before it is scored
+            self.app.call_from_thread(self._show_text, token, t)
 
         def on_batch(scored, fraction: float) -> None:
             now = time.monotonic()
@@ -157,6 +157,12 @@ class InspectScreen(AppScreen):
             self.post_message(Scored(token, None, str(e)))
         except Exception as e:  # a failure must reach the screen, not end the worker silently
             self.post_message(Scored(token, None, f"{type(e).__name__}: {e}"))
+
+    def _show_text(self, token: int, text: str) -> None:
+        """The text, before it is scored; only the current scoring's (a text left for another
+        while it was being read came late, and blanked the colours of the one scored since)."""
+        if token == self._token:
+            self.query_one(InspectText).set_text(text)
 
     def on_scoring(self, msg: Scoring) -> None:
         if msg.token == self._token:
@@ -260,6 +266,8 @@ class InspectScreen(AppScreen):
 
     @on(Select.Changed, "#ins-source")
     def _source_changed(self, event: Select.Changed) -> None:
+        if str(event.value) == self.source:  # the Select's first value, posted as it mounts: scored already
+            return
         self.source = str(event.value)
         self._show_input()
         if self.source in ("validation", "transcript"):
