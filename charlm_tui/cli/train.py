@@ -36,12 +36,12 @@ def cmd_train(args, home: Path) -> int:
             raise CharLMError("name a corpus to train on, or --resume RUN")
         rid = None if args.resume else new_run_id(Path(args.corpus.rstrip("/")).stem or "corpus")
         return detach_train(args.argv, home, rid, args.resume)
-    from charlm_tui.core.config import ModelConfig, TrainConfig
+    from charlm_tui.core.config import REGULARISERS, SHAPE, ModelConfig, TrainConfig
     from charlm_tui.core.distributed import from_env, shutdown
 
     train_names = {f.name for f in fields(TrainConfig)}
     train_kw = _overrides(args, TrainConfig, train_names)
-    model_kw = _overrides(args, ModelConfig, {"cell", "embed_dim", "hidden_size", "num_layers", "dropout"})
+    model_kw = _overrides(args, ModelConfig, {*SHAPE, *REGULARISERS})
     explicit_model_kw = dict(model_kw)
     if train_kw.get("tensorboard"):  # --log-to tensorboard (a list of what was asked for)
         train_kw["tensorboard"] = True
@@ -90,7 +90,7 @@ def _fitted(args, home: Path, dist, corpus, model_kw: dict, train_kw: dict):
     """The model and training settings fitted to the budget (max seconds, five minutes when none is
     given), this corpus and this machine (core.training.fit), with the options given on top; the
     choice's record for config.json, and the precision its measurement settled."""
-    from charlm_tui.core.config import TrainConfig
+    from charlm_tui.core.config import SHAPE, TrainConfig
     from charlm_tui.core.sizing import DEFAULT_BUDGET_S
     from charlm_tui.core.training.fit import fit_to_budget, precision_of
     from charlm_tui.core.training.jobs import device_for
@@ -104,7 +104,7 @@ def _fitted(args, home: Path, dist, corpus, model_kw: dict, train_kw: dict):
     choice = fit_to_budget(budget, corpus.vocab.size, train_chars, base.precision, device, home, dist=dist)
     fitted_model, fitted_train = choice.model_kw(), choice.train_kw()
     prec = None
-    same_shape = all(model_kw.get(k, v) == v for k, v in fitted_model.items() if k != "dropout")
+    same_shape = all(model_kw.get(k, v) == v for k, v in fitted_model.items() if k in SHAPE)
     if same_shape and all(train_kw.get(k, fitted_train[k]) == fitted_train[k] for k in ("batch_size", "num_steps")):
         prec = precision_of(choice, base.precision, device)
     if dist.is_main and not args.json:

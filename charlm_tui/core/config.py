@@ -113,6 +113,14 @@ class ModelConfig:
         hi_open=True,
         help="locked dropout on the embeddings, between layers and before the output",
     )
+    weight_drop: float = setting(
+        0.0,
+        "weight drop",
+        lo=0.0,
+        hi=1.0,
+        hi_open=True,
+        help="DropConnect on the recurrent (hidden-to-hidden) weights: a fresh mask each training step",
+    )
 
     def validate(self) -> ModelConfig:
         check_types(self)
@@ -129,6 +137,12 @@ class ModelConfig:
     def from_json(cls, obj: dict) -> ModelConfig:
         known = {k: obj[k] for k in cls.__dataclass_fields__ if k in obj}
         return cls(**known).validate()
+
+
+SHAPE = ("cell", "embed_dim", "hidden_size", "num_layers")  # what the weights' shapes follow
+# the rest of a model's settings (not the vocabulary): training-time regularisers, which a
+# fine-tuned run or a form may change without changing the weights
+REGULARISERS = tuple(f for f in ModelConfig.__dataclass_fields__ if f not in (*SHAPE, "vocab_size"))
 
 
 def count_parameters(cfg: ModelConfig) -> int:

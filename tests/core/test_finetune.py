@@ -7,6 +7,7 @@ import json
 import pytest
 import torch
 
+from charlm_tui.core.config import ModelConfig
 from charlm_tui.core.data.batching import split_train_val
 from charlm_tui.core.data.catalog import resolve
 from charlm_tui.core.data.corpus import remap_ids
@@ -65,7 +66,7 @@ def test_the_fine_tuned_model_predicts_the_parents_text_as_the_parent_did(home, 
         "corpus": "tiny",
         "step": run.weights_step("best"),
     }
-    assert cfg["model"] == {**MODEL, "vocab_size": vocab.size}
+    assert cfg["model"] == ModelConfig(vocab_size=vocab.size, **MODEL).to_json()
     assert run_info(job.run).parent == f"{run.id} (best weights, step {run.weights_step('best'):,})"
     assert [r["run_id"] for r in lineage(home, job.run)] == [run.id]
     # a grandchild's lineage goes back to the first run

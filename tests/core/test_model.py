@@ -116,3 +116,35 @@ def test_a_stepper_is_a_snapshot_and_a_cpu_model_gets_the_cpu_one():
         m.layers[0].weight_hh_l0.add_(1.0)
     stepper.load(m.init_state(1))
     assert np.array_equal(stepper.step(3), before)
+
+
+@pytest.mark.parametrize("cell", cell_names())
+def test_weight_drop_is_dropconnect_on_the_recurrent_weights_in_training_only(cell):
+    """In training, each layer's hidden-to-hidden weights go through a fresh mask (kept weights
+    scaled by 1/(1-p)): the output is exactly a plain model's with the masked weights; in
+    evaluation the weights are whole; the gradient reaches the real weights through the mask."""
+    p = 0.5
+    torch.manual_seed(0)
+    m = CharLM(9, 4, 6, 2, 0.0, cell, weight_drop=p)
+    x = torch.randint(0, 9, (3, 5))
+    plain = CharLM(9, 4, 6, 2, 0.0, cell)
+    plain.load_state_dict(m.state_dict())
+    torch.manual_seed(7)
+    out, _ = m.train()(x)
+    torch.manual_seed(7)  # the same masks, drawn in the same order: layer 0, then layer 1
+    with torch.no_grad():
+        for layer in plain.layers:
+            w = layer.weight_hh_l0
+            mask = torch.empty_like(w).bernoulli_(1.0 - p).div_(1.0 - p)
+            assert set(mask.unique().tolist()) <= {0.0, 2.0}
+            w.mul_(mask)
+    expected, _ = plain.eval()(x)
+    torch.testing.assert_close(out, expected, rtol=0, atol=1e-6)
+    m.eval()
+    a, _ = m(x)
+    b, _ = m(x)
+    assert torch.equal(a, b), "no mask in evaluation"
+    m.train()
+    m(x)[0].sum().backward()
+    assert all(layer.weight_hh_l0.grad is not None and layer.weight_hh_l0.grad.abs().sum() > 0 for layer in m.layers)
+    assert m.config.weight_drop == p and CharLM.from_config(m.config).weight_drop == p

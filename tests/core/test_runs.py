@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from charlm_tui import formatting
+from charlm_tui.core.config import ModelConfig
 from charlm_tui.core.errors import CheckpointError, RunError
 from charlm_tui.core.store import checkpoint
 from charlm_tui.core.store.run_store import RunInfo, delete_run, list_runs, open_run, rename_run
@@ -34,7 +35,9 @@ def test_run_folder_round_trip(home, tiny_file):
     assert not (p / "lock").exists()
     run = open_run(home, job.run.id)
     cfg = run.config
-    assert cfg["model"] == {**MODEL, "vocab_size": job.corpus.vocab.size}
+    assert (
+        cfg["model"] == ModelConfig(vocab_size=job.corpus.vocab.size, **MODEL).to_json()
+    )  # every setting, defaults too
     assert cfg["corpus"]["sha256"] == job.corpus.sha256 and cfg["corpus"]["chars"] == job.corpus.stats.chars
     assert cfg["train"]["seed"] == 3 and "torch" in cfg["versions"]
     assert run.vocab() == job.corpus.vocab

@@ -41,9 +41,11 @@ class CharLM(nn.Module):
         num_layers: int = 2,
         dropout: float = 0.2,
         cell: str = "lstm",
+        weight_drop: float = 0.0,
     ):
         super().__init__()
-        self.config = ModelConfig(vocab_size, cell, embed_dim, hidden_size, num_layers, dropout).validate()
+        self.config = ModelConfig(vocab_size, cell, embed_dim, hidden_size, num_layers, dropout, weight_drop).validate()
+        self.weight_drop = weight_drop
         self.cell, self.num_layers, self.hidden_size = cell, num_layers, hidden_size
         self.spec = cell_spec(cell)
         self.has_cell_state = self.spec.shape.cell_state  # the state is (h, c), not h
@@ -57,7 +59,9 @@ class CharLM(nn.Module):
 
     @classmethod
     def from_config(cls, cfg: ModelConfig) -> CharLM:
-        return cls(cfg.vocab_size, cfg.embed_dim, cfg.hidden_size, cfg.num_layers, cfg.dropout, cfg.cell)
+        return cls(
+            cfg.vocab_size, cfg.embed_dim, cfg.hidden_size, cfg.num_layers, cfg.dropout, cfg.cell, cfg.weight_drop
+        )
 
     def init_state(self, batch_size: int):
         """Zero state on the model's device and dtype: (h, c) for a cell with a cell state (LSTM), h otherwise."""
@@ -93,7 +97,7 @@ class CharLM(nn.Module):
         hs, cs = [], []
         for i, layer in enumerate(self.layers):
             s = (state[0][i : i + 1], state[1][i : i + 1]) if lstm else state[i : i + 1]
-            h, s = layer(h, s)
+            h, s = self._run_layer(layer, h, s)
             if lstm:
                 hs.append(s[0])
                 cs.append(s[1])
@@ -102,6 +106,21 @@ class CharLM(nn.Module):
             h = self.drop(h)  # between layers, and before the output layer
         new_state = (torch.cat(hs), torch.cat(cs)) if lstm else torch.cat(hs)
         return h, new_state
+
+    def _run_layer(self, layer: nn.Module, h: torch.Tensor, s):
+        """One recurrent layer; in training with weight drop, its hidden-to-hidden weights through a
+        fresh DropConnect mask for this step (AWD-LSTM's weight drop: the recurrent connections,
+        which locked dropout leaves alone, are the ones a small corpus lets a model memorise with).
+        The masked weights go in as the layer's parameters, so the fused kernel still runs."""
+        p = self.weight_drop
+        if not self.training or p == 0.0:
+            return layer(h, s)
+        from torch.func import functional_call
+
+        params: dict[str, torch.Tensor] = dict(layer.named_parameters())
+        w = params["weight_hh_l0"]
+        params["weight_hh_l0"] = w * torch.empty_like(w).bernoulli_(1.0 - p).div_(1.0 - p)
+        return functional_call(layer, params, (h, s))
 
     def stepper(self, batch: int = 1):
         """One character at a time, for generation (see ``charlm_tui.core.model.stepper``)."""

@@ -22,14 +22,13 @@ from pathlib import Path
 
 import torch
 
-from charlm_tui.core.config import ModelConfig
+from charlm_tui.core.config import REGULARISERS, SHAPE, ModelConfig
 from charlm_tui.core.data.corpus import Corpus, remap_ids
 from charlm_tui.core.data.vocab import UNK_ID, Vocab
 from charlm_tui.core.errors import ConfigError, RunError
 from charlm_tui.core.model.charlm import CharLM
 from charlm_tui.core.store.run_store import open_run
 
-SHAPE = ("cell", "embed_dim", "hidden_size", "num_layers")  # what a fine-tuned run cannot change
 MAX_NEW_CHARS = 512  # characters a fine-tuning corpus may add to the parent's vocabulary
 MAX_VOCAB = 4096  # and the size the union may reach
 
@@ -112,11 +111,13 @@ def union_vocab(parent: Parent, corpus: Corpus) -> Vocab:
     return vocab
 
 
-def adopt(parent: Parent, vocab: Vocab, dropout: float | None = None) -> CharLM:
+def adopt(parent: Parent, vocab: Vocab, regularisers: dict | None = None) -> CharLM:
     """A model of the parent's shape over ``vocab`` (a superset of the parent's), its weights the
-    parent's, new characters' rows as this module's docstring says."""
+    parent's, new characters' rows as this module's docstring says; ``regularisers`` (dropout,
+    weight drop: core.config.REGULARISERS) as given, the parent's otherwise."""
     cfg = parent.model_config
-    mcfg = replace(cfg, vocab_size=vocab.size, dropout=cfg.dropout if dropout is None else dropout).validate()
+    given = {k: v for k, v in (regularisers or {}).items() if k in REGULARISERS}
+    mcfg = replace(cfg, vocab_size=vocab.size, **given).validate()
     model = CharLM.from_config(mcfg)
     old = parent.model.state_dict()
     # for each id of the new vocabulary: the parent's id of that character (<unk> for a new one)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from charlm_tui.core.config import check_fits_memory
+from charlm_tui.core.config import REGULARISERS, SHAPE, check_fits_memory
 from charlm_tui.core.data.batching import check_fits, split_train_val
 from charlm_tui.core.data.catalog import resolve, stored_spec
 from charlm_tui.core.data.corpus import Corpus, ProgressFn, TextOptions
@@ -25,7 +25,7 @@ from charlm_tui.core.store.run_sink import RunSink
 from charlm_tui.core.store.run_store import create_run, open_run
 from charlm_tui.core.training import budget, calibration
 from charlm_tui.core.training.budget import Round
-from charlm_tui.core.training.finetune import SHAPE, Parent, adopt, check_shape, fine_tuning_corpus, union_vocab
+from charlm_tui.core.training.finetune import Parent, adopt, check_shape, fine_tuning_corpus, union_vocab
 from charlm_tui.core.training.precision import Precision
 from charlm_tui.core.training.trainer import EventSink, TrainConfig, Trainer, TrainEvent
 
@@ -95,14 +95,18 @@ def new_job(
         check_shape(parent, model_kw)
         corpus = fine_tuning_corpus(corpus, union_vocab(parent, corpus))
         shape = {k: getattr(parent.model_config, k) for k in SHAPE}
-        model_kw = {**shape, "dropout": model_kw.get("dropout", parent.model_config.dropout)}
+        model_kw = {**shape, **{k: model_kw.get(k, getattr(parent.model_config, k)) for k in REGULARISERS}}
     train, val = _split(corpus, cfg, dist)
     mcfg = ModelConfig(vocab_size=corpus.vocab.size, **model_kw).validate()
     _check_memory(mcfg, cfg, device)
     if precision is None or cfg.precision != "auto":
         precision = calibration.resolve(cfg.precision, mcfg, cfg.batch_size, cfg.num_steps, device, home)
     prec = _agree(precision, dist, device)
-    model = _fresh_model(mcfg, cfg) if parent is None else adopt(parent, corpus.vocab, mcfg.dropout)
+    model = (
+        _fresh_model(mcfg, cfg)
+        if parent is None
+        else adopt(parent, corpus.vocab, {k: getattr(mcfg, k) for k in REGULARISERS})
+    )
     lineage = parent.to_json() if parent is not None else None
     run = (
         create_run(

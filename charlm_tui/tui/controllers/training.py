@@ -16,6 +16,8 @@ from charlm_tui.core.config import (
     FIT_PRESET,
     FIXED_DEFAULT,
     PRESETS,
+    REGULARISERS,
+    SHAPE,
     TrainConfig,
     TrainEvent,
     flops_per_char,
@@ -174,10 +176,7 @@ class TrainingController(Controller):
         c = self.fitted
         if self.preset != FIT_PRESET or c is None or self.fine_tune is not None:
             return None, None
-        if (
-            any(model_kw.get(k) != v for k, v in c.model_kw().items() if k != "dropout")
-            or cfg.max_seconds != c.budget_s
-        ):
+        if any(model_kw.get(k) != v for k, v in c.model_kw().items() if k in SHAPE) or cfg.max_seconds != c.budget_s:
             return None, None
         from charlm_tui.core.training.fit import precision_of
         from charlm_tui.core.training.jobs import device_for
@@ -225,13 +224,7 @@ class TrainingController(Controller):
             app.notify(str(e), severity="error", title="Fine-tune")
             return False
         self.fine_tune = run_id
-        self.model_kw = {
-            "cell": m.cell,
-            "embed_dim": m.embed_dim,
-            "hidden_size": m.hidden_size,
-            "num_layers": m.num_layers,
-            "dropout": m.dropout,
-        }
+        self.model_kw = {k: getattr(m, k) for k in (*SHAPE, *REGULARISERS)}
         app.switch_mode("configure")
         return True
 

@@ -249,7 +249,9 @@ class ConfigureScreen(AppScreen):
         self.refresh_bindings()
 
     def load_values(self, model_kw: dict, cfg: TrainConfig) -> None:
-        values = {**model_kw, **dataclasses.asdict(cfg)}
+        # a model setting the preset does not name (weight drop) shows its default, not a blank
+        defaults = {f.name: f.default for f in dataclasses.fields(ModelConfig) if f.default is not dataclasses.MISSING}
+        values = {**defaults, **model_kw, **dataclasses.asdict(cfg)}
         for fid, ff in FIELDS.items():
             v = values.get(ff.name)
             if isinstance(v, (int, float)) and ff.scale != 1.0:
