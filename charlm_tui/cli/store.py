@@ -251,7 +251,9 @@ def show_text(info: dict) -> str:
             (
                 "model",
                 f"{model.get('cell', '?')} {model.get('num_layers', '?')}x{model.get('hidden_size', '?')}, "
-                f"embedding {model.get('embed_dim', '?')}, dropout {model.get('dropout', '?')}, vocab {model.get('vocab_size', '?')}",
+                f"embedding {model.get('embed_dim', '?')}, dropout {model.get('dropout', '?')}, "
+                + (f"weight drop {model['weight_drop']}, " if model.get("weight_drop") else "")
+                + f"vocab {model.get('vocab_size', '?')}",
             )
         )
     train = _section(cfg, "train")

@@ -8,7 +8,7 @@ from charlm_tui.core.errors import RunError
 from charlm_tui.core.store.compare import compare_runs
 
 
-def make_run(home, run_id, hidden, lr, evals, corpus="python-docs", world=1, status_steps=None):
+def make_run(home, run_id, hidden, lr, evals, corpus="python-docs", world=1, status_steps=None, model=None):
     """A run folder as training leaves it; ``evals``: (step, elapsed seconds, val NLL)."""
     d = home / "runs" / run_id
     d.mkdir(parents=True)
@@ -25,6 +25,7 @@ def make_run(home, run_id, hidden, lr, evals, corpus="python-docs", world=1, sta
                     "hidden_size": hidden,
                     "num_layers": 2,
                     "dropout": 0.1,
+                    **(model or {}),
                 },
                 "train": {
                     "batch_size": 32,
@@ -65,6 +66,17 @@ def test_compare_sorts_best_first_and_lists_only_differing_settings(tmp_path):
     assert fresh.curve == ([], []) and fresh.steps == 0
     assert [formatting.setting(r.settings["lr"]) for r in cmp.runs] == ["0.003", "0.003", "0.001"]
     assert formatting.setting(None) == "-" and formatting.setting(256) == "256"
+
+
+def test_a_setting_an_older_run_does_not_record_compares_as_its_default_then(tmp_path):
+    """Runs from before weight drop existed trained without it: alike with a run that has it off,
+    unlike a run that has it on."""
+    make_run(tmp_path, "old", 128, 0.003, [(100, 60, 2.0)])
+    make_run(tmp_path, "off", 128, 0.003, [(100, 60, 1.9)], model={"weight_drop": 0.0})
+    make_run(tmp_path, "on", 128, 0.003, [(100, 60, 1.8)], model={"weight_drop": 0.5})
+    assert compare_runs(tmp_path, ["old", "off"]).differing == []
+    cmp = compare_runs(tmp_path, ["old", "on"])
+    assert cmp.differing == ["weight drop"] and [r.settings["weight drop"] for r in cmp.runs] == [0.5, 0.0]
 
 
 def test_compare_needs_two_to_four_existing_runs(tmp_path):

@@ -5,10 +5,10 @@ batch sizes and BPTT lengths, which make "a step" mean different amounts of work
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass
 from pathlib import Path
 
-from charlm_tui.core.config import LN2, perplexity
+from charlm_tui.core.config import LN2, ModelConfig, perplexity
 from charlm_tui.core.errors import CharLMError, RunError
 from charlm_tui.core.store.run_store import open_run
 
@@ -22,6 +22,7 @@ SETTINGS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("hidden", ("model", "hidden_size")),
     ("layers", ("model", "num_layers")),
     ("dropout", ("model", "dropout")),
+    ("weight drop", ("model", "weight_drop")),
     ("batch", ("train", "batch_size")),
     ("bptt", ("train", "num_steps")),
     ("lr", ("train", "lr")),
@@ -37,9 +38,19 @@ def _setting(config: dict, path: tuple[str, ...]):
     v = config
     for key in path:
         if not isinstance(v, dict) or key not in v:
-            return None
+            return _default(path)
         v = v[key]
     return v
+
+
+def _default(path: tuple[str, ...]):
+    """A model setting missing from an older run's config.json had its default then (weight drop:
+    off), so two runs that trained alike compare alike; anything else missing is unknown."""
+    if len(path) == 2 and path[0] == "model":
+        f = ModelConfig.__dataclass_fields__.get(path[1])
+        if f is not None and f.default is not MISSING:
+            return f.default
+    return None
 
 
 @dataclass
