@@ -87,6 +87,23 @@ def test_the_parsers_bounds_are_cores(cls):
             assert parser_ok == core_ok, (name, value, parser_ok, core_ok)
 
 
+def test_a_setting_with_an_off_value_is_typed_and_shown_as_off():
+    """LR patience's "never" (fit to budget's cosine alone) reads "off" on the form and the command
+    line, not a million; any other value is itself."""
+    from charlm_tui.core.config import LR_PATIENCE_OFF
+    from charlm_tui.core.settings import parse_text, shown
+
+    s = settings_of(TrainConfig)["lr_patience"]
+    assert parse_text(TrainConfig, "lr_patience", "off") == LR_PATIENCE_OFF
+    assert parse_text(TrainConfig, "lr_patience", " OFF ") == LR_PATIENCE_OFF
+    assert parse_text(TrainConfig, "lr_patience", "3") == 3
+    assert shown(s, LR_PATIENCE_OFF) == "off" and shown(s, 3) == "3"
+    assert train_options()["--lr-patience"].type("off") == LR_PATIENCE_OFF
+    assert shown(settings_of(ModelConfig)["dropout"], 0.25) == "0.25" and shown(s, None) == ""
+    with pytest.raises(ValueError, match="expected a whole number"):
+        parse_text(TrainConfig, "patience", "off")  # only a setting that has an "off" takes it
+
+
 def test_check_types_reads_optional_unions_and_literals():
     @dataclass
     class C:

@@ -90,6 +90,11 @@ def check_loads(model: ModelConfig, what: str, available: int | None = None) -> 
         )
 
 
+# LR patience that never runs out: no plateau cuts (fit to budget: the cosine alone); "off" on the
+# form and the command line
+LR_PATIENCE_OFF = 1_000_000
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     vocab_size: int = setting(
@@ -188,7 +193,13 @@ class TrainConfig:
         help="plateau: constant LR, halved when val ppl plateaus; cosine: warmup, then cosine decay to the end of the budget, plateau cuts on top",
     )
     warmup_steps: int = setting(0, "warmup steps", lo=0, help="cosine schedule: linear warmup over N steps")
-    lr_patience: int = setting(1, "LR patience", lo=0, help="evaluations without improvement before the LR is cut")
+    lr_patience: int = setting(
+        1,
+        "LR patience",
+        lo=0,
+        off=LR_PATIENCE_OFF,
+        help="evaluations without improvement before the LR is cut (off: never)",
+    )
     lr_factor: float = setting(
         0.5, "LR factor", lo=0.0, hi=1.0, lo_open=True, hi_open=True, help="what a plateau cut multiplies the LR by"
     )

@@ -37,6 +37,7 @@ class Setting:
     form_label: str = ""  # the form's shorter label, or its label in other units (max seconds: "max minutes")
     form_scale: float = 1.0  # form value = value / form_scale
     neutral: Any = None  # a sampling filter: the value that turns it off (the sampler's fast path needs all off)
+    off: Any = None  # the value that means "never" (LR patience): typed and shown as "off"
 
     def options(self) -> tuple[str, ...] | None:
         return self.choices() if callable(self.choices) else self.choices
@@ -70,6 +71,13 @@ class Setting:
         if hi is not None:
             return f"below {number(hi)}" if self.hi_open else f"at most {number(hi)}"
         return "any number"
+
+
+def shown(s: Setting, v: Any) -> str:
+    """A value as the form shows it and parse_text reads it back: "off" for a setting's "never"."""
+    if s.off is not None and v == s.off:
+        return "off"
+    return "" if v is None else f"{v:g}" if isinstance(v, float) else str(v)
 
 
 def number(v: float) -> str:
@@ -170,6 +178,8 @@ def parse_text(cls, name: str, text: str) -> Any:
     base = [a for a in typing.get_args(t) if a is not type(None)] or [t]
     kind = base[0]
     text = text.strip()
+    if s.off is not None and text.lower() == "off":
+        return s.off
     if kind is int:
         try:
             v: Any = int(text)

@@ -39,7 +39,15 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from charlm_tui.core.config import MAX_SECONDS, ModelConfig, count_parameters, decide, flops_per_char, training_bytes
+from charlm_tui.core.config import (
+    LR_PATIENCE_OFF,
+    MAX_SECONDS,
+    ModelConfig,
+    count_parameters,
+    decide,
+    flops_per_char,
+    training_bytes,
+)
 from charlm_tui.core.errors import ConfigError
 
 DEFAULT_BUDGET_S = 300.0  # five minutes, as the presets
@@ -52,8 +60,9 @@ WARMUP_STEPS = 100
 DROPOUT_BY_EPOCHS: tuple[tuple[float, float], ...] = ((2.0, 0.0), (30.0, 0.1), (80.0, 0.4), (math.inf, 0.5))
 # the LR follows the cosine alone (no plateau cuts on top): in the 30-minute run on tiny Shakespeare
 # with dropout 0.25 the cuts had taken the LR to 4e-5 by minute 22 while the training loss went on
-# falling to 1.06 (validation 1.398); with dropout 0.4 and the cosine alone, validation 1.391
-LR_PATIENCE_OFF = 1_000_000
+# falling to 1.06 (validation 1.398); with dropout 0.4 and the cosine alone, validation 1.391:
+# train_kw sets LR patience to LR_PATIENCE_OFF ("off" on the form)
+
 # a real run's characters per second against the measured median speed of a cold step: a warm run
 # is faster than the few steps timed on a fresh model, evaluations cost less than that gains (the
 # default preset on tiny Shakespeare in 300 s: 10,836 steps in bf16 where 69.3k chars/s predict

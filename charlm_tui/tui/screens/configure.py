@@ -26,6 +26,7 @@ from charlm_tui.core.config import (
     PRESET_LABELS,
     PRESET_NAMES,
     PRESETS,
+    SHAPE,
     ModelConfig,
     TrainConfig,
     check_fits_memory,
@@ -34,7 +35,7 @@ from charlm_tui.core.config import (
     steps_per_epoch,
 )
 from charlm_tui.core.errors import ConfigError
-from charlm_tui.core.settings import field_types, parse_text, settings_of
+from charlm_tui.core.settings import field_types, parse_text, settings_of, shown
 from charlm_tui.tui.messages import FitShown
 from charlm_tui.tui.screens.base import AppScreen
 from charlm_tui.tui.widgets.history_input import SteadyInput
@@ -88,13 +89,13 @@ def _scaled(cls, ff: FormField, raw: str) -> float:
     except ValueError:
         raise ValueError(f"{ff.label}: expected a number, got {raw!r}") from None
     st = settings_of(cls)[ff.name]
-    shown = dataclasses.replace(
+    in_form = dataclasses.replace(
         st,
         label=ff.label,
         lo=None if st.lo is None else st.lo / ff.scale,
         hi=None if st.hi is None else st.hi / ff.scale,
     )
-    problem = shown.problem(v) if math.isfinite(v) else f"{ff.label}: expected a finite number, got {raw!r}"
+    problem = in_form.problem(v) if math.isfinite(v) else f"{ff.label}: expected a finite number, got {raw!r}"
     if problem:
         raise ValueError(problem)
     return v * ff.scale
@@ -121,7 +122,7 @@ class ConfigureScreen(AppScreen):
         Binding("ctrl+r", "cycle_preset", "Next preset", priority=True, tooltip="next preset"),
         Binding("ctrl+t", "new_run", "New run instead", priority=True, tooltip="fine-tuning: a new run instead"),
     ]
-    SHAPE_FIELDS = ("cell", "embed_dim", "hidden_size", "num_layers")  # locked while fine-tuning
+    SHAPE_FIELDS = SHAPE  # locked while fine-tuning (the parent's weights have that shape)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -256,9 +257,9 @@ class ConfigureScreen(AppScreen):
             v = values.get(ff.name)
             if isinstance(v, (int, float)) and ff.scale != 1.0:
                 v = v / ff.scale
-            shown = "" if v is None else f"{v:g}" if isinstance(v, float) else str(v)
-            self._loaded[fid] = shown
-            self.query_one(f"#{fid}", Input).value = shown
+            text = shown(settings_of(ModelConfig if ff.section == "model" else TrainConfig)[ff.name], v)
+            self._loaded[fid] = text
+            self.query_one(f"#{fid}", Input).value = text
         self.query_one("#cell", Select).value = model_kw.get("cell", "lstm")
         self.query_one("#partition", Select).value = cfg.partition
         self.query_one("#device", Select).value = cfg.device
