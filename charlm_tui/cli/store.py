@@ -207,6 +207,8 @@ def _sizing_rows(sizing: dict) -> list[tuple[str, str]]:
     rows = []
     if isinstance(sizing.get("reason"), str):
         rows.append(("fitted", formatting.printable(sizing["reason"][:300])))
+    if isinstance(sizing.get("given"), str):
+        rows.append(("", formatting.printable(sizing["given"][:300])))
     speeds = sizing.get("speeds")
     if isinstance(speeds, dict):
         parts = []

@@ -91,7 +91,7 @@ def _fitted(args, home: Path, dist, corpus, model_kw: dict, train_kw: dict):
     given), this corpus and this machine (core.training.fit), with the options given on top; the
     choice's record for config.json, and the precision its measurement settled."""
     from charlm_tui.core.config import SHAPE, TrainConfig
-    from charlm_tui.core.sizing import DEFAULT_BUDGET_S
+    from charlm_tui.core.sizing import DEFAULT_BUDGET_S, given_instead, given_text
     from charlm_tui.core.training.fit import fit_to_budget, precision_of
     from charlm_tui.core.training.jobs import device_for
 
@@ -107,9 +107,14 @@ def _fitted(args, home: Path, dist, corpus, model_kw: dict, train_kw: dict):
     same_shape = all(model_kw.get(k, v) == v for k, v in fitted_model.items() if k in SHAPE)
     if same_shape and all(train_kw.get(k, fitted_train[k]) == fitted_train[k] for k in ("batch_size", "num_steps")):
         prec = precision_of(choice, base.precision, device)
+    record, given = choice.record(), given_instead(choice, model_kw, train_kw)
+    if given:
+        record["given"] = given_text(given)
     if dist.is_main and not args.json:
         say(f"fit to budget: {choice.reason()}")
-    return {**fitted_model, **model_kw}, {**fitted_train, **train_kw}, choice.record(), prec
+        if given:
+            say(f"fit to budget: {record['given']}")
+    return {**fitted_model, **model_kw}, {**fitted_train, **train_kw}, record, prec
 
 
 def _train(args, home: Path, dist, model_kw: dict, train_kw: dict, fit: bool = False) -> int:

@@ -43,12 +43,14 @@ from charlm_tui.core.config import (
     LR_PATIENCE_OFF,
     MAX_SECONDS,
     ModelConfig,
+    TrainConfig,
     count_parameters,
     decide,
     flops_per_char,
     training_bytes,
 )
 from charlm_tui.core.errors import ConfigError
+from charlm_tui.core.settings import settings_of
 
 DEFAULT_BUDGET_S = 300.0  # five minutes, as the presets
 BATCH, BPTT = 32, 64  # the five-minute sweeps: batch 16 and 48-128 lost, BPTT 48 tied, 100 lost
@@ -207,6 +209,22 @@ class Choice:
             "reason": self.reason(),
             "speeds": {k: v.to_json() for k, v in self.speeds.items()},
         }
+
+
+def given_instead(choice: Choice, model_kw: Mapping, train_kw: Mapping) -> dict:
+    """The settings given by hand that differ from the choice (the budget itself aside): they win,
+    and the reason line must not claim the choice's values for them."""
+    fitted = {**choice.model_kw(), **choice.train_kw()}
+    given = {**model_kw, **train_kw}
+    return {k: given[k] for k in fitted if k in given and k != "max_seconds" and given[k] != fitted[k]}
+
+
+def given_text(given: Mapping) -> str:
+    """'given instead: dropout 0.4, batch 4' (the settings' own labels)."""
+    labels = {n: s.label for cls in (ModelConfig, TrainConfig) for n, s in settings_of(cls).items()}
+    return "given instead: " + ", ".join(
+        f"{labels.get(k, k)} {v:g}" if isinstance(v, float) else f"{labels.get(k, k)} {v}" for k, v in given.items()
+    )
 
 
 def _epochs_text(e: float) -> str:

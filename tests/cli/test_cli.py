@@ -356,11 +356,16 @@ def test_train_starts_from_the_apps_default_preset_and_prints_a_sample_at_each_e
     assert fitted and config["sizing"]["reason"] == fitted[0].removeprefix("fit to budget: ")
     assert config["sizing"]["budget_s"] == 300 and config["sizing"]["chosen"] == "1x64"
     assert config["model"]["hidden_size"] == 16 and config["train"]["batch_size"] == 4  # the options given win
+    # and the reason line does not claim the choice's values for them: it says what was given
+    given = [line for line in out.splitlines() if line.startswith("fit to budget: given instead: ")]
+    assert given and "hidden 16" in given[0] and "batch 4" in given[0] and "eval every 5" in given[0]
+    assert config["sizing"]["given"] == given[0].removeprefix("fit to budget: ")
     from charlm_tui.cli.main import main
 
     assert main(["runs", "show", "latest"]) == 0
     shown = capsys.readouterr().out
     assert "fitted    1 x 64 LSTM" in shown and "speeds    chars/s: 1x64 fp32 " in shown
+    assert "          given instead: " in shown
     quiet = _finished(home, tiny_file, capsys, "--quiet").out
     assert "sample:" not in quiet and "step" in quiet
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from charlm_tui import formatting
@@ -178,12 +178,16 @@ class TrainingController(Controller):
             return None, None
         if any(model_kw.get(k) != v for k, v in c.model_kw().items() if k in SHAPE) or cfg.max_seconds != c.budget_s:
             return None, None
+        from charlm_tui.core.sizing import given_instead, given_text
         from charlm_tui.core.training.fit import precision_of
         from charlm_tui.core.training.jobs import device_for
 
         same_batch = (cfg.batch_size, cfg.num_steps) == (c.train_kw()["batch_size"], c.train_kw()["num_steps"])
         prec = precision_of(c, cfg.precision, device_for(cfg)) if same_batch else None
-        return c.record(), prec
+        record, given = c.record(), given_instead(c, model_kw, asdict(cfg))
+        if given:  # typed by hand over the choice (dropout, LR...): said, not claimed as chosen
+            record["given"] = given_text(given)
+        return record, prec
 
     # ------------------------------------------------------------------ start, resume
     def start(self) -> None:
