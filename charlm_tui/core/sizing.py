@@ -22,8 +22,10 @@ five-minute runs are in README "Performance"; all on a 2-core Xeon with AMX, bf1
    repeated data is as good as new, its value fades by ~16): dropout rises with the epochs
    (``DROPOUT_BY_EPOCHS``: 0.1 at the five-minute default's 20-27 epochs, where 0.1 and 0.2 tied;
    0.4 at 42 epochs of 2 x 512, where 0.25 left the training loss at 1.06 against 1.40 on
-   validation); AdamW's weight decay 0.1 throughout (1.447 -> 1.408 on tiny Shakespeare in five
-   minutes, the biggest gain of the five-minute sweeps).
+   validation), and it is at least 0.4 for a model of a parameter or more per training character
+   (``PARAMS_PER_CHAR_HEAVY``: on python-code 2 x 512 with dropout 0.1 overfitted after 4 of its
+   14 epochs, 1.248, where 0.4 reached 1.159); AdamW's weight decay 0.1 throughout (1.447 -> 1.408
+   on tiny Shakespeare in five minutes, the biggest gain of the five-minute sweeps).
 4. The schedule: linear warmup, cosine decay to the end of the budget (the time limit), without
    the plateau cuts of the presets (they took the LR of the 30-minute run to 4e-5 by minute 22);
    the LR falls with the width (2e-3 at 2 x 512: 1.410 against 1.412 at 3e-3).
@@ -60,6 +62,15 @@ WEIGHT_DECAY = 0.1
 WARMUP_STEPS = 100
 # (epochs at most, dropout): the first row whose epochs are >= the budget's
 DROPOUT_BY_EPOCHS: tuple[tuple[float, float], ...] = ((2.0, 0.0), (30.0, 0.1), (80.0, 0.4), (math.inf, 0.5))
+# a model with a parameter or more per training character memorises its corpus within a few epochs,
+# however few the budget means: python-code (2.7M training characters) with 2 x 512 (1.24
+# parameters per character) in 30 minutes, 14 epochs: dropout 0.1 peaked at 1.248 after 3.7 epochs
+# (training loss 0.86) and rose from there; dropout 0.4 reached 1.159 after 12.5 epochs, still
+# falling at the end (the default preset in the same 30 minutes: see README "Performance"). Below
+# the bar the epochs alone decide: tiny Shakespeare's five-minute 2 x 256 (0.87 per character) tied
+# at dropout 0.1 and 0.2
+PARAMS_PER_CHAR_HEAVY = 1.0
+HEAVY_DROPOUT = 0.4
 # the LR follows the cosine alone (no plateau cuts on top): in the 30-minute run on tiny Shakespeare
 # with dropout 0.25 the cuts had taken the LR to 4e-5 by minute 22 while the training loss went on
 # falling to 1.06 (validation 1.398); with dropout 0.4 and the cosine alone, validation 1.391:
@@ -241,8 +252,11 @@ def _budget_text(s: float) -> str:
     return f"{s / 3600:g} hours"
 
 
-def dropout_for(epochs: float) -> float:
-    return next(d for e, d in DROPOUT_BY_EPOCHS if epochs <= e)
+def dropout_for(epochs: float, params_per_char: float = 0.0) -> float:
+    """Dropout for the epochs the budget means, and at least HEAVY_DROPOUT for a model big enough
+    to memorise its corpus in a few epochs (PARAMS_PER_CHAR_HEAVY)."""
+    d = next(d for e, d in DROPOUT_BY_EPOCHS if epochs <= e)
+    return max(d, HEAVY_DROPOUT) if params_per_char >= PARAMS_PER_CHAR_HEAVY else d
 
 
 def feasible(vocab: int, train_chars: int, memory: int) -> list[Candidate]:
@@ -281,7 +295,8 @@ def choose(
             best = c
     used, cps = speeds[best.name].pick(precision)
     epochs = budget_s * cps * EFFICIENCY / max(1, train_chars)
-    return Choice(best, used, cps, budget_s, train_chars, dropout_for(epochs), dict(speeds))
+    dropout = dropout_for(epochs, best.params(vocab) / max(1, train_chars))
+    return Choice(best, used, cps, budget_s, train_chars, dropout, dict(speeds))
 
 
 def to_measure(budget_s: float, train_chars: int, vocab: int, memory: int, flops_per_s: float) -> list[Candidate]:

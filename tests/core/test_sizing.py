@@ -85,8 +85,24 @@ def test_the_choice_fits_the_memory():
     assert training_bytes(small.candidate.model_config(65), 32, 64) <= sizing.MEMORY_SHARE * memory
 
 
-def test_regularisation_follows_the_epochs():
+def test_regularisation_follows_the_epochs_and_the_parameters_per_character():
     assert [sizing.dropout_for(e) for e in (0.5, 2, 3, 30, 31, 80, 500)] == [0.0, 0.0, 0.1, 0.1, 0.4, 0.4, 0.5]
+    # a model of a parameter or more per training character gets 0.4 at least, whatever the epochs
+    assert [sizing.dropout_for(e, 1.24) for e in (0.5, 14, 31, 500)] == [0.4, 0.4, 0.4, 0.5]
+    assert [sizing.dropout_for(14, p) for p in (0.33, 0.87, 0.99, 1.0)] == [0.1, 0.1, 0.1, 0.4]
+
+
+def test_python_code_in_30_minutes_gets_2x512_with_dropout_04_and_five_minutes_keep_the_default():
+    """The measured case behind PARAMS_PER_CHAR_HEAVY: python-code's 2.7M training characters,
+    this machine's bf16 speeds (2 x 256 69.3k, 2 x 384 34k, 2 x 512 21k, 2 x 768 9.5k chars/s)."""
+    speeds = {
+        n: sizing.Speed(bf16=v, fp32=v / 2, source="measured")
+        for n, v in (("2x256", 69_300.0), ("2x384", 34_000.0), ("2x512", 21_000.0), ("2x768", 9_500.0))
+    }
+    half_hour = sizing.choose(1800, 2_699_956, 102, speeds, 1 << 34)
+    assert (half_hour.candidate.name, half_hour.dropout) == ("2x512", 0.4)
+    five = sizing.choose(300, 2_699_956, 102, speeds, 1 << 34)
+    assert (five.candidate.name, five.dropout) == ("2x256", 0.1)  # the default preset's model and dropout
 
 
 @pytest.mark.parametrize(
