@@ -19,12 +19,13 @@ def test_train_generate_quit_in_tmux(tmp_path):
         T.wait_screen("parameters")
         T.keys(*["Tab"] * 6)  # past the six drop-downs to the first number, the embedding
         # the form's text boxes in their order (core.settings: the configs' field order), None: as it is
-        # embed hidden layers dropout batch BPTT lr clip eval-every patience warmup lr-patience
+        # embed hidden layers dropout weight-drop batch BPTT lr clip eval-every patience warmup lr-patience
         # lr-factor min-lr max-epochs max-steps max-minutes
         for value in (
             "16",
             "32",
             "1",
+            "0",
             "0",
             "8",
             "32",
