@@ -53,7 +53,7 @@ from charlm_tui.core.config import (
     training_bytes,
 )
 from charlm_tui.core.errors import ConfigError
-from charlm_tui.core.settings import settings_of
+from charlm_tui.core.settings import settings_of, shown
 
 DEFAULT_BUDGET_S = 300.0  # five minutes, as the presets
 BATCH, BPTT = 32, 64  # the five-minute sweeps: batch 16 and 48-128 lost, BPTT 48 tied, 100 lost
@@ -233,9 +233,9 @@ def given_instead(choice: Choice, model_kw: Mapping, train_kw: Mapping) -> dict:
 
 def given_text(given: Mapping) -> str:
     """'given instead: dropout 0.4, batch 4' (the settings' own labels)."""
-    labels = {n: s.label for cls in (ModelConfig, TrainConfig) for n, s in settings_of(cls).items()}
+    known = {**settings_of(ModelConfig), **settings_of(TrainConfig)}
     return "given instead: " + ", ".join(
-        f"{labels.get(k, k)} {v:g}" if isinstance(v, float) else f"{labels.get(k, k)} {v}" for k, v in given.items()
+        f"{known[k].label} {shown(known[k], v)}" if k in known else f"{k} {v}" for k, v in given.items()
     )
 
 
