@@ -54,7 +54,14 @@ def test_five_minutes_on_tiny_shakespeare_is_the_tuned_default():
     the rule lands on it."""
     c = pick(300)
     assert (c.candidate.name, c.dropout) == ("2x256", 0.1)
-    assert c.model_kw() == {"cell": "lstm", "embed_dim": 64, "hidden_size": 256, "num_layers": 2, "dropout": 0.1}
+    assert c.model_kw() == {
+        "cell": "lstm",
+        "embed_dim": 64,
+        "hidden_size": 256,
+        "num_layers": 2,
+        "dropout": 0.1,
+        "weight_drop": 0.0,
+    }
 
 
 def test_forcing_fp32_changes_the_choice_where_the_speed_says_so():

@@ -492,6 +492,7 @@ async def test_fit_to_budget_is_the_default_and_refits_for_a_new_budget_until_th
         mk, cfg = screen.read_values()
         assert app.training.sizing_for(mk, cfg)[0].get("given") is None
         assert app.training.sizing_for({**mk, "dropout": 0.3}, cfg)[0]["given"] == "given instead: dropout 0.3"
+        assert app.training.sizing_for({**mk, "weight_drop": 0.2}, cfg)[0]["given"] == "given instead: weight drop 0.2"
         screen.query_one("#hidden_size", Input).value = "48"
         await pilot.pause()
         screen.query_one("#max_minutes", Input).value = "30"
