@@ -98,10 +98,12 @@ def _fitted(args, home: Path, dist, corpus, model_kw: dict, train_kw: dict):
     base = TrainConfig(**{k: v for k, v in train_kw.items() if k in ("device", "precision", "val_fraction")})
     budget = train_kw.get("max_seconds") or DEFAULT_BUDGET_S
     device = device_for(base, dist)
-    train_chars = corpus.split_sizes(base.val_fraction)[0]
+    train_chars, val_chars = corpus.split_sizes(base.val_fraction)
     if dist.is_main and not args.json:
         say(f"fit to budget: sizing the model for {formatting.duration(budget)} of training here...")
-    choice = fit_to_budget(budget, corpus.vocab.size, train_chars, base.precision, device, home, dist=dist)
+    choice = fit_to_budget(
+        budget, corpus.vocab.size, train_chars, base.precision, device, home, dist=dist, val_chars=val_chars
+    )
     fitted_model, fitted_train = choice.model_kw(), choice.train_kw()
     prec = None
     same_shape = all(model_kw.get(k, v) == v for k, v in fitted_model.items() if k in SHAPE)

@@ -82,6 +82,13 @@ HEAVY_DROPOUT = 0.4
 # default preset on tiny Shakespeare in 300 s: 10,836 steps in bf16 where 69.3k chars/s predict
 # 10,151, 1.07x; 5,939 in fp32 where 35.6k predict 5,215, 1.14x)
 EFFICIENCY = 1.1
+# about EVALS evaluations in a budget, but at most EVAL_SHARE of it spent evaluating: on a 12 MB
+# corpus each evaluation reads 1M validation characters, and 25 of them took a quarter of a
+# 30-minute run (2 x 512, bf16: 1M characters in about 28 s against 20.9k chars/s of training,
+# hence EVAL_SPEEDUP: evaluation reads characters 1.7x as fast as training trains on them)
+EVALS, MIN_EVALS = 25, 5
+EVAL_SHARE = 0.1
+EVAL_SPEEDUP = 1.7
 MEMORY_SHARE = 0.8  # the most of the device's memory a choice may plan to use
 
 
@@ -156,6 +163,7 @@ class Choice:
     train_chars: int
     dropout: float
     speeds: dict[str, Speed] = field(default_factory=dict)
+    eval_chars: int = 0  # validation characters one evaluation reads (0: not known, EVALS evaluations)
 
     @property
     def chars(self) -> float:
@@ -168,6 +176,14 @@ class Choice:
     @property
     def steps(self) -> int:
         return int(self.chars // (BATCH * BPTT))
+
+    @property
+    def evaluations(self) -> int:
+        """How many evaluations the budget pays for: EVALS, fewer where each is long."""
+        if not self.eval_chars or not self.chars_per_s:
+            return EVALS
+        seconds = self.eval_chars / (self.chars_per_s * EVAL_SPEEDUP)
+        return max(MIN_EVALS, min(EVALS, int(EVAL_SHARE * self.budget_s / seconds)))
 
     def model_kw(self) -> dict:
         c = self.candidate
@@ -187,8 +203,8 @@ class Choice:
             "lr": self.candidate.lr,
             "lr_schedule": "cosine",
             "warmup_steps": WARMUP_STEPS,
-            # about 25 evaluations in the budget, never more often than every 200 steps
-            "eval_every": max(200, int(round(self.steps / 25, -2))),
+            # never more often than every 200 steps
+            "eval_every": max(200, int(round(self.steps / self.evaluations, -2))),
             "max_seconds": self.budget_s,
             "weight_decay": WEIGHT_DECAY,
             "lr_patience": LR_PATIENCE_OFF,

@@ -4,6 +4,7 @@ timings (which shapes are timed, what is cached, what a busy machine changes).""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -110,6 +111,21 @@ def test_python_code_in_30_minutes_gets_2x512_with_dropout_04_and_five_minutes_k
     assert (half_hour.candidate.name, half_hour.dropout) == ("2x512", 0.4)
     five = sizing.choose(300, 2_699_956, 102, speeds, 1 << 34)
     assert (five.candidate.name, five.dropout) == ("2x256", 0.1)  # the default preset's model and dropout
+
+
+def test_evaluations_take_at_most_a_tenth_of_the_budget():
+    """A 12 MB corpus's evaluations read 1M characters each: 25 of them took a quarter of a
+    30-minute run. The rule pays for as many as a tenth of the budget allows (at least 5)."""
+    big = replace(pick(1800, train_chars=10_665_028, vocab=223), eval_chars=1_000_000)
+    assert big.candidate.name == "2x512" and big.chars_per_s == 21_000
+    # one evaluation: 1M / (21k x 1.7) = 28.0 s; a tenth of 1,800 s pays for 6
+    assert big.evaluations == 6
+    assert big.train_kw()["eval_every"] == round(big.steps / 6, -2) == 3400
+    shakespeare = replace(pick(1800), eval_chars=111_539)  # 3.1 s each: the usual 25
+    assert shakespeare.evaluations == 25 and shakespeare.train_kw()["eval_every"] == 800
+    assert pick(1800).evaluations == 25  # the split not known: 25
+    assert replace(pick(60), eval_chars=1_000_000).evaluations == 5  # never fewer than 5
+    assert fit.fit_to_budget(1800, 65, SHAKESPEARE, "fp32", "cpu", None, val_chars=5_000_000).eval_chars == 1_000_000
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,7 @@ from charlm_tui.core.sizing import BATCH, BPTT, Candidate, Choice, Speed
 from charlm_tui.core.training import calibration
 from charlm_tui.core.training.precision import Precision, bf16_dtype
 from charlm_tui.core.training.speed import Measured, StepFn, measure_shapes
+from charlm_tui.core.training.trainer import MAX_EVAL_CHARS
 
 ENV = "CHARLM_TUI_SPEEDS"
 MEASURE_BUDGET_S = 4.0  # the most one round of timing may take (cold cache)
@@ -102,9 +103,27 @@ def fit_to_budget(
     cache_dir: Path | None = None,
     measure: Measure | None = None,
     dist: Dist = SINGLE,
+    val_chars: int = 0,
 ) -> Choice:
     """The choice for this budget and corpus on this device; measured speeds of new shapes go to
-    the precision cache in ``cache_dir`` unless a measurement was spoiled by other work."""
+    the precision cache in ``cache_dir`` unless a measurement was spoiled by other work. The
+    validation split's ``val_chars`` set how often the run can afford to evaluate."""
+    return replace(
+        _fit(budget_s, vocab, train_chars, precision, device, cache_dir, measure, dist),
+        eval_chars=min(val_chars, MAX_EVAL_CHARS),
+    )
+
+
+def _fit(
+    budget_s: float,
+    vocab: int,
+    train_chars: int,
+    precision: str,
+    device: torch.device | str,
+    cache_dir: Path | None,
+    measure: Measure | None,
+    dist: Dist,
+) -> Choice:
     device = torch.device(device)
     memory = device_memory(device)
     pool = sizing.feasible(vocab, train_chars, memory)

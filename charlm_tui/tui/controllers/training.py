@@ -144,7 +144,7 @@ class TrainingController(Controller):
         if key == self._fitting_key:
             return busy  # under way
         self._fitting_key = key
-        train_chars, vocab, home = corpus.split_sizes(val_fraction)[0], corpus.vocab.size, self.app.home
+        (train_chars, val_chars), vocab, home = corpus.split_sizes(val_fraction), corpus.vocab.size, self.app.home
 
         def work() -> None:  # in a worker thread
             try:
@@ -152,7 +152,7 @@ class TrainingController(Controller):
                 from charlm_tui.core.training.jobs import device_for
 
                 dev = device_for(TrainConfig(device=device))
-                choice = fit_to_budget(budget_s, vocab, train_chars, precision, dev, home)
+                choice = fit_to_budget(budget_s, vocab, train_chars, precision, dev, home, val_chars=val_chars)
                 self.app.post_message(FitDone(key, choice))
             except CharLMError as e:
                 self.app.post_message(FitDone(key, None, str(e)))
