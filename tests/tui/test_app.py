@@ -5,7 +5,7 @@ import time
 
 import pytest
 from textual.geometry import Region
-from textual.widgets import DataTable, Input
+from textual.widgets import DataTable, Input, Select
 
 from charlm_tui.core.store.run_store import list_runs, open_run
 from charlm_tui.tui.app import make_app
@@ -242,6 +242,35 @@ async def test_lr_schedule_is_chosen_in_the_form_and_reaches_the_run(home, corpu
     run = open_run(home, list_runs(home)[0].id)
     assert run.config["train"]["lr_schedule"] == "plateau"
     assert run.metrics()[0]["lr"] == pytest.approx(3e-3)  # no warmup, no decay: the LR as set
+
+
+async def test_the_schedule_line_says_what_the_plateau_cuts_do(home, corpus_file):
+    """Fit to budget turns the plateau cuts off: the line under the form said 'halved on plateaus'
+    all the same. It follows LR patience and factor as typed."""
+    app = make_app(home, corpus_spec="tiny")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.corpora.corpus is not None)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.current_mode == "configure")
+        screen = app.screen
+
+        def line() -> str:
+            return str(screen.query_one("#lr-help").render())
+
+        await wait_for(pilot, lambda: screen.query_one("#lr_patience", Input).value == "off")
+        assert line() == "LR cosine: warmup, then decay to the end of the budget; no plateau cuts"
+        screen.query_one("#lr_patience", Input).value = "2"
+        await pilot.pause()
+        assert line() == "LR cosine: warmup, then decay to the end of the budget; halved on plateaus"
+        screen.query_one("#lr_factor", Input).value = "0.3"
+        await pilot.pause()
+        assert line().endswith("; x 0.3 on plateaus")
+        screen.query_one("#lr_factor", Input).value = "2"  # out of range: the error line names it
+        await pilot.pause()
+        assert line().endswith("; cut on plateaus")
+        screen.query_one("#lr_schedule", Select).value = "plateau"
+        await pilot.pause()
+        assert line() == "LR plateau: constant learning rate; cut on plateaus"
 
 
 async def test_weight_decay_comes_with_a_preset_is_checked_inline_and_reaches_the_run(home, corpus_file):

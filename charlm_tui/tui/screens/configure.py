@@ -20,6 +20,7 @@ from charlm_tui import formatting
 from charlm_tui.core.cells import cell_names
 from charlm_tui.core.config import (
     FIT_PRESET,
+    LR_PATIENCE_OFF,
     LR_SCHEDULES,
     PARTITIONS,
     PRECISIONS,
@@ -45,9 +46,18 @@ PARTITION_HELP = {
     "random": "random: shuffled subsequences at random offsets; the hidden state is reset every batch",
 }
 LR_HELP = {
-    "plateau": "LR plateau: constant learning rate, halved when val ppl stops improving",
-    "cosine": "LR cosine: warmup, then decay until the budget runs out; halved on plateaus",
+    "plateau": "LR plateau: constant learning rate",
+    "cosine": "LR cosine: warmup, then decay to the end of the budget",
 }
+
+
+def lr_help(schedule: str, patience: int | None, factor: float | None) -> str:
+    """The schedule line under the form, true to the plateau cuts as set: off, or what a cut does
+    (a value the form cannot read yet says only 'cut'; the error line names it)."""
+    if patience is not None and patience >= LR_PATIENCE_OFF:
+        return f"{LR_HELP[schedule]}; no plateau cuts"
+    cut = "halved" if factor == 0.5 else f"x {factor:g}" if factor is not None else "cut"
+    return f"{LR_HELP[schedule]}; {cut} on plateaus"
 
 
 @dataclass(frozen=True)
@@ -150,7 +160,7 @@ class ConfigureScreen(AppScreen):
                 yield Label("precision")
                 yield Select([(x, x) for x in PRECISIONS], value="auto", allow_blank=False, id="precision")
             yield Static(PARTITION_HELP["sequential"], id="partition-help")
-            yield Static(LR_HELP["plateau"], id="lr-help")
+            yield Static(lr_help("plateau", None, None), id="lr-help")
             with Grid(id="config-grid"):
                 for fid, ff in FIELDS.items():
                     yield Label(ff.label)
@@ -352,6 +362,8 @@ class ConfigureScreen(AppScreen):
     def _changed(self, event: Input.Changed) -> None:
         self.update_summary()
         fid = event.input.id or ""
+        if fid in ("lr_patience", "lr_factor"):
+            self._update_help()
         if fid in self._loaded and event.value == self._loaded[fid]:
             return  # load_values put it there
         if fid == "max_minutes":
@@ -404,7 +416,16 @@ class ConfigureScreen(AppScreen):
 
     def _update_help(self) -> None:
         self.query_one("#partition-help", Static).update(PARTITION_HELP[self._choice("partition")])
-        self.query_one("#lr-help", Static).update(LR_HELP[self._choice("lr_schedule")])
+        self.query_one("#lr-help", Static).update(
+            lr_help(self._choice("lr_schedule"), self._field_value("lr_patience"), self._field_value("lr_factor"))
+        )
+
+    def _field_value(self, name: str):
+        """A training setting as the form has it now, or None where it does not parse."""
+        try:
+            return parse_text(TrainConfig, name, self.query_one(f"#{name}", Input).value.strip())
+        except ValueError:
+            return None
 
     def action_cycle_preset(self) -> None:
         sel = self.query_one("#preset", Select)
