@@ -615,3 +615,12 @@ async def test_inspect_a_run_without_colour_move_the_cursor_switch_views_and_rea
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, InspectScreen)
+
+
+def test_the_help_lines_under_the_form_fit_an_80_column_terminal():
+    from charlm_tui.tui.screens.configure import LR_HELP, PARTITION_HELP, lr_help
+
+    lines = list(PARTITION_HELP.values()) + [
+        lr_help(s, p, f) for s in LR_HELP for p in (None, 1, 1_000_000) for f in (None, 0.5, 0.125)
+    ]
+    assert max(len(line) for line in lines) <= 78  # one column of padding either side

@@ -41,9 +41,10 @@ from charlm_tui.tui.messages import FitShown
 from charlm_tui.tui.screens.base import AppScreen
 from charlm_tui.tui.widgets.history_input import SteadyInput
 
+# each fits one line of an 80-column terminal (the longer ones were cut off there)
 PARTITION_HELP = {
-    "sequential": "sequential: B parallel streams; the hidden state carries over between batches (detached)",
-    "random": "random: shuffled subsequences at random offsets; the hidden state is reset every batch",
+    "sequential": "sequential: B streams; state carried over between batches (detached)",
+    "random": "random: shuffled subsequences at random offsets; state reset every batch",
 }
 LR_HELP = {
     "plateau": "LR plateau: constant learning rate",
