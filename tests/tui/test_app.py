@@ -41,10 +41,16 @@ async def wait_for(pilot, cond, what: str = "", timeout=60.0):
     raise AssertionError(f"waited {timeout:g} s for {what or 'a condition'}, in vain; {where}")
 
 
-async def configure_tiny(pilot, app, **extra):
+async def open_configure(pilot, app):
+    """From the corpus screen, once the corpus is loaded, to the Configure screen."""
+    await wait_for(pilot, lambda: app.corpora.corpus is not None, "the corpus to load")
     await pilot.press("enter")  # corpus -> configure
-    await wait_for(pilot, lambda: app.current_mode == "configure")
-    screen = app.screen
+    await wait_for(pilot, lambda: app.current_mode == "configure", "the Configure screen")
+    return app.screen
+
+
+async def configure_tiny(pilot, app, **extra):
+    screen = await open_configure(pilot, app)
     for fid, value in {**TINY_SETTINGS, **extra}.items():
         screen.query_one(f"#{fid}", Input).value = value
     await pilot.pause()
@@ -249,10 +255,7 @@ async def test_the_schedule_line_says_what_the_plateau_cuts_do(home, corpus_file
     all the same. It follows LR patience and factor as typed."""
     app = make_app(home, corpus_spec="tiny")
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: app.corpora.corpus is not None)
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: app.current_mode == "configure")
-        screen = app.screen
+        screen = await open_configure(pilot, app)
 
         def line() -> str:
             return str(screen.query_one("#lr-help").render())
@@ -278,10 +281,7 @@ async def test_weight_decay_comes_with_a_preset_is_checked_inline_and_reaches_th
 
     app = make_app(home, corpus_spec="tiny")
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: app.corpora.corpus is not None)
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: app.current_mode == "configure")
-        screen = app.screen
+        screen = await open_configure(pilot, app)
         box = screen.query_one("#weight_decay", Input)
         assert box.value == "0.1"  # the default preset: AdamW's decoupled decay
         screen.query_one("#preset", Select).value = "quick"
