@@ -4,9 +4,22 @@ default corpus, generate, quit; the process must exit and the run must be on dis
 import json
 import time
 
+from charlm_tui.tui.screens.configure import FIELDS
 from tests.tmux import Tmux, require_tmux_and_exe
 
 T = Tmux("charlm-e2e")
+# a run of about 3 seconds: the form's ids (max seconds shows as max minutes)
+TINY = {
+    "embed_dim": "16",
+    "hidden_size": "32",
+    "num_layers": "1",
+    "dropout": "0",
+    "batch_size": "8",
+    "num_steps": "32",
+    "eval_every": "20",
+    "patience": "1000",
+    "max_minutes": "0.05",
+}
 
 
 def test_train_generate_quit_in_tmux(tmp_path):
@@ -18,31 +31,10 @@ def test_train_generate_quit_in_tmux(tmp_path):
         T.keys("Enter")  # -> configure, focus on the presets (a digit there switches screens)
         T.wait_screen("parameters")
         T.keys(*["Tab"] * 6)  # past the six drop-downs to the first number, the embedding
-        # the form's text boxes in their order (core.settings: the configs' field order), None: as it is
-        # embed hidden layers dropout weight-drop batch BPTT lr clip eval-every patience warmup lr-patience
-        # lr-factor min-lr max-epochs max-steps max-minutes
-        for value in (
-            "16",
-            "32",
-            "1",
-            "0",
-            "0",
-            "8",
-            "32",
-            None,
-            None,
-            "20",
-            "1000",
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            "0.05",
-        ):
-            if value is not None:
-                T.keys("End", "C-u", value)
+        # the form's text boxes in the form's own order (a new setting must not shift the values)
+        for fid in FIELDS:
+            if fid in TINY:
+                T.keys("End", "C-u", TINY[fid])
             T.keys("Tab")
         T.wait_screen("steps/epoch")
         T.keys("C-s")  # start training
@@ -71,3 +63,4 @@ def test_train_generate_quit_in_tmux(tmp_path):
     assert (runs[0] / "best.safetensors").exists() and (runs[0] / "last.safetensors").exists()
     cfg = json.loads((runs[0] / "config.json").read_text())
     assert cfg["model"]["hidden_size"] == 32 and cfg["corpus"]["name"] == "python-docs"
+    assert (cfg["model"]["embed_dim"], cfg["train"]["batch_size"], cfg["train"]["max_seconds"]) == (16, 8, 3.0)
