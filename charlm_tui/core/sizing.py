@@ -83,9 +83,11 @@ HEAVY_DROPOUT = 0.4
 # 10,151, 1.07x; 5,939 in fp32 where 35.6k predict 5,215, 1.14x)
 EFFICIENCY = 1.1
 # about EVALS evaluations in a budget, but at most EVAL_SHARE of it spent evaluating: on a 12 MB
-# corpus each evaluation reads 1M validation characters, and 25 of them took a quarter of a
-# 30-minute run (2 x 512, bf16: 1M characters in about 28 s against 20.9k chars/s of training,
-# hence EVAL_SPEEDUP: evaluation reads characters 1.7x as fast as training trains on them)
+# corpus each evaluation reads 1M validation characters; the fitted 30-minute run there (2 x 512,
+# bf16) spent a fifth of its time in 15 of them (about 21 s each against 21.3k chars/s of training:
+# 2.2x as fast), the default preset's 2 x 256 42% of its own in 78 (7 s each, 1.7x its 85.6k).
+# EVAL_SPEEDUP, how much faster evaluation reads characters than training trains on them, is the
+# lower of the two
 EVALS, MIN_EVALS = 25, 5
 EVAL_SHARE = 0.1
 EVAL_SPEEDUP = 1.7

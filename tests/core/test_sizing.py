@@ -114,7 +114,7 @@ def test_python_code_in_30_minutes_gets_2x512_with_dropout_04_and_five_minutes_k
 
 
 def test_evaluations_take_at_most_a_tenth_of_the_budget():
-    """A 12 MB corpus's evaluations read 1M characters each: 25 of them took a quarter of a
+    """A 12 MB corpus's evaluations read 1M characters each: 15 of them took a fifth of a
     30-minute run. The rule pays for as many as a tenth of the budget allows (at least 5)."""
     big = replace(pick(1800, train_chars=10_665_028, vocab=223), eval_chars=1_000_000)
     assert big.candidate.name == "2x512" and big.chars_per_s == 21_000
