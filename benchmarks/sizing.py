@@ -33,9 +33,9 @@ from benchmarks.machine import machine_info
 from charlm_tui.core.config import COSINE_FLOOR, ModelConfig
 from charlm_tui.core.data.batching import SequentialBatches, split_train_val
 from charlm_tui.core.model.charlm import CharLM
-from charlm_tui.core.sizing import EFFICIENCY
+from charlm_tui.core.sizing import EFFICIENCY, MAX_EVAL_CHARS
 from charlm_tui.core.training.precision import autocast
-from charlm_tui.core.training.trainer import MAX_EVAL_CHARS, evaluate, make_adam, token_loss
+from charlm_tui.core.training.trainer import evaluate, make_adam, token_loss
 
 
 def load_ids(path: Path) -> tuple[torch.Tensor, int]:

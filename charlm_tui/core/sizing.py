@@ -91,6 +91,13 @@ EFFICIENCY = 1.1
 EVALS, MIN_EVALS = 25, 5
 EVAL_SHARE = 0.1
 EVAL_SPEEDUP = 1.7
+# The most validation characters one evaluation reads: the first MAX_EVAL_CHARS of the split (a
+# 268 MB corpus's 10% split took minutes per evaluation with a small batch). A run whose split is
+# longer says so when it starts; `charlm-tui eval` still reads the whole split.
+MAX_EVAL_CHARS = 1_000_000
+# from this share of a run's time spent evaluating, the Configure form and the run's first line say
+# so (the default preset's every 400 steps on the 12 MB corpus: 42%)
+EVAL_SHARE_NOTE = 0.2
 MEMORY_SHARE = 0.8  # the most of the device's memory a choice may plan to use
 
 
@@ -270,6 +277,39 @@ def _budget_text(s: float) -> str:
     if s < 2 * 3600:
         return f"{s / 60:g} minutes"
     return f"{s / 3600:g} hours"
+
+
+def evaluation_share(eval_chars: int, interval_steps: int, chars_per_step: int) -> float:
+    """The part of a run's time its evaluations take: each reads ``eval_chars`` validation characters
+    EVAL_SPEEDUP times as fast as training trains on them, once every ``interval_steps`` steps of
+    ``chars_per_step`` (batch x BPTT length). The machine's speed cancels out."""
+    e = eval_chars / EVAL_SPEEDUP
+    t = interval_steps * chars_per_step
+    return e / (e + t) if e > 0 and t > 0 else 0.0
+
+
+def interval_for_share(eval_chars: int, chars_per_step: int, share: float = EVAL_SHARE) -> int:
+    """The steps between evaluations that keep them to ``share`` of the time, rounded up to two
+    significant digits (a number to type: 2,586 -> 2,600)."""
+    n = max(1, math.ceil(eval_chars / EVAL_SPEEDUP * (1 - share) / share / max(1, chars_per_step)))
+    unit = 10 ** max(0, len(str(n)) - 2)
+    return -(-n // unit) * unit
+
+
+def evaluation_note(eval_chars: int, interval_steps: int, chars_per_step: int, steps_per_epoch: int) -> str | None:
+    """One line when evaluating would take EVAL_SHARE_NOTE of the time or more, with what to change:
+    the interval, or (where at least one evaluation per epoch already needs more) the validation
+    fraction. None otherwise."""
+    share = evaluation_share(eval_chars, interval_steps, chars_per_step)
+    if share < EVAL_SHARE_NOTE:
+        return None
+    fix = interval_for_share(eval_chars, chars_per_step)
+    how = (
+        f"eval every {fix:,} makes it {EVAL_SHARE:.0%}"
+        if fix <= steps_per_epoch
+        else "a smaller val fraction makes it less"
+    )
+    return f"evaluating takes ≈{share:.0%} of the time: {how}"
 
 
 def dropout_for(epochs: float, params_per_char: float = 0.0) -> float:

@@ -452,3 +452,14 @@ def test_evaluations_read_at_most_max_eval_chars_and_the_start_line_says_so(monk
     t.run()
     start = next(e for e in events if e.kind == "start")
     assert f"evaluations read the first 300 of {t.val_chars:,} validation chars" in start.message
+    # 300 chars / 1.7 every 5 steps of 32: 52% of the time; a tenth would need every 50 steps, past
+    # the 30 of an epoch (evaluated at least once each), so the line names the val fraction
+    assert start.message.endswith("; evaluating takes ≈52% of the time: a smaller val fraction makes it less")
+
+
+def test_a_run_whose_evaluations_cost_little_says_nothing_of_them():
+    events: list = []
+    t, _ = make(TrainConfig(batch_size=4, num_steps=8, eval_every=50, max_steps=2, seed=1), events=events)
+    t.run()
+    start = next(e for e in events if e.kind == "start")
+    assert "evaluating" not in start.message and len(t.val_ids) / 1.7 < 0.25 * 50 * 32

@@ -21,11 +21,10 @@ from charlm_tui.core import sizing
 from charlm_tui.core.config import ASSUMED_FLOPS, ModelConfig, flops_per_char, memory_bytes
 from charlm_tui.core.distributed import SINGLE, Dist
 from charlm_tui.core.errors import ConfigError
-from charlm_tui.core.sizing import BATCH, BPTT, Candidate, Choice, Speed
+from charlm_tui.core.sizing import BATCH, BPTT, MAX_EVAL_CHARS, Candidate, Choice, Speed
 from charlm_tui.core.training import calibration
 from charlm_tui.core.training.precision import Precision, bf16_dtype
 from charlm_tui.core.training.speed import Measured, StepFn, measure_shapes
-from charlm_tui.core.training.trainer import MAX_EVAL_CHARS
 
 ENV = "CHARLM_TUI_SPEEDS"
 MEASURE_BUDGET_S = 4.0  # the most one round of timing may take (cold cache)

@@ -25,6 +25,7 @@ from charlm_tui.core.data.batching import check_fits, eval_streams, make_batches
 from charlm_tui.core.distributed import SINGLE, Dist
 from charlm_tui.core.lifecycle import FINISHED_REASONS, StopReason
 from charlm_tui.core.model.charlm import CharLM
+from charlm_tui.core.sizing import MAX_EVAL_CHARS, evaluation_note
 from charlm_tui.core.training import snapshot
 from charlm_tui.core.training.budget import Budget
 from charlm_tui.core.training.precision import Precision, autocast
@@ -82,12 +83,6 @@ class TrainSink(EventSink, Protocol):
     def save_best(self, trainer: Trainer) -> None: ...
     def save_last(self, trainer: Trainer) -> None: ...
     def poll(self, trainer: Trainer) -> None: ...  # called before every step: outside control, heartbeat
-
-
-# The most validation characters one evaluation reads: the first MAX_EVAL_CHARS of the split (a
-# 268 MB corpus's 10% split took minutes per evaluation with a small batch). A run whose split is
-# longer says so when it starts; `charlm-tui eval` still reads the whole split.
-MAX_EVAL_CHARS = 1_000_000
 
 
 EVAL_POLL_S = 0.25  # how often a running evaluation looks at stop requests, control and the heartbeat
@@ -495,10 +490,14 @@ class Trainer:
             if self.val_chars > len(self.val_ids)
             else ""
         )
+        costly = evaluation_note(
+            len(self.val_ids), self.eval_interval, self.cfg.batch_size * self.cfg.num_steps, self.steps_per_epoch
+        )
         self._emit(
             "start",
             message=f"{what} {self.model.num_parameters():,} parameters, "
-            f"{self.steps_per_epoch} steps per epoch on {self.device.type}; {self.precision.describe()}{capped}",
+            f"{self.steps_per_epoch} steps per epoch on {self.device.type}; {self.precision.describe()}{capped}"
+            + (f"; {costly}" if costly else ""),
             precision=self.precision.used,
         )
         self._synced_stop = self._eval_interrupted = False

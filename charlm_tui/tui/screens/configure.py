@@ -37,6 +37,7 @@ from charlm_tui.core.config import (
 )
 from charlm_tui.core.errors import ConfigError
 from charlm_tui.core.settings import field_types, parse_text, settings_of, shown
+from charlm_tui.core.sizing import MAX_EVAL_CHARS, evaluation_note
 from charlm_tui.tui.messages import FitShown
 from charlm_tui.tui.screens.base import AppScreen
 from charlm_tui.tui.widgets.history_input import SteadyInput
@@ -351,12 +352,17 @@ class ConfigureScreen(AppScreen):
         self.query_one("#start", Button).disabled = False
         mcfg = ModelConfig(vocab_size=self._vocab_size(), **model_kw)
         n = count_parameters(mcfg)
-        chars = c.split_sizes(cfg.val_fraction)[0] if c else 0
+        chars, val_chars = c.split_sizes(cfg.val_fraction) if c else (0, 0)
         est = estimate_epoch_seconds(mcfg, chars, self.app.training.measured_flops) if chars else None
         steps = steps_per_epoch(chars, cfg.batch_size, cfg.num_steps, cfg.partition)
         txt = f"parameters {n:,}   steps/epoch {steps:,}"
         if est is not None:
             txt += f"   ≈{formatting.duration(est)} per epoch here"
+        costly = evaluation_note(
+            min(val_chars, MAX_EVAL_CHARS), min(cfg.eval_every, steps), cfg.batch_size * cfg.num_steps, steps
+        )
+        if costly:
+            txt += f"\n{costly}"
         self.query_one("#config-summary", Static).update(txt)
 
     @on(Input.Changed)
