@@ -215,3 +215,23 @@ async def test_a_late_message_for_a_screen_that_is_gone_is_dropped(home):
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
         assert app.runs.tell("no-such-screen", Message()) is False
+
+
+async def test_a_status_that_grows_widens_its_column(home, tiny_file, monkeypatch):
+    """Found using the app at 80x24: a run listed as 'running' finished and read 'finishe' (the
+    changed cell was updated in place without widening its column)."""
+    monkeypatch.setattr(runs_screen, "REFRESH_S", 0.3)
+    run = finished_run(home, tiny_file)
+    status = run.path / "status.json"
+    st = json.loads(status.read_text())
+    status.write_text(json.dumps({**st, "status": "failed", "reason": "failed"}))
+    app = make_app(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f6")
+        await wait_for(pilot, lambda: app.current_mode == "runs")
+        table = app.screen.query_one(DataTable)
+        column = table.ordered_columns[2]
+        assert str(column.label) == "status" and str(table.get_row(run.id)[2]) == "failed"
+        status.write_text(json.dumps(st))
+        await wait_for(pilot, lambda: str(table.get_row(run.id)[2]) == "finished", "the finished status", timeout=5)
+        assert column.content_width >= len("finished")

@@ -114,7 +114,7 @@ class RunsScreen(AppScreen):
                 if i != old[i.id]:
                     for col, (before, now) in enumerate(zip(self._row(old[i.id]), self._row(i))):
                         if before != now:
-                            t.update_cell_at(Coordinate(t.get_row_index(i.id), col), now)
+                            t.update_cell_at(Coordinate(t.get_row_index(i.id), col), now, update_width=True)
         else:
             t.clear()
             for i in infos:
