@@ -101,7 +101,8 @@ def test_a_spoiled_measurement_decides_this_run_and_is_never_cached(home, monkey
     m = P.measure_checked(clock.step, 1000, clock=clock, load=IDLE)
     assert m.spoiled
     got = P.resolve("auto", cfg, 4, 10, CPU, home, measure_fn=lambda: m)
-    assert got.source == "measured" and got.used == "fp32"
+    assert got.source == "spoiled" and got.used == "fp32"
+    assert "(auto, measured on a busy machine: bf16 " in got.describe()  # the start line says so
     assert not (home / P.CACHE_FILE).exists()
 
 

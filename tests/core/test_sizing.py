@@ -194,6 +194,8 @@ def test_a_spoiled_measurement_decides_now_and_is_not_cached(home, measured):
     m = FakeMeasure(spoil={"2x512", "2x384", "2x256", "2x768"})
     c = fit.fit_to_budget(1800, 65, SHAKESPEARE, "auto", "cpu", home, measure=m)
     assert c.speeds[c.candidate.name].source == "spoiled" and "busy machine" in c.reason()
+    prec = fit.precision_of(c, "auto", torch.device("cpu"))
+    assert prec is not None and prec.source == "spoiled" and "measured on a busy machine" in prec.describe()
     entries = calibration.read_entries(home)
     assert all("2x512" not in k and "2x384" not in k for k in entries)
 

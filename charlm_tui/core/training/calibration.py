@@ -182,7 +182,7 @@ def resolve(
         m = measure_fn()
     f, b = m.speeds["fp32"], m.speeds["bf16"]
     used = low if decide(f, b) == "bf16" else "fp32"
-    got = Precision("auto", used, round(f, 1), round(b, 1), "measured")
+    got = Precision("auto", used, round(f, 1), round(b, 1), "spoiled" if m.spoiled else "measured")
     if cache_dir is not None and not m.spoiled:  # a disturbed measurement decides this run, never the next
         remember(cache_dir, model_cfg, batch_size, num_steps, device, m)
     return got

@@ -229,5 +229,5 @@ def precision_of(choice: Choice, setting: str, device: torch.device) -> Precisio
     low, _ = bf16_dtype(device)
     used = low if choice.precision == "bf16" else "fp32"
     f, b = speed.fp32, speed.bf16
-    source = "cached" if speed.source == "cached" else "measured"
+    source = speed.source if speed.source in ("cached", "spoiled") else "measured"
     return Precision("auto", used, f and round(f, 1), b and round(b, 1), source)

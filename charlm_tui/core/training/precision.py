@@ -26,7 +26,7 @@ class Precision:
     used: str
     fp32_chars_per_s: float | None = None
     bf16_chars_per_s: float | None = None
-    source: str = "asked"  # asked | measured | cached | resumed
+    source: str = "asked"  # asked | measured | cached | resumed | spoiled (measured on a busy machine)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -47,11 +47,11 @@ class Precision:
         """One line for the event log and the CLI: 'precision bf16 (auto: 2.1x fp32, 84.2k vs 40.1k chars/s)'."""
         out = f"precision {self.used}"
         f, b = self.fp32_chars_per_s, self.bf16_chars_per_s
+        how = "measured on a busy machine" if self.source == "spoiled" else self.source
         if self.setting == "auto" and f and b:
-            how = "cached" if self.source == "cached" else "measured"
             out += f" (auto, {how}: bf16 {b / f:.2f}x fp32, {b / 1000:.1f}k vs {f / 1000:.1f}k chars/s)"
-        elif self.setting != self.used or self.source == "resumed":
-            out += f" ({self.setting}, {self.source})"
+        elif self.setting != self.used or self.source in ("resumed", "spoiled"):
+            out += f" ({self.setting}, {how})"
         return out
 
 
