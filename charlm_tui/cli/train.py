@@ -204,8 +204,11 @@ def _train(args, home: Path, dist, model_kw: dict, train_kw: dict, fit: bool = F
         if job.trainer.cfg.tensorboard:
             say(f"TensorBoard: tensorboard --logdir {run.path / 'tensorboard'}")
 
+    signalled: list[int] = []
+
     def on_signal(signum, _frame):
         name = {signal.SIGINT: "interrupt", signal.SIGTERM: "terminated"}.get(signum, "hangup")
+        signalled.append(signum)
         job.trainer.request_stop(name)
 
     handlers = {sig: signal.signal(sig, on_signal) for sig in _stop_signals()}
@@ -235,7 +238,11 @@ def _train(args, home: Path, dist, model_kw: dict, train_kw: dict, fit: bool = F
             else "no evaluation yet"
         )
         say(f"{final.message}. {best}. Sample it: {PROG} sample {run.id} --prompt 'The '")
-    return 1 if final.reason == "nan" else 0
+    if final.reason == "nan":
+        return 1
+    # stopped by a signal (its state saved): the shell's 128 + N, so that `train ... && next` and a
+    # job scheduler see an interrupted run, not a finished one
+    return 128 + signalled[0] if signalled and final.reason in ("interrupt", "terminated", "hangup") else 0
 
 
 SAMPLE_CHARS = 100  # what `train` shows of the model at each evaluation (char-rnn's habit)

@@ -64,3 +64,24 @@ def test_a_failed_detach_leaves_no_damaged_run_folder(home, tmp_path):
     r = cli("train", str(empty), "--detach", *TINY)
     assert r.returncode == 1 and "empty" in r.stderr
     assert list_runs(home) == [] and not list((home / "runs").iterdir())
+
+
+def test_a_training_command_stopped_by_a_signal_saves_and_exits_128_plus_the_signal(home, tiny_file):
+    """It exited 0, as if the run had finished: `train ... && sample ...` went on, and a job
+    scheduler that sends SIGTERM took the run for done."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "charlm_tui", "train", str(tiny_file), *TINY, "--max-steps", "100000", "--quiet"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait(lambda: list_runs(home) and list_runs(home)[0].steps > 0, 120, "the run's first saved step")
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    [info] = list_runs(home)
+    assert proc.returncode == 128 + signal.SIGINT == 130, err
+    assert info.status == "stopped" and "state saved" in out and "Traceback" not in err
+    assert (open_run(home, info.id).path / "last.safetensors").is_file()
