@@ -183,8 +183,14 @@ class Choice:
         return self.chars / max(1, self.train_chars)
 
     @property
+    def batch(self) -> tuple[int, int]:
+        """(batch size, BPTT length) for this corpus (``batch_shape``)."""
+        return batch_shape(self.train_chars)
+
+    @property
     def steps(self) -> int:
-        return int(self.chars // (BATCH * BPTT))
+        b, t = self.batch
+        return int(self.chars // (b * t))
 
     @property
     def evaluations(self) -> int:
@@ -206,9 +212,10 @@ class Choice:
         }
 
     def train_kw(self) -> dict:
+        batch, bptt = self.batch
         return {
-            "batch_size": BATCH,
-            "num_steps": BPTT,
+            "batch_size": batch,
+            "num_steps": bptt,
             "lr": self.candidate.lr,
             "lr_schedule": "cosine",
             "warmup_steps": WARMUP_STEPS,
@@ -229,7 +236,7 @@ class Choice:
             "spoiled": "measured on a busy machine",
         }
         return (
-            f"{c.layers} x {c.hidden} LSTM, batch {BATCH}, dropout {self.dropout:g}, weight decay {WEIGHT_DECAY:g}: "
+            f"{c.layers} x {c.hidden} LSTM, batch {self.batch[0]}, dropout {self.dropout:g}, weight decay {WEIGHT_DECAY:g}: "
             f"about {_epochs_text(self.epochs)} of this corpus in {_budget_text(self.budget_s)} at "
             f"{self.chars_per_s / 1000:,.1f}k chars/s, {self.precision} "
             f"{how.get(speed.source if speed else 'assumed', 'measured')}"
@@ -277,6 +284,17 @@ def _budget_text(s: float) -> str:
     if s < 2 * 3600:
         return f"{s / 60:g} minutes"
     return f"{s / 3600:g} hours"
+
+
+def batch_shape(train_chars: int) -> tuple[int, int]:
+    """BATCH streams of BPTT characters, or, for a training text too short for one such batch
+    (BATCH x BPTT + 1 characters: a 2 KB corpus failed at the start), as many streams of BPTT as it
+    holds, and below one of those a single shorter stream."""
+    if train_chars <= 0 or train_chars > BATCH * BPTT:
+        return BATCH, BPTT
+    if train_chars > BPTT:
+        return (train_chars - 1) // BPTT, BPTT
+    return 1, max(1, train_chars - 1)
 
 
 def evaluation_share(eval_chars: int, interval_steps: int, chars_per_step: int) -> float:

@@ -266,3 +266,24 @@ def test_the_share_of_time_evaluations_take_and_what_brings_it_to_a_tenth():
         == "evaluating takes ≈59% of the time: a smaller val fraction makes it less"
     )
     assert sizing.evaluation_share(0, 400, 2048) == sizing.evaluation_share(1000, 0, 2048) == 0.0
+
+
+def test_a_corpus_too_short_for_one_batch_gets_a_batch_it_holds():
+    """A 2 KB corpus failed at the start under fit to budget: 32 x 64 needs 2,049 training chars."""
+    assert sizing.batch_shape(1_003_854) == (32, 64)
+    assert sizing.batch_shape(2_049) == (32, 64)
+    assert sizing.batch_shape(2_048) == (31, 64)
+    assert sizing.batch_shape(1_728) == (26, 64)
+    assert sizing.batch_shape(65) == (1, 64)
+    assert sizing.batch_shape(64) == (1, 63)
+    small = pick(300, train_chars=1_728)
+    assert (small.train_kw()["batch_size"], small.train_kw()["num_steps"]) == (26, 64)
+    assert ", batch 26," in small.reason() and small.steps == int(small.chars // (26 * 64))
+
+
+@given(st.integers(min_value=2, max_value=10_000))
+def test_the_batch_shape_always_fits_the_training_text(n):
+    from charlm_tui.core.data.batching import min_chars
+
+    b, t = sizing.batch_shape(n)
+    assert b >= 1 and t >= 1 and min_chars(b, t) <= n
