@@ -560,6 +560,45 @@ async def test_fit_to_budget_is_the_default_and_refits_for_a_new_budget_until_th
         assert app.training.sizing_for(app.training.model_kw, app.training.config) == (None, None)
 
 
+async def test_start_pressed_while_the_fit_is_measured_waits_for_the_fitted_model(home, corpus_file, monkeypatch):
+    """Found using the app: max minutes 0.5, then ctrl+s while the new fit was being measured,
+    started a 30-second run with the five-minute model and its eval interval (400 steps: never
+    evaluated before the end) and no sizing record."""
+    import threading
+
+    from charlm_tui.core.training import fit as fit_module
+
+    release = threading.Event()
+    real = fit_module.fit_to_budget
+
+    def held(budget_s, *a, **kw):
+        if budget_s == 3.0:  # the new budget's fit waits until the test lets it go
+            assert release.wait(30), "the test never released the fit"
+        return real(budget_s, *a, **kw)
+
+    monkeypatch.setattr(fit_module, "fit_to_budget", held)
+    app = make_app(home, corpus_spec="tiny")
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_configure(pilot, app)
+        reason = screen.query_one("#fit-reason")
+        await wait_for(pilot, lambda: "in 5 minutes" in str(reason.render()), "the five-minute choice")
+        five_minutes = screen.query_one("#eval_every", Input).value
+        screen.query_one("#max_minutes", Input).value = "0.05"
+        await wait_for(pilot, lambda: app.training.fit_under_way, "the 3-second fit to start")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert app.current_mode == "configure" and list_runs(home) == []
+        assert any("starts as soon as the model is fitted" in n.message for n in app._notifications)
+        release.set()
+        await wait_for(pilot, lambda: app.current_mode == "train", "the run to start once fitted")
+        await wait_for(pilot, lambda: app.training.live.state in ("finished", "stopped", "failed"), "the run to end")
+    [info] = list_runs(home)
+    config = open_run(home, info.id).config
+    assert config["sizing"]["budget_s"] == 3.0 and config["train"]["max_seconds"] == 3.0
+    assert str(config["train"]["eval_every"]) != five_minutes
+    assert info.status == "finished"  # the tiny corpus (1,728 training chars) got a batch it holds
+
+
 async def test_inspect_scores_once_on_opening_and_a_text_left_while_scoring_never_replaces_the_next(
     home, tiny_file, monkeypatch
 ):

@@ -129,6 +129,11 @@ class TrainingController(Controller):
     def training(self) -> bool:
         return self.job is not None and self.live.state in ACTIVE
 
+    @property
+    def fit_under_way(self) -> bool:
+        """A fit is being measured; the Configure form still holds the values of the last one."""
+        return self._fitting_key is not None
+
     # ------------------------------------------------------------------ fit to budget
     def fit(self, budget_s: float, precision: str, device: str, val_fraction: float) -> FitShown | None:
         """Size the next run's model for this budget and the corpus picked, in a worker (timing a few

@@ -178,6 +178,7 @@ class ConfigureScreen(AppScreen):
         self._fit_budget: float | None = None  # the budget the last fit was asked for
         self._loaded: dict[str, str] = {}  # what load_values put in each box (a change to another value is the user's)
         self._by_hand = False  # a setting typed since fit to budget chose: a new budget does not overwrite it
+        self._start_when_fitted = False  # start was pressed while a fit was measured: start once it is in
         self.load_values(self.app.training.model_kw, self.app.training.config)
         # the presets first: not a text box, so a digit pressed on arrival switches screens instead of
         # replacing a field's selected value (2 then 3 set the embedding to 3); Tab walks the form
@@ -208,6 +209,8 @@ class ConfigureScreen(AppScreen):
     def _refit(self) -> None:
         """Ask for the choice for the form's budget, corpus, precision and device (fit to budget only)."""
         reason = self.query_one("#fit-reason", Static)
+        if not self._fitting() or self._by_hand:
+            self._start_when_fitted = False  # the form's values are the user's now: a start goes ahead at once
         if not self._fitting():
             reason.update("")
             return
@@ -243,6 +246,9 @@ class ConfigureScreen(AppScreen):
             return
         if msg.choice is None:
             reason.update(Text(f"fit to budget: {msg.error or 'no choice'}", style="bold red"))
+            if self._start_when_fitted:
+                self._start_when_fitted = False
+                self.notify(f"Not started: {msg.error or 'no choice'}", severity="error", title="Fit to budget")
             return
         c = msg.choice
         if c.budget_s != self._fit_budget or self._by_hand:
@@ -250,6 +256,9 @@ class ConfigureScreen(AppScreen):
         mk = c.model_kw() if self.app.training.fine_tune is None else self.app.training.model_kw
         self.load_values(mk, self._preset_config(c.train_kw()))
         reason.update(Text(formatting.printable(f"fit to budget: {c.reason()}"), style="bold"))
+        if self._start_when_fitted:
+            self._start_when_fitted = False
+            self.action_start()
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         if action == "new_run":
@@ -444,6 +453,12 @@ class ConfigureScreen(AppScreen):
         self.action_start()
 
     def action_start(self) -> None:
+        if self._fitting() and not self._by_hand and self.app.training.fit_under_way:
+            # the form still holds the last fit's values (another budget's): pressed during the
+            # measurement, they started a 30-second run with the five-minute model and its eval interval
+            self._start_when_fitted = True
+            self.notify("Training starts as soon as the model is fitted to the budget.", title="Fit to budget")
+            return
         try:
             model_kw, cfg = self.read_values()
         except ConfigError as e:
