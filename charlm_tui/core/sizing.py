@@ -314,11 +314,21 @@ def interval_for_share(eval_chars: int, chars_per_step: int, share: float = EVAL
     return -(-n // unit) * unit
 
 
-def evaluation_note(eval_chars: int, interval_steps: int, chars_per_step: int, steps_per_epoch: int) -> str | None:
-    """One line when evaluating would take EVAL_SHARE_NOTE of the time or more, with what to change:
-    the interval, or (where at least one evaluation per epoch already needs more) the validation
+def eval_interval(eval_every: int, steps_per_epoch: int) -> int:
+    """Steps between evaluations: ``eval_every``, but at least once per epoch (on a small corpus
+    a preset's interval can be many epochs, and the charts would wait that long for a point)."""
+    return min(eval_every, steps_per_epoch)
+
+
+def evaluation_note(
+    val_chars: int, eval_every: int, batch_size: int, num_steps: int, steps_per_epoch: int
+) -> str | None:
+    """One line when a run's evaluations (at most MAX_EVAL_CHARS of its ``val_chars`` each, at its
+    ``eval_interval``) would take EVAL_SHARE_NOTE of the time or more, with what to change: the
+    interval, or (where at least one evaluation per epoch already needs more) the validation
     fraction. None otherwise."""
-    share = evaluation_share(eval_chars, interval_steps, chars_per_step)
+    eval_chars, chars_per_step = min(val_chars, MAX_EVAL_CHARS), batch_size * num_steps
+    share = evaluation_share(eval_chars, eval_interval(eval_every, steps_per_epoch), chars_per_step)
     if share < EVAL_SHARE_NOTE:
         return None
     fix = interval_for_share(eval_chars, chars_per_step)

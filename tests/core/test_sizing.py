@@ -254,18 +254,21 @@ def test_the_share_of_time_evaluations_take_and_what_brings_it_to_a_tenth():
     assert sizing.evaluation_share(1_000_000, 2600, 2048) < 0.1
     assert sizing.interval_for_share(10_000, 2048) == 26  # 25.85 -> 26: two digits stay as they are
     assert (
-        sizing.evaluation_note(1_000_000, 400, 2048, steps_per_epoch=5_200)
+        sizing.evaluation_note(1_185_003, 400, 32, 64, steps_per_epoch=5_200)  # 1M of the split read
         == "evaluating takes ≈42% of the time: eval every 2,600 makes it 10%"
     )
     # tiny Shakespeare's split with the default preset: 7%, nothing to say
     assert sizing.evaluation_share(111_539, 400, 2048) == pytest.approx(0.0741, abs=5e-4)
-    assert sizing.evaluation_note(111_539, 400, 2048, steps_per_epoch=490) is None
+    assert sizing.evaluation_note(111_539, 400, 32, 64, steps_per_epoch=490) is None
     # where once per epoch already needs more than that (a large val fraction), the fraction is the fix
     assert (
-        sizing.evaluation_note(500_000, 100, 2048, steps_per_epoch=120)
+        sizing.evaluation_note(500_000, 100, 32, 64, steps_per_epoch=120)
         == "evaluating takes ≈59% of the time: a smaller val fraction makes it less"
     )
     assert sizing.evaluation_share(0, 400, 2048) == sizing.evaluation_share(1000, 0, 2048) == 0.0
+    # at least once per epoch: every 1,000 steps of a 120-step epoch is every 120
+    assert sizing.eval_interval(1_000, 120) == 120
+    assert sizing.evaluation_note(500_000, 1_000, 32, 64, 120) == sizing.evaluation_note(500_000, 120, 32, 64, 120)
 
 
 def test_a_corpus_too_short_for_one_batch_gets_a_batch_it_holds():

@@ -25,7 +25,7 @@ from charlm_tui.core.data.batching import check_fits, eval_streams, make_batches
 from charlm_tui.core.distributed import SINGLE, Dist
 from charlm_tui.core.lifecycle import FINISHED_REASONS, StopReason
 from charlm_tui.core.model.charlm import CharLM
-from charlm_tui.core.sizing import MAX_EVAL_CHARS, evaluation_note
+from charlm_tui.core.sizing import MAX_EVAL_CHARS, eval_interval, evaluation_note
 from charlm_tui.core.training import snapshot
 from charlm_tui.core.training.budget import Budget
 from charlm_tui.core.training.precision import Precision, autocast
@@ -238,9 +238,7 @@ class Trainer:
 
     @property
     def eval_interval(self) -> int:
-        """Steps between evaluations: ``eval_every``, but at least once per epoch (on a small corpus
-        a preset's interval can be many epochs, and the charts would wait that long for a point)."""
-        return min(self.cfg.eval_every, self.steps_per_epoch)
+        return eval_interval(self.cfg.eval_every, self.steps_per_epoch)
 
     def budget_progress(self) -> float:
         """How far through its budget the run is, in [0, 1]: the furthest of steps, epochs and time."""
@@ -491,7 +489,7 @@ class Trainer:
             else ""
         )
         costly = evaluation_note(
-            len(self.val_ids), self.eval_interval, self.cfg.batch_size * self.cfg.num_steps, self.steps_per_epoch
+            len(self.val_ids), self.cfg.eval_every, self.cfg.batch_size, self.cfg.num_steps, self.steps_per_epoch
         )
         self._emit(
             "start",

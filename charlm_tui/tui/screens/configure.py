@@ -37,7 +37,7 @@ from charlm_tui.core.config import (
 )
 from charlm_tui.core.errors import ConfigError
 from charlm_tui.core.settings import field_types, parse_text, settings_of, shown
-from charlm_tui.core.sizing import MAX_EVAL_CHARS, evaluation_note
+from charlm_tui.core.sizing import evaluation_note
 from charlm_tui.tui.messages import FitShown
 from charlm_tui.tui.screens.base import AppScreen
 from charlm_tui.tui.widgets.history_input import SteadyInput
@@ -367,9 +367,7 @@ class ConfigureScreen(AppScreen):
         txt = f"parameters {n:,}   steps/epoch {steps:,}"
         if est is not None:
             txt += f"   ≈{formatting.duration(est)} per epoch here"
-        costly = evaluation_note(
-            min(val_chars, MAX_EVAL_CHARS), min(cfg.eval_every, steps), cfg.batch_size * cfg.num_steps, steps
-        )
+        costly = evaluation_note(val_chars, cfg.eval_every, cfg.batch_size, cfg.num_steps, steps)
         if costly:
             txt += f"\n{costly}"
         self.query_one("#config-summary", Static).update(txt)
