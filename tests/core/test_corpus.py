@@ -1,4 +1,5 @@
 import http.server
+import re
 import threading
 import time
 
@@ -243,6 +244,23 @@ def test_file_urls_and_other_schemes(tmp_path, home):
     assert resolve(p.as_uri(), home).stats.chars == 15
     with pytest.raises(CorpusError, match="ftp:// URLs are not supported"):
         resolve("ftp://example.com/x.txt", home)
+
+
+@pytest.mark.parametrize(
+    "url, says",
+    [
+        ("http://[::1", "not a valid URL (Invalid IPv6 URL)"),
+        ("http://example.com:abc/x.txt", "not a valid URL (Port could not be cast"),
+        ("https://[::1]:99999999/x", "not a valid URL (Port out of range"),
+        ("file://[::1/x", "not a valid URL (Invalid IPv6 URL)"),
+        ("http://", "no host in the URL"),
+        ("https:///x.txt", "no host in the URL"),
+    ],
+)
+def test_a_url_urllib_cannot_parse_is_a_corpus_error_not_a_traceback(home, url, says):
+    """'http://[::1' ended `corpora add` and `train` in urllib's ValueError traceback."""
+    with pytest.raises(CorpusError, match=re.escape(f"{url}: {says}")):
+        resolve(url, home)
 
 
 def test_add_copies_a_file_and_refuses_binary(tmp_path, home):

@@ -50,6 +50,7 @@ def test_bad_values_are_one_line_exit_1(tiny_file):
     one_line(cli("train", str(tiny_file), "--encoding", "utf-16"), 1, "cannot decode as utf-16", "--encoding")
     one_line(cli("train", "python-docs", "--hidden-size", "20000"), 1, "GiB to train", "smaller hidden size")
     one_line(cli("train", "ftp://example.com/x.txt"), 1, "ftp:// URLs are not supported")
+    one_line(cli("corpora", "add", "http://[::1"), 1, "not a valid URL")
 
 
 def test_a_fifo_as_the_corpus_is_refused_at_once(tmp_path, home):

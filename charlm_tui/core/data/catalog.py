@@ -22,7 +22,7 @@ from charlm_tui.core.data.corpus import (
     decode_parts,
     existing_path,
 )
-from charlm_tui.core.data.download import download, is_url, source_file, source_of, url_cache_path
+from charlm_tui.core.data.download import download, is_url, parse_url, source_file, source_of, url_cache_path
 from charlm_tui.core.errors import CorpusError
 from charlm_tui.core.names import child
 from charlm_tui.paths import user_corpora_dir
@@ -247,9 +247,16 @@ def file_url_path(spec: str) -> str:
     import urllib.parse
     import urllib.request
 
-    scheme = urllib.parse.urlparse(spec).scheme
+    if "://" in spec:
+        parsed = parse_url(spec)
+    else:  # a path ('file:/x' is a URL too); one urllib cannot parse ('//a[b/c') stays a path
+        try:
+            parsed = urllib.parse.urlparse(spec)
+        except ValueError:
+            return spec
+    scheme = parsed.scheme
     if scheme == "file":
-        return urllib.request.url2pathname(urllib.parse.urlparse(spec).path)
+        return urllib.request.url2pathname(parsed.path)
     if len(scheme) > 1 and "://" in spec:
         raise CorpusError(f"{spec}: {scheme}:// URLs are not supported; use http://, https:// or a local path")
     return spec

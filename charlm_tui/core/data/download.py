@@ -29,9 +29,20 @@ def is_url(spec: str) -> bool:
     return spec.startswith(("http://", "https://"))
 
 
+def parse_url(url: str) -> urllib.parse.ParseResult:
+    """``url`` parsed, or a CorpusError that names it: urllib raises ValueError for a torn IPv6
+    host ('http://[::1') or a port that is not a number, which reached the user as a traceback."""
+    try:
+        parsed = urllib.parse.urlparse(url)
+        _ = parsed.port  # a bad port is only found when asked for
+    except ValueError as e:
+        raise CorpusError(f"{url}: not a valid URL ({e})") from None
+    return parsed
+
+
 def name_for_url(url: str) -> str:
     """The file name a download is saved under: the URL's last path part, made safe."""
-    parsed = urllib.parse.urlparse(url)
+    parsed = parse_url(url)
     last = Path(parsed.path).name or parsed.netloc
     stem, dot, ext = last.rpartition(".")
     if not dot or not re.fullmatch(r"[A-Za-z0-9]{1,10}", ext):
@@ -77,6 +88,8 @@ def download(
     or one that is binary, is refused. progress(bytes_done, bytes_total_or_None)."""
     if not is_url(url):
         raise CorpusError(f"{url}: only http:// and https:// URLs can be downloaded")
+    if not parse_url(url).hostname:
+        raise CorpusError(f"{url}: no host in the URL")
     dest.parent.mkdir(parents=True, exist_ok=True)
     req = urllib.request.Request(url, headers={"User-Agent": "charlm-tui"})
     end = time.monotonic() + deadline
