@@ -599,6 +599,38 @@ async def test_start_pressed_while_the_fit_is_measured_waits_for_the_fitted_mode
     assert info.status == "finished"  # the tiny corpus (1,728 training chars) got a batch it holds
 
 
+async def test_leaving_configure_before_the_fit_is_in_calls_the_start_off(home, corpus_file, monkeypatch):
+    """A start waiting for the fit, then the Corpus screen (where another corpus may be picked):
+    the fit that comes in later must not start a run on its own."""
+    import threading
+
+    from charlm_tui.core.training import fit as fit_module
+
+    release = threading.Event()
+    real = fit_module.fit_to_budget
+
+    def held(budget_s, *a, **kw):
+        if budget_s == 3.0:
+            assert release.wait(30), "the test never released the fit"
+        return real(budget_s, *a, **kw)
+
+    monkeypatch.setattr(fit_module, "fit_to_budget", held)
+    app = make_app(home, corpus_spec="tiny")
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_configure(pilot, app)
+        await wait_for(pilot, lambda: "in 5 minutes" in str(screen.query_one("#fit-reason").render()), "the first fit")
+        screen.query_one("#max_minutes", Input).value = "0.05"
+        await wait_for(pilot, lambda: app.training.fit_under_way, "the 3-second fit to start")
+        await pilot.press("ctrl+s")
+        await pilot.press("f2")  # to the Corpus screen, from inside a text box
+        await wait_for(pilot, lambda: app.current_mode == "corpus", "the Corpus screen")
+        assert any("Configure was left before the model was fitted" in n.message for n in app._notifications)
+        release.set()
+        await wait_for(pilot, lambda: not app.training.fit_under_way, "the fit to come in")
+        await pilot.pause(0.2)
+        assert app.current_mode == "corpus" and list_runs(home) == [] and not app.training.training
+
+
 async def test_inspect_scores_once_on_opening_and_a_text_left_while_scoring_never_replaces_the_next(
     home, tiny_file, monkeypatch
 ):

@@ -185,6 +185,11 @@ class ConfigureScreen(AppScreen):
         self.query_one("#preset", Select).focus()
         self._refit()
 
+    def on_screen_suspend(self) -> None:
+        if self._start_when_fitted:  # left before the fit came in: the corpus or the form may change meanwhile
+            self._start_when_fitted = False
+            self.notify("Not started: Configure was left before the model was fitted.", title="Fit to budget")
+
     def on_screen_resume(self) -> None:
         if self.app.training.fine_tune is not None or self.query_one("#cell", Select).disabled:
             self.load_values(self.app.training.model_kw, self.app.training.config)
