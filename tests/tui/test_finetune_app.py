@@ -27,6 +27,20 @@ async def test_fine_tune_the_selected_run_on_the_picked_corpus(home, tiny_file):
         assert screen.query_one("#hidden_size", Input).value == "8" and screen.query_one("#hidden_size").disabled
         assert screen.query_one("#cell", Select).value == "gru" and screen.query_one("#cell").disabled
         assert not screen.query_one("#batch_size").disabled  # training options stay open
+        # fit to budget does not size a fine-tuned run: the default preset's training settings, as
+        # `train --init-from` takes them, and a line that says so (it said "settings typed by hand
+        # are kept", typed by nobody)
+        from charlm_tui.core.config import FIXED_DEFAULT, PRESETS
+        from charlm_tui.tui.screens.configure import FINE_TUNE_FIT
+
+        assert screen.query_one("#preset", Select).value == "fit"
+        await wait_for(pilot, lambda: str(screen.query_one("#fit-reason").render()) == FINE_TUNE_FIT, "the line")
+        default_train = PRESETS[FIXED_DEFAULT][1]
+        assert screen.query_one("#eval_every", Input).value == str(default_train["eval_every"])
+        from charlm_tui.core.training.trainer import TrainConfig
+
+        # the plateau cuts are on, as in the preset (fit to budget turns them off)
+        assert screen.query_one("#lr_patience", Input).value == str(TrainConfig(**default_train).lr_patience) != "off"
         for fid, value in (("batch_size", "4"), ("num_steps", "8"), ("eval_every", "5"), ("max_minutes", "0.05")):
             screen.query_one(f"#{fid}", Input).value = value
         await pilot.press("ctrl+s")
@@ -51,6 +65,11 @@ async def test_ctrl_t_makes_it_a_new_run_again(home, tiny_file):
         await pilot.pause()
         assert app.training.fine_tune is None and not app.screen.query_one("#embed_dim").disabled
         assert "fine-tuning" not in shown(app.screen.query_one("#config-corpus"))
+        # a new run again: fit to budget sizes it
+        await wait_for(
+            pilot, lambda: str(app.screen.query_one("#fit-reason").render()).startswith("fit to budget: "), "a refit"
+        )
+        assert "typed by hand" not in str(app.screen.query_one("#fit-reason").render())
 
 
 async def test_the_parameter_count_is_of_the_union_vocabulary_the_run_will_train(home, tiny_file, tmp_path):

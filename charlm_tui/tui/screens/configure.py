@@ -20,6 +20,7 @@ from charlm_tui import formatting
 from charlm_tui.core.cells import cell_names
 from charlm_tui.core.config import (
     FIT_PRESET,
+    FIXED_DEFAULT,
     LR_PATIENCE_OFF,
     LR_SCHEDULES,
     PARTITIONS,
@@ -47,6 +48,10 @@ PARTITION_HELP = {
     "sequential": "sequential: B streams; state carried over between batches (detached)",
     "random": "random: shuffled subsequences at random offsets; state reset every batch",
 }
+FINE_TUNE_FIT = (
+    "fit to budget sizes new runs; a fine-tuned run keeps its parent's shape and trains with the "
+    f"{FIXED_DEFAULT} preset's settings (ctrl+t: a new run instead)"
+)
 LR_HELP = {
     "plateau": "LR plateau: constant learning rate",
     "cosine": "LR cosine: warmup, then decay to the end of the budget",
@@ -198,7 +203,8 @@ class ConfigureScreen(AppScreen):
 
     # ------------------------------------------------------------------ fit to budget
     def _fitting(self) -> bool:
-        return self._choice("preset") == FIT_PRESET
+        """Fit to budget sizes the next run (a fine-tuned run keeps its parent's shape: not it)."""
+        return self._choice("preset") == FIT_PRESET and self.app.training.fine_tune is None
 
     def _budget(self) -> float | None:
         """The budget the form gives (max minutes), in seconds; None when it is not a number."""
@@ -216,6 +222,11 @@ class ConfigureScreen(AppScreen):
         reason = self.query_one("#fit-reason", Static)
         if not self._fitting() or self._by_hand:
             self._start_when_fitted = False  # the form's values are the user's now: a start goes ahead at once
+        if self._choice("preset") == FIT_PRESET and self.app.training.fine_tune is not None:
+            # as `train --init-from` does: the fixed default's training settings, the parent's shape
+            self.load_values(self.app.training.model_kw, self._preset_config(PRESETS[FIXED_DEFAULT][1]))
+            reason.update(Text(FINE_TUNE_FIT, style="italic"))
+            return
         if not self._fitting():
             reason.update("")
             return
@@ -274,18 +285,22 @@ class ConfigureScreen(AppScreen):
         self.app.training.fine_tune = None
         self.load_values(self.app.training.model_kw, self.app.training.config)
         self.refresh_bindings()
+        self._refit()  # a new run: fit to budget sizes it again
 
     def load_values(self, model_kw: dict, cfg: TrainConfig) -> None:
         # a model setting the preset does not name (weight drop) shows its default, not a blank
         defaults = {f.name: f.default for f in dataclasses.fields(ModelConfig) if f.default is not dataclasses.MISSING}
         values = {**defaults, **model_kw, **dataclasses.asdict(cfg)}
-        for fid, ff in FIELDS.items():
-            v = values.get(ff.name)
-            if isinstance(v, (int, float)) and ff.scale != 1.0:
-                v = v / ff.scale
-            text = shown(settings_of(ModelConfig if ff.section == "model" else TrainConfig)[ff.name], v)
-            self._loaded[fid] = text
-            self.query_one(f"#{fid}", Input).value = text
+        # no Input.Changed from these: handled after a second load_values (fine-tuning loads the
+        # parent's settings, then a preset's), the first load's events read as typed by hand
+        with self.prevent(Input.Changed):
+            for fid, ff in FIELDS.items():
+                v = values.get(ff.name)
+                if isinstance(v, (int, float)) and ff.scale != 1.0:
+                    v = v / ff.scale
+                text = shown(settings_of(ModelConfig if ff.section == "model" else TrainConfig)[ff.name], v)
+                self._loaded[fid] = text
+                self.query_one(f"#{fid}", Input).value = text
         self.query_one("#cell", Select).value = model_kw.get("cell", "lstm")
         self.query_one("#partition", Select).value = cfg.partition
         self.query_one("#device", Select).value = cfg.device
@@ -296,6 +311,7 @@ class ConfigureScreen(AppScreen):
         for fid in self.SHAPE_FIELDS:
             self.query_one(f"#{fid}").disabled = locked
         self.refresh_bindings()
+        self._update_help()
         self.update_summary()
 
     def read_values(self) -> tuple[dict, TrainConfig]:
