@@ -560,10 +560,8 @@ async def test_fit_to_budget_is_the_default_and_refits_for_a_new_budget_until_th
         assert app.training.sizing_for(app.training.model_kw, app.training.config) == (None, None)
 
 
-async def test_start_pressed_while_the_fit_is_measured_waits_for_the_fitted_model(home, corpus_file, monkeypatch):
-    """Found using the app: max minutes 0.5, then ctrl+s while the new fit was being measured,
-    started a 30-second run with the five-minute model and its eval interval (400 steps: never
-    evaluated before the end) and no sizing record."""
+def hold_fits_of(budget_s: float, monkeypatch):
+    """Fits for ``budget_s`` wait in their worker until the returned event is set (at most 30 s)."""
     import threading
 
     from charlm_tui.core.training import fit as fit_module
@@ -571,12 +569,20 @@ async def test_start_pressed_while_the_fit_is_measured_waits_for_the_fitted_mode
     release = threading.Event()
     real = fit_module.fit_to_budget
 
-    def held(budget_s, *a, **kw):
-        if budget_s == 3.0:  # the new budget's fit waits until the test lets it go
+    def held(budget, *a, **kw):
+        if budget == budget_s:
             assert release.wait(30), "the test never released the fit"
-        return real(budget_s, *a, **kw)
+        return real(budget, *a, **kw)
 
     monkeypatch.setattr(fit_module, "fit_to_budget", held)
+    return release
+
+
+async def test_start_pressed_while_the_fit_is_measured_waits_for_the_fitted_model(home, corpus_file, monkeypatch):
+    """Found using the app: max minutes 0.5, then ctrl+s while the new fit was being measured,
+    started a 30-second run with the five-minute model and its eval interval (400 steps: never
+    evaluated before the end) and no sizing record."""
+    release = hold_fits_of(3.0, monkeypatch)
     app = make_app(home, corpus_spec="tiny")
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await open_configure(pilot, app)
@@ -602,19 +608,7 @@ async def test_start_pressed_while_the_fit_is_measured_waits_for_the_fitted_mode
 async def test_leaving_configure_before_the_fit_is_in_calls_the_start_off(home, corpus_file, monkeypatch):
     """A start waiting for the fit, then the Corpus screen (where another corpus may be picked):
     the fit that comes in later must not start a run on its own."""
-    import threading
-
-    from charlm_tui.core.training import fit as fit_module
-
-    release = threading.Event()
-    real = fit_module.fit_to_budget
-
-    def held(budget_s, *a, **kw):
-        if budget_s == 3.0:
-            assert release.wait(30), "the test never released the fit"
-        return real(budget_s, *a, **kw)
-
-    monkeypatch.setattr(fit_module, "fit_to_budget", held)
+    release = hold_fits_of(3.0, monkeypatch)
     app = make_app(home, corpus_spec="tiny")
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await open_configure(pilot, app)
