@@ -14,6 +14,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, VerticalScroll
+from textual.visual import VisualType
 from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, Select, Static
 
 from charlm_tui import formatting
@@ -59,7 +60,7 @@ LR_HELP = {
 
 
 def lr_help(schedule: str, patience: int | None, factor: float | None) -> str:
-    """The schedule line under the form, true to the plateau cuts as set: off, or what a cut does
+    """The schedule line under the drop-downs, true to the plateau cuts as set: off, or what a cut does
     (a value the form cannot read yet says only 'cut'; the error line names it)."""
     if patience is not None and patience >= LR_PATIENCE_OFF:
         return f"{LR_HELP[schedule]}; no plateau cuts"
@@ -118,6 +119,14 @@ def _scaled(cls, ff: FormField, raw: str) -> float:
     return v * ff.scale
 
 
+class ReasonLine(Static):
+    """Fit to budget's line: no room taken while it has nothing to say (a fixed preset)."""
+
+    def update(self, content: VisualType = "", *, layout: bool = True) -> None:
+        self.display = bool(str(content))
+        super().update(content, layout=layout)
+
+
 class SaidCheckbox(Checkbox):
     """A checkbox that says on or off in words: its mark differs only by colour, which NO_COLOR
     takes away."""
@@ -168,13 +177,15 @@ class ConfigureScreen(AppScreen):
                 yield Select([(x, x) for x in PRECISIONS], value="auto", allow_blank=False, id="precision")
             yield Static(PARTITION_HELP["sequential"], id="partition-help")
             yield Static(lr_help("plateau", None, None), id="lr-help")
+            # the choice and its reason beside the preset that makes it, and what the values come to,
+            # above the form: below it, an 80x24 terminal showed the reason's first line only
+            yield ReasonLine("", id="fit-reason")
+            yield Static("", id="config-summary")
             with Grid(id="config-grid"):
                 for fid, ff in FIELDS.items():
                     yield Label(ff.label)
                     yield SteadyInput(id=fid, classes="compact")
             yield SaidCheckbox("TensorBoard log (event files in the run folder)", id="tensorboard")
-            yield Static("", id="config-summary")
-            yield Static("", id="fit-reason")
             yield Static("", id="config-error")
             yield Button("Start training (ctrl+s)", id="start", variant="success")
         yield Footer(compact=True, show_command_palette=False)  # ctrl+p still opens it; ? says so
