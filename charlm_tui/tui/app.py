@@ -88,6 +88,11 @@ class CharLMApp(App):
         Binding("f6", "jump('runs')", "Runs", show=False, priority=True),
         Binding("q", "quit", "Quit", tooltip="asks first while a run is training (its state is saved)"),
         Binding("ctrl+q", "quit_any", "Quit", show=False, priority=True),
+        # Tab moves the focus before the next key is handed on: as Textual's ordinary binding it ran
+        # only once the key had bubbled up from the focused box, so in a burst of keys (a slow SSH
+        # link, a fast typist) the characters after the Tabs went into a box the Tabs had left
+        Binding("tab", "app.focus_next", show=False, priority=True),
+        Binding("shift+tab", "app.focus_previous", show=False, priority=True),
     ]
 
     def __init__(self, home: Path, corpus_spec: str | None = None, clock=time.monotonic):

@@ -299,6 +299,27 @@ async def test_the_form_says_when_evaluating_would_take_much_of_the_time(home, c
         )
 
 
+async def test_keys_typed_after_tabs_in_one_burst_go_where_the_tabs_lead(home, corpus_file):
+    """Found using the app in tmux: 23 Tabs, ctrl+u and '0.2' sent at once put '0.2' in LR patience
+    (or another box the Tabs passed) while max minutes, where the focus ended, was cleared."""
+    from textual import events
+
+    from charlm_tui.tui.screens.configure import FIELDS
+
+    app = make_app(home, corpus_spec="tiny")
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_configure(pilot, app)
+        await wait_for(pilot, lambda: "in 5 minutes" in str(screen.query_one("#fit-reason").render()), "the fit")
+        tabs = 6 + list(FIELDS).index("max_minutes")  # the six drop-downs, then the form's boxes
+        burst = [events.Key("tab", None) for _ in range(tabs)] + [events.Key("ctrl+u", None)]
+        burst += [events.Key(c if c != "." else "full_stop", c) for c in "0.2"]
+        for key in burst:  # posted without waiting in between: as a terminal delivers a burst
+            app.post_message(key)
+        await wait_for(pilot, lambda: screen.query_one("#max_minutes", Input).value == "0.2", "0.2 in max minutes")
+        await pilot.pause()  # the rest of the burst handled before the app closes
+        assert screen.query_one("#lr_patience", Input).value == "off" and app.focused.id == "max_minutes"
+
+
 async def test_weight_decay_comes_with_a_preset_is_checked_inline_and_reaches_the_run(home, corpus_file):
     from textual.widgets import Select
 
