@@ -170,3 +170,32 @@ async def test_close_reference_labels_do_not_overwrite_each_other_on_the_chart(s
         await pilot.pause()
         text = shown(chart)
         assert "5-gram 1.45" in text and "xz 1.41 bpc" in text and "bpc bpc" not in text
+
+
+@pytest.mark.parametrize("cls", ["SteadyInput", "LongInput"])
+async def test_editing_keys_in_a_burst_act_in_turn_with_the_characters(cls):
+    """Found using the app over tmux: ctrl+u then '128' sent at once left the box empty, and 'abc',
+    backspace, 'x' left 'abc': Textual ran the box's editing keys only once they had bubbled up to
+    the app, after the characters behind them had gone in."""
+    from textual import events
+    from textual.app import App
+
+    from charlm_tui.tui.widgets import history_input
+
+    class One(App):
+        def compose(self):
+            yield getattr(history_input, cls)(id="box")
+
+    app = One()
+    async with app.run_test() as pilot:
+        box = app.query_one("#box")
+        box.focus()
+        await pilot.pause()
+        keys = [("a", "a"), ("b", "b"), ("c", "c"), ("backspace", None), ("x", "x")]
+        keys += [("ctrl+u", None), ("1", "1"), ("2", "2"), ("8", "8"), ("left", None), ("0", "0")]
+        for key, char in keys:  # posted without waiting in between: as a terminal delivers a burst
+            app.post_message(events.Key(key, char))
+        await pilot.pause()
+        if cls == "LongInput":
+            box.flush_typed()
+        assert box.value == "1208"

@@ -21,6 +21,7 @@ from textual.widgets.option_list import Option
 
 from charlm_tui import formatting
 from charlm_tui.tui.screens.base import AppScreen
+from charlm_tui.tui.widgets.history_input import SteadyInput
 from charlm_tui.tui.widgets.inspect_text import InspectText
 
 SOURCES = [
@@ -77,8 +78,8 @@ class InspectScreen(AppScreen):
         with Horizontal(classes="config-selects"):
             yield Select(SOURCES, value=self.source, allow_blank=False, id="ins-source")
             yield Select(VIEWS, value="bits", allow_blank=False, id="ins-view")
-            yield Input(placeholder="unit layer:index", value="0:0", id="ins-unit", classes="compact")
-        yield Input(placeholder="", id="ins-input", classes="compact")
+            yield SteadyInput(placeholder="unit layer:index", value="0:0", id="ins-unit", classes="compact")
+        yield SteadyInput(placeholder="", id="ins-input", classes="compact")
         yield Static("", id="ins-headline")
         yield Static("", id="ins-legend")
         yield InspectText(id="ins-text")

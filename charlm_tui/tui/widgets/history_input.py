@@ -4,6 +4,7 @@ about 2 KB/s over SSH for nothing), and the prompt box, which remembers what was
 from __future__ import annotations
 
 from rich.cells import cell_len
+from textual import events
 from textual.binding import Binding
 from textual.widgets import Input
 
@@ -15,6 +16,19 @@ class SteadyInput(Input):
     def __init__(self, *a, **kw):
         super().__init__(*a, **kw)
         self.cursor_blink = False
+
+    async def _on_key(self, event: events.Key) -> None:
+        # The box's own editing keys (backspace, ctrl+u, arrows, ...) run here, in turn with the
+        # characters around them. As Textual's bindings they ran only once the key had bubbled up
+        # to the app, after the characters typed behind it had gone in: in a burst (a slow SSH link,
+        # a fast typist) 'abc', backspace, 'x' ended as 'abc', and ctrl+u then '128' as ''.
+        for binding in self._bindings.key_to_bindings.get(event.key, ()):
+            if not binding.priority and self.check_action(binding.action.partition("(")[0], ()) is not False:
+                event.stop()
+                event.prevent_default()
+                await self.run_action(binding.action)
+                return
+        # otherwise Input's own handler runs next (Textual calls each class's _on_key in turn)
 
 
 class LongInput(SteadyInput):
