@@ -312,12 +312,17 @@ async def test_keys_typed_after_tabs_in_one_burst_go_where_the_tabs_lead(home, c
         await wait_for(pilot, lambda: "in 5 minutes" in str(screen.query_one("#fit-reason").render()), "the fit")
         tabs = 6 + list(FIELDS).index("max_minutes")  # the six drop-downs, then the form's boxes
         burst = [events.Key("tab", None) for _ in range(tabs)] + [events.Key("ctrl+u", None)]
-        burst += [events.Key(c if c != "." else "full_stop", c) for c in "0.2"]
+        burst += [events.Key(c if c != "." else "full_stop", c) for c in "0.05"] + [events.Key("ctrl+s", None)]
         for key in burst:  # posted without waiting in between: as a terminal delivers a burst
             app.post_message(key)
-        await wait_for(pilot, lambda: screen.query_one("#max_minutes", Input).value == "0.2", "0.2 in max minutes")
-        await pilot.pause()  # the rest of the burst handled before the app closes
+        await wait_for(pilot, lambda: screen.query_one("#max_minutes", Input).value == "0.05", "0.05 in max minutes")
         assert screen.query_one("#lr_patience", Input).value == "off" and app.focused.id == "max_minutes"
+        # ctrl+s in the same burst starts the run with the budget typed before it, fitted to it
+        await wait_for(pilot, lambda: app.training.live.state in ("finished", "stopped", "failed"), "the run to end")
+        await pilot.pause()  # the rest of the burst handled before the app closes
+    [info] = list_runs(home)
+    config = open_run(home, info.id).config
+    assert config["train"]["max_seconds"] == 3.0 and config["sizing"]["budget_s"] == 3.0
 
 
 async def test_weight_decay_comes_with_a_preset_is_checked_inline_and_reaches_the_run(home, corpus_file):

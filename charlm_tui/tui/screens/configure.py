@@ -144,7 +144,9 @@ class ConfigureScreen(AppScreen):
     HELP = "model and training settings, presets, parameter count, time estimate"
 
     BINDINGS = [
-        Binding("ctrl+s", "start", "Start training", priority=True, tooltip="start training"),
+        # not a priority binding: it reaches the screen after the keys typed before it (as one, a
+        # burst of '0.05' then ctrl+s started the run before the new max minutes was in the box)
+        Binding("ctrl+s", "start", "Start training", tooltip="start training"),
         Binding("ctrl+r", "cycle_preset", "Next preset", priority=True, tooltip="next preset"),
         Binding("ctrl+t", "new_run", "New run instead", priority=True, tooltip="fine-tuning: a new run instead"),
     ]
